@@ -1,0 +1,390 @@
+/**
+ * The in-memory backend: broker and store in one object, for development, tests and single-process
+ * apps. `memory({ eager: true })` runs each task before `enqueue` resolves, through the same
+ * executor and the same JSON round trip as production.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from "celeriac";
+ * import { memory } from "celeriac/adapters/memory";
+ * const backend = memory();
+ * const app = createApp({ broker: backend, store: backend });
+ * ```
+ *
+ * @module
+ */
+import type {
+  Broker,
+  Clock,
+  DeadLetter,
+  Delivery,
+  Message,
+  ReceiveOptions,
+  RunRecord,
+  Store,
+  UpdateRunOptions,
+  UpdateRunResult,
+} from "../../src/contracts.ts";
+import { Deque, MinHeap } from "./_structures.ts";
+
+/** Options of {@link memory}. */
+export interface MemoryOptions {
+  /**
+   * Run each task to its end (retries included) before `enqueue` resolves.
+   * @default false
+   */
+  eager?: boolean;
+  /**
+   * In eager mode, wait out delays and retry backoff for real instead of collapsing them to 0.
+   * @default false
+   */
+  honorDelays?: boolean;
+  /** Time source for delays, leases and TTLs. @default the system clock */
+  clock?: Clock;
+}
+
+interface Entry {
+  message: Message;
+  state: "ready" | "delayed" | "leased" | "gone";
+  receipt: string;
+  expiresAt: number;
+  deliveries: number;
+}
+
+interface Stored<T> {
+  value: T;
+  expiresAt: number;
+}
+
+const PRIORITIES = 10;
+
+class QueueState {
+  readonly buckets: Deque<Entry>[] = Array.from({ length: PRIORITIES }, () => new Deque<Entry>());
+  size = 0;
+}
+
+/** The broker and store of {@link memory}. */
+export class MemoryBackend implements Broker, Store {
+  /** True in eager mode. */
+  readonly eager: boolean;
+  /** In eager mode, whether delays are waited out. */
+  readonly honorDelays: boolean;
+  readonly #clock: Clock;
+  readonly #queues = new Map<string, QueueState>();
+  readonly #delayed = new MinHeap<Entry>();
+  readonly #leases = new MinHeap<Entry>();
+  readonly #leased = new Map<string, Entry>();
+  readonly #pending = new Map<string, Entry>();
+  readonly #waiters = new Set<() => void>();
+  readonly #runs = new Map<string, Stored<RunRecord>>();
+  readonly #kv = new Map<string, Stored<string>>();
+  readonly #dead = new Map<string, DeadLetter>();
+  #receipts = 0;
+  #writes = 0;
+
+  constructor(options: MemoryOptions = {}) {
+    this.eager = options.eager === true;
+    this.honorDelays = options.honorDelays === true;
+    this.#clock = options.clock ?? { now: () => Date.now() };
+  }
+
+  // ---- broker ----
+
+  send(messages: readonly Message[]): Promise<void> {
+    const now = this.#clock.now();
+    const collapse = this.eager && !this.honorDelays;
+    for (const message of messages) {
+      const entry: Entry = { message, state: "ready", receipt: "", expiresAt: 0, deliveries: 0 };
+      this.#pending.set(message.id, entry);
+      if (!collapse && message.notBefore !== undefined && message.notBefore > now) {
+        entry.state = "delayed";
+        this.#delayed.push(message.notBefore, entry);
+      } else {
+        this.#enqueueReady(entry, false);
+      }
+    }
+    this.#wake();
+    return Promise.resolve();
+  }
+
+  async receive(options: ReceiveOptions): Promise<Delivery[]> {
+    const deadline = options.waitMs > 0 ? this.#clock.now() + options.waitMs : 0;
+    for (;;) {
+      const out = this.#take(options);
+      if (out.length > 0 || options.waitMs <= 0 || options.signal?.aborted) return out;
+      const now = this.#clock.now();
+      if (now >= deadline) return out;
+      let until = deadline - now;
+      const nextDelayed = this.#delayed.peekKey();
+      const nextLease = this.#leases.peekKey();
+      if (nextDelayed !== undefined) until = Math.min(until, Math.max(1, nextDelayed - now));
+      if (nextLease !== undefined) until = Math.min(until, Math.max(1, nextLease - now));
+      await this.#wait(until, options.signal);
+    }
+  }
+
+  ack(deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) {
+      const entry = this.#leased.get(d.receipt);
+      if (entry === undefined) continue;
+      this.#leased.delete(d.receipt);
+      entry.state = "gone";
+      if (this.#pending.get(entry.message.id) === entry) this.#pending.delete(entry.message.id);
+    }
+    return Promise.resolve();
+  }
+
+  renew(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
+    const expiresAt = this.#clock.now() + leaseMs;
+    for (const d of deliveries) {
+      const entry = this.#leased.get(d.receipt);
+      if (entry === undefined) continue;
+      entry.expiresAt = expiresAt;
+      this.#leases.push(expiresAt, entry);
+    }
+    return Promise.resolve();
+  }
+
+  release(deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) {
+      const entry = this.#leased.get(d.receipt);
+      if (entry === undefined) continue;
+      this.#leased.delete(d.receipt);
+      this.#enqueueReady(entry, true);
+    }
+    this.#wake();
+    return Promise.resolve();
+  }
+
+  cancel(id: string): Promise<boolean> {
+    const entry = this.#pending.get(id);
+    if (entry === undefined || (entry.state !== "ready" && entry.state !== "delayed"))
+      return Promise.resolve(false);
+    if (entry.state === "ready") this.#queue(entry.message.queue).size--;
+    entry.state = "gone";
+    this.#pending.delete(id);
+    return Promise.resolve(true);
+  }
+
+  /** Messages waiting (ready or delayed) and leased, for tests and monitoring. */
+  stats(): { ready: number; delayed: number; leased: number } {
+    let ready = 0;
+    for (const q of this.#queues.values()) ready += q.size;
+    let delayed = 0;
+    for (const e of this.#pending.values()) if (e.state === "delayed") delayed++;
+    return { ready, delayed, leased: this.#leased.size };
+  }
+
+  #queue(name: string): QueueState {
+    let q = this.#queues.get(name);
+    if (q === undefined) {
+      q = new QueueState();
+      this.#queues.set(name, q);
+    }
+    return q;
+  }
+
+  #enqueueReady(entry: Entry, front: boolean): void {
+    entry.state = "ready";
+    const q = this.#queue(entry.message.queue);
+    const bucket = q.buckets[entry.message.priority] ?? q.buckets[0]!;
+    if (front) bucket.unshift(entry);
+    else bucket.push(entry);
+    q.size++;
+  }
+
+  #promote(now: number): void {
+    for (let key = this.#delayed.peekKey(); key !== undefined && key <= now; key = this.#delayed.peekKey()) {
+      const entry = this.#delayed.pop()!;
+      if (entry.state === "delayed") this.#enqueueReady(entry, false);
+    }
+    for (let key = this.#leases.peekKey(); key !== undefined && key <= now; key = this.#leases.peekKey()) {
+      const entry = this.#leases.pop()!;
+      if (entry.state === "leased" && entry.expiresAt <= now && this.#leased.get(entry.receipt) === entry) {
+        this.#leased.delete(entry.receipt);
+        this.#enqueueReady(entry, true);
+      }
+    }
+  }
+
+  #take(options: ReceiveOptions): Delivery[] {
+    const now = this.#clock.now();
+    this.#promote(now);
+    const out: Delivery[] = [];
+    for (const name of options.queues) {
+      const q = this.#queues.get(name);
+      if (q === undefined || q.size === 0) continue;
+      for (let p = PRIORITIES - 1; p >= 0 && out.length < options.max; p--) {
+        const bucket = q.buckets[p]!;
+        while (out.length < options.max) {
+          const entry = bucket.shift();
+          if (entry === undefined) break;
+          if (entry.state !== "ready") continue;
+          q.size--;
+          entry.state = "leased";
+          entry.deliveries++;
+          entry.receipt = `${entry.message.id}#${++this.#receipts}`;
+          entry.expiresAt = now + options.leaseMs;
+          this.#leased.set(entry.receipt, entry);
+          this.#leases.push(entry.expiresAt, entry);
+          out.push({
+            id: entry.message.id,
+            queue: entry.message.queue,
+            body: entry.message.body,
+            receipt: entry.receipt,
+            deliveries: entry.deliveries,
+          });
+        }
+      }
+      if (out.length >= options.max) break;
+    }
+    return out;
+  }
+
+  #wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  #wake(): void {
+    if (this.#waiters.size === 0) return;
+    for (const w of [...this.#waiters]) w();
+  }
+
+  // ---- store ----
+
+  #sweep(now: number): void {
+    if (++this.#writes % 4096 !== 0) return;
+    for (const [k, v] of this.#runs) if (v.expiresAt <= now) this.#runs.delete(k);
+    for (const [k, v] of this.#kv) if (v.expiresAt <= now) this.#kv.delete(k);
+  }
+
+  #live<T>(map: Map<string, Stored<T>>, key: string, now: number): Stored<T> | undefined {
+    const item = map.get(key);
+    if (item === undefined) return undefined;
+    if (item.expiresAt <= now) {
+      map.delete(key);
+      return undefined;
+    }
+    return item;
+  }
+
+  getRun(id: string): Promise<RunRecord | null> {
+    const item = this.#live(this.#runs, id, this.#clock.now());
+    return Promise.resolve(item === undefined ? null : structuredClone(item.value));
+  }
+
+  updateRun(id: string, patch: Partial<RunRecord>, options: UpdateRunOptions): Promise<UpdateRunResult> {
+    const now = this.#clock.now();
+    const item = this.#live(this.#runs, id, now);
+    const state = item === undefined ? "missing" : item.value.state;
+    if (options.onlyIf !== undefined && !options.onlyIf.includes(state)) {
+      return Promise.resolve({ applied: false, record: item === undefined ? null : { ...item.value } });
+    }
+    const record = (item === undefined ? { ...patch } : Object.assign(item.value, patch)) as RunRecord;
+    const expiresAt = now + options.ttlMs;
+    if (item === undefined) this.#runs.set(id, { value: record, expiresAt });
+    else item.expiresAt = expiresAt;
+    this.#sweep(now);
+    return Promise.resolve({ applied: true, record: { ...record } });
+  }
+
+  get(key: string): Promise<string | null> {
+    return Promise.resolve(this.#live(this.#kv, key, this.#clock.now())?.value ?? null);
+  }
+
+  set(key: string, value: string, ttlMs?: number): Promise<void> {
+    const now = this.#clock.now();
+    this.#kv.set(key, { value, expiresAt: ttlMs === undefined ? Infinity : now + ttlMs });
+    this.#sweep(now);
+    return Promise.resolve();
+  }
+
+  setIfAbsent(key: string, value: string, ttlMs?: number): Promise<string | null> {
+    const now = this.#clock.now();
+    const existing = this.#live(this.#kv, key, now);
+    if (existing !== undefined) return Promise.resolve(existing.value);
+    this.#kv.set(key, { value, expiresAt: ttlMs === undefined ? Infinity : now + ttlMs });
+    this.#sweep(now);
+    return Promise.resolve(null);
+  }
+
+  compareAndDelete(key: string, expected: string): Promise<boolean> {
+    const existing = this.#live(this.#kv, key, this.#clock.now());
+    if (existing === undefined || existing.value !== expected) return Promise.resolve(false);
+    this.#kv.delete(key);
+    return Promise.resolve(true);
+  }
+
+  delete(key: string): Promise<void> {
+    this.#kv.delete(key);
+    return Promise.resolve();
+  }
+
+  incr(key: string, by = 1, ttlMs?: number): Promise<number> {
+    const now = this.#clock.now();
+    const existing = this.#live(this.#kv, key, now);
+    const current = existing === undefined ? 0 : Number(existing.value);
+    if (!Number.isFinite(current)) {
+      return Promise.reject(new TypeError(`value at ${key} is not a number`));
+    }
+    const next = current + by;
+    if (existing === undefined) {
+      this.#kv.set(key, { value: String(next), expiresAt: ttlMs === undefined ? Infinity : now + ttlMs });
+    } else {
+      existing.value = String(next);
+    }
+    return Promise.resolve(next);
+  }
+
+  addDeadLetter(entry: DeadLetter): Promise<void> {
+    this.#dead.delete(entry.id);
+    this.#dead.set(entry.id, structuredClone(entry));
+    return Promise.resolve();
+  }
+
+  listDeadLetters(options: { limit?: number } = {}): Promise<DeadLetter[]> {
+    const limit = options.limit ?? 100;
+    const all = [...this.#dead.values()].reverse().slice(0, limit);
+    return Promise.resolve(all.map((e) => structuredClone(e)));
+  }
+
+  takeDeadLetter(id: string): Promise<DeadLetter | null> {
+    const entry = this.#dead.get(id);
+    if (entry === undefined) return Promise.resolve(null);
+    this.#dead.delete(id);
+    return Promise.resolve(entry);
+  }
+
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.#wake();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Creates an in-memory broker and store. Pass the same instance as both to share state.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from "celeriac";
+ * import { memory } from "celeriac/adapters/memory";
+ * const app = createApp({ broker: memory({ eager: true }) }); // tests: enqueue runs the task
+ * ```
+ */
+export function memory(options: MemoryOptions = {}): MemoryBackend {
+  return new MemoryBackend(options);
+}

@@ -1,0 +1,476 @@
+/**
+ * The app: a registry of tasks bound to a broker and a store, and the entry to everything else
+ * (enqueue, workers, drain, dead letters, events).
+ *
+ * @module
+ */
+import { MemoryBackend } from "../adapters/memory/mod.ts";
+import type { Broker, Clock, DeadLetter, Delivery, Message, RunRecord, Store } from "./contracts.ts";
+import { FINAL_STATES } from "./contracts.ts";
+import { decodeEnvelope, type Envelope, encodeEnvelope, ENVELOPE_VERSION } from "./envelope.ts";
+import { CancelledError, CeleriacError, EnvelopeError, TaskFailedError, TimeoutError } from "./errors.ts";
+import { Emitter, type EventType, type Listener } from "./events.ts";
+import { Executor } from "./executor.ts";
+import { toJson } from "./json.ts";
+import { validate } from "./schema.ts";
+import type { StandardSchemaV1 } from "./schema.ts";
+import {
+  type EnqueueOptions,
+  type ResolvedTask,
+  resolveTask,
+  type Run,
+  type StandardInput,
+  type Task,
+  type TaskDefinition,
+} from "./task.ts";
+import { Worker, type WorkerOptions } from "./worker.ts";
+
+/**
+ * Options of {@link createApp}.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from "celeriac";
+ * import { memory } from "celeriac/adapters/memory";
+ * const app = createApp({ broker: memory(), store: memory() });
+ * ```
+ */
+export interface AppOptions {
+  /** Moves tasks. @default memory() */
+  broker?: Broker;
+  /** Keeps state, results and dead letters. @default the broker when it is also a store, else memory() */
+  store?: Store;
+  /** Time source (tests inject a manual clock). @default the system clock */
+  clock?: Clock;
+  /** Random source in [0, 1) for jitter (tests inject a fixed one). @default Math.random */
+  random?: () => number;
+}
+
+/** Options of {@link App.drain}. */
+export interface DrainOptions {
+  /** Queues to drain. @default every queue the app uses */
+  queues?: readonly string[];
+  /** Deliveries processed at once. @default 1 (deterministic order) */
+  concurrency?: number;
+}
+
+function isStore(value: unknown): value is Store {
+  return (
+    typeof (value as Store | undefined)?.updateRun === "function" &&
+    typeof (value as Store).getRun === "function"
+  );
+}
+
+/**
+ * A celeriac app. Create it with {@link createApp}.
+ */
+export class App {
+  /** The broker tasks travel through. */
+  readonly broker: Broker;
+  /** The store that keeps state, results and dead letters. */
+  readonly store: Store;
+  /** The time source. */
+  readonly clock: Clock;
+  /** The random source used for jitter. */
+  readonly random: () => number;
+  /** Lifecycle events. Prefer {@link App.on}. */
+  readonly events: Emitter = new Emitter();
+  /** The one executor every mode uses. */
+  readonly executor: Executor;
+  readonly #tasks = new Map<string, ResolvedTask>();
+  readonly #queues = new Set<string>(["default"]);
+  readonly #waiters = new Map<string, Set<() => void>>();
+
+  constructor(options: AppOptions = {}) {
+    const broker =
+      options.broker ??
+      (isStore(options.store) && typeof (options.store as unknown as Broker).send === "function"
+        ? (options.store as unknown as Broker)
+        : new MemoryBackend());
+    this.broker = broker;
+    this.store = options.store ?? (isStore(broker) ? broker : new MemoryBackend());
+    this.clock = options.clock ?? { now: () => Date.now() };
+    this.random = options.random ?? Math.random;
+    this.executor = new Executor({
+      tasks: this.#tasks,
+      broker: this.broker,
+      store: this.store,
+      clock: this.clock,
+      random: this.random,
+      events: this.events,
+      settled: (id) => this.#settled(id),
+    });
+  }
+
+  /** Registered tasks by name. */
+  get tasks(): ReadonlyMap<string, ResolvedTask> {
+    return this.#tasks;
+  }
+
+  /** Every queue this app's tasks (and enqueue overrides) have used. */
+  queues(): string[] {
+    return [...this.#queues];
+  }
+
+  /**
+   * Registers a task. The name must be unique in the app; options are validated here.
+   *
+   * @example
+   * ```ts
+   * const add = app.task({
+   *   name: "math.add",
+   *   input: v.object({ a: v.number(), b: v.number() }),
+   *   run: ({ a, b }) => a + b,
+   * });
+   * ```
+   */
+  task<S extends StandardSchemaV1 = StandardSchemaV1<unknown, unknown>, R = unknown>(
+    definition: TaskDefinition<S, R>,
+  ): Task<StandardInput<S>, Awaited<R>> {
+    const resolved = resolveTask(definition);
+    if (this.#tasks.has(resolved.name)) {
+      throw new CeleriacError(`a task named "${resolved.name}" is already registered on this app`);
+    }
+    this.#tasks.set(resolved.name, resolved);
+    this.#queues.add(resolved.queue);
+    return {
+      name: resolved.name,
+      options: resolved,
+      enqueue: (input, options) => this.#enqueue(resolved, [input], options ?? {}).then((runs) => runs[0]!),
+      enqueueMany: (inputs, options) => this.#enqueue(resolved, inputs, options ?? {}),
+    } as Task<StandardInput<S>, Awaited<R>>;
+  }
+
+  /**
+   * Listens to lifecycle events; returns a function that stops listening.
+   *
+   * @example
+   * ```ts
+   * const off = app.on("failed", (e) => console.error(e.task, e.error.message));
+   * ```
+   */
+  on<T extends EventType>(type: T, listener: Listener<T>): () => void {
+    return this.events.on(type, listener);
+  }
+
+  /**
+   * Creates a pull worker (not started).
+   *
+   * @example
+   * ```ts
+   * const worker = app.worker({ queues: ["io", "default"], concurrency: 50 }).start();
+   * ```
+   */
+  worker(options: WorkerOptions = {}): Worker {
+    return new Worker(this, options);
+  }
+
+  /**
+   * Runs everything queued and due on a pull broker, then resolves with the number of deliveries
+   * processed. Deterministic in tests: no waiting, no timers.
+   *
+   * @example
+   * ```ts
+   * await task.enqueue(input);
+   * await app.drain();
+   * ```
+   */
+  async drain(options: DrainOptions = {}): Promise<number> {
+    const broker = this.broker;
+    if (!broker.receive) throw new TypeError("drain() needs a pull broker (memory or redis)");
+    const queues = options.queues ?? this.queues();
+    const max = options.concurrency ?? 1;
+    let processed = 0;
+    for (;;) {
+      const deliveries = await broker.receive({ queues, max, leaseMs: 300_000, waitMs: 0 });
+      if (deliveries.length === 0) return processed;
+      await Promise.all(deliveries.map((d) => this.executor.process(d)));
+      processed += deliveries.length;
+    }
+  }
+
+  /**
+   * A handle on a run by id (from another process, a URL, a log line).
+   *
+   * @example
+   * ```ts
+   * const record = await app.run(id).status();
+   * ```
+   */
+  run<R = unknown>(id: string): Run<R> {
+    return {
+      id,
+      status: () => this.store.getRun(id),
+      result: (options) => this.#result(id, options?.timeoutMs ?? 60_000) as Promise<R>,
+      cancel: () => this.#cancel(id),
+    };
+  }
+
+  /**
+   * Lists dead letters, newest first.
+   *
+   * @example
+   * ```ts
+   * for (const dl of await app.deadLetters()) console.log(dl.id, dl.reason);
+   * ```
+   */
+  deadLetters(options: { limit?: number } = {}): Promise<DeadLetter[]> {
+    return this.store.listDeadLetters(options);
+  }
+
+  /**
+   * Sends a dead-lettered run again with a fresh attempt budget, under the same run id.
+   *
+   * @example
+   * ```ts
+   * const run = await app.replay(deadLetter.id);
+   * ```
+   */
+  async replay(id: string): Promise<Run<unknown>> {
+    const entry = await this.store.takeDeadLetter(id);
+    if (entry === null) throw new CeleriacError(`no dead letter with id ${id}`);
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(entry.body);
+    } catch (cause) {
+      await this.store.addDeadLetter(entry);
+      throw new EnvelopeError(`dead letter ${id} cannot be replayed: ${(cause as Error).message}`, { cause });
+    }
+    const now = this.clock.now();
+    const { notBefore: _n, errors: _e, ...rest } = envelope;
+    const fresh: Envelope = { ...rest, attempt: 1, enqueuedAt: now };
+    const task = this.#tasks.get(envelope.task);
+    try {
+      await this.store.updateRun(
+        envelope.id,
+        {
+          id: envelope.id,
+          task: envelope.task,
+          queue: envelope.queue,
+          state: "queued",
+          attempt: 0,
+          maxAttempts: task?.retry.maxAttempts ?? 1,
+          enqueuedAt: now,
+          updatedAt: now,
+          errors: [],
+        },
+        { ttlMs: task?.resultTtlMs ?? 86_400_000 },
+      );
+      await this.broker.send([
+        { id: fresh.id, queue: fresh.queue, priority: fresh.priority, body: encodeEnvelope(fresh) },
+      ]);
+    } catch (error) {
+      await this.store.addDeadLetter(entry);
+      throw error;
+    }
+    this.#queues.add(fresh.queue);
+    if (this.broker.eager) await this.#runEager();
+    return this.run(envelope.id);
+  }
+
+  /** Closes the broker and store. */
+  async close(): Promise<void> {
+    await this.broker.close?.();
+    if ((this.store as unknown) !== this.broker) await this.store.close?.();
+  }
+
+  async #enqueue(
+    task: ResolvedTask,
+    inputs: readonly unknown[],
+    options: EnqueueOptions,
+  ): Promise<Run<unknown>[]> {
+    const now = this.clock.now();
+    const queue = options.queue ?? task.queue;
+    const priority = options.priority ?? task.priority;
+    if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
+      throw new RangeError(`priority must be an integer from 0 to 9, got ${String(priority)}`);
+    }
+    let notBefore: number | undefined;
+    if (options.delayMs !== undefined) {
+      if (!Number.isFinite(options.delayMs) || options.delayMs < 0) {
+        throw new RangeError(`delayMs must be a non-negative number, got ${String(options.delayMs)}`);
+      }
+      notBefore = now + options.delayMs;
+    }
+    if (options.at !== undefined) {
+      const at = options.at instanceof Date ? options.at.getTime() : options.at;
+      if (!Number.isFinite(at)) throw new RangeError(`at must be a valid date, got ${String(options.at)}`);
+      notBefore = at;
+    }
+    if (notBefore !== undefined && notBefore <= now) notBefore = undefined;
+
+    const runs: Run<unknown>[] = [];
+    const messages: Message[] = [];
+    const claimed: [string, string][] = [];
+    const what = `input of task "${task.name}"`;
+    for (const input of inputs) {
+      // Validate exactly what the executor will see: the input after a JSON round trip.
+      const input2 = JSON.parse(toJson(input, what)) as unknown;
+      const valid = task.schema === undefined ? input2 : await validate(task.schema, input2, what);
+      const id = options.id ?? crypto.randomUUID();
+      const key = options.idempotencyKey ?? task.idempotencyKey?.(valid);
+      if (key !== undefined) {
+        if (typeof key !== "string" || key.length === 0) {
+          throw new TypeError(
+            `idempotency key of task "${task.name}" must be a non-empty string, got ${JSON.stringify(key)}`,
+          );
+        }
+        const existing = await this.store.setIfAbsent(`idem:${key}`, id, task.idempotencyTtlMs);
+        if (existing !== null) {
+          runs.push(this.run(existing));
+          continue;
+        }
+        claimed.push([`idem:${key}`, id]);
+      }
+      const envelope: Envelope = {
+        v: ENVELOPE_VERSION,
+        id,
+        task: task.name,
+        queue,
+        priority,
+        attempt: 1,
+        enqueuedAt: now,
+        input: input2,
+      };
+      if (notBefore !== undefined) envelope.notBefore = notBefore;
+      if (key !== undefined) envelope.idempotencyKey = key;
+      const record: RunRecord = {
+        id,
+        task: task.name,
+        queue,
+        state: notBefore === undefined ? "queued" : "scheduled",
+        attempt: 0,
+        maxAttempts: task.retry.maxAttempts,
+        enqueuedAt: now,
+        updatedAt: now,
+      };
+      if (notBefore !== undefined) record.notBefore = notBefore;
+      if (key !== undefined) record.idempotencyKey = key;
+      const ttlMs = task.resultTtlMs + (notBefore === undefined ? 0 : notBefore - now);
+      await this.store.updateRun(id, record, { ttlMs });
+      const message: Message = { id, queue, priority, body: encodeEnvelope(envelope) };
+      if (notBefore !== undefined) message.notBefore = notBefore;
+      messages.push(message);
+      runs.push(this.run(id));
+    }
+    if (messages.length > 0) {
+      try {
+        await this.broker.send(messages);
+      } catch (error) {
+        // Nothing was sent: free the idempotency keys so a later enqueue is not deduplicated away.
+        await Promise.all(claimed.map(([k, v]) => this.store.compareAndDelete(k, v).catch(() => false)));
+        throw error;
+      }
+      this.#queues.add(queue);
+      if (this.events.has("enqueued")) {
+        for (const m of messages) {
+          this.events.emit("enqueued", {
+            id: m.id,
+            task: task.name,
+            queue,
+            ...(m.notBefore === undefined ? {} : { notBefore: m.notBefore }),
+          });
+        }
+      }
+      if (this.broker.eager) await this.#runEager();
+    }
+    return runs;
+  }
+
+  /** Eager mode: process until nothing is left (waiting out delays only when asked to). */
+  async #runEager(): Promise<void> {
+    const broker = this.broker as Broker & {
+      honorDelays?: boolean;
+      stats?: () => { ready: number; delayed: number };
+    };
+    const queues = this.queues();
+    for (;;) {
+      const pending = broker.stats?.();
+      const waitMs =
+        broker.honorDelays && pending !== undefined && pending.ready + pending.delayed > 0 ? 3_600_000 : 0;
+      const deliveries: Delivery[] = await broker.receive!({ queues, max: 1, leaseMs: 3_600_000, waitMs });
+      if (deliveries.length === 0) return;
+      for (const d of deliveries) await this.executor.process(d);
+    }
+  }
+
+  async #cancel(id: string): Promise<boolean> {
+    const now = this.clock.now();
+    const current = await this.store.getRun(id);
+    if (current === null) return false;
+    const ttlMs = this.#tasks.get(current.task)?.resultTtlMs ?? 86_400_000;
+    const res = await this.store.updateRun(
+      id,
+      { state: "cancelled", finishedAt: now, updatedAt: now },
+      {
+        ttlMs,
+        onlyIf: ["queued", "scheduled", "retrying"],
+      },
+    );
+    if (!res.applied || res.record === null) return false;
+    await this.broker.cancel?.(id, res.record.queue);
+    this.#settled(id);
+    this.events.emit("cancelled", { id, task: res.record.task });
+    return true;
+  }
+
+  #settled(id: string): void {
+    const set = this.#waiters.get(id);
+    if (set === undefined) return;
+    this.#waiters.delete(id);
+    for (const wake of set) wake();
+  }
+
+  async #result(id: string, timeoutMs: number): Promise<unknown> {
+    const deadline = Date.now() + timeoutMs;
+    let pollMs = 5;
+    for (;;) {
+      const record = await this.store.getRun(id);
+      if (record === null)
+        throw new CeleriacError(`run ${id} not found (it never existed, or its record expired)`);
+      if (FINAL_STATES.has(record.state)) {
+        if (record.state === "succeeded") return record.result;
+        if (record.state === "cancelled") throw new CancelledError(`run ${id} was cancelled`);
+        const error = record.error ?? { name: "Error", message: "unknown failure" };
+        throw new TaskFailedError(id, error, {
+          cause: Object.assign(new Error(error.message), { name: error.name }),
+        });
+      }
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new TimeoutError(`run ${id} did not finish within ${timeoutMs} ms (state: ${record.state})`);
+      await new Promise<void>((resolve) => {
+        let set = this.#waiters.get(id);
+        if (set === undefined) {
+          set = new Set();
+          this.#waiters.set(id, set);
+        }
+        const wake = () => {
+          clearTimeout(timer);
+          set.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, Math.min(pollMs, left));
+        set.add(wake);
+      });
+      pollMs = Math.min(pollMs * 2, 500);
+    }
+  }
+}
+
+/**
+ * Creates an app. With no options it runs on the in-memory backend.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from "celeriac";
+ * const app = createApp();
+ * const hello = app.task({ name: "hello", run: () => "world" });
+ * const run = await hello.enqueue(undefined);
+ * app.worker().start();
+ * console.log(await run.result()); // "world"
+ * ```
+ */
+export function createApp(options: AppOptions = {}): App {
+  return new App(options);
+}

@@ -1,0 +1,177 @@
+/**
+ * The contracts a backend implements. A broker moves envelopes; a store keeps run state and the
+ * small atomic primitives the core needs. Optional members are capabilities the core checks for,
+ * so a new capability never breaks an existing adapter.
+ *
+ * @module
+ */
+
+/** The lifecycle states of a run. */
+export type RunState = "queued" | "scheduled" | "active" | "retrying" | "succeeded" | "failed" | "cancelled";
+
+/** States a run never leaves. */
+export const FINAL_STATES: ReadonlySet<RunState> = new Set(["succeeded", "failed", "cancelled"]);
+
+/** A source of time, injectable for tests. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+/** An error as it is stored and carried on the wire. */
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+/** One failed attempt, kept in the run's history. */
+export interface AttemptError extends ErrorInfo {
+  attempt: number;
+  at: number;
+}
+
+/** What the store keeps for one run. Every field is a JSON value. */
+export interface RunRecord {
+  id: string;
+  task: string;
+  queue: string;
+  state: RunState;
+  /** The attempt now running, or the last one that ran (1-based). */
+  attempt: number;
+  maxAttempts: number;
+  enqueuedAt: number;
+  updatedAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  /** For `scheduled` and `retrying`: when the next attempt may start. */
+  notBefore?: number;
+  idempotencyKey?: string;
+  progress?: unknown;
+  result?: unknown;
+  error?: ErrorInfo;
+  errors?: AttemptError[];
+}
+
+/** A message handed to a broker: an encoded envelope plus what the broker routes on. */
+export interface Message {
+  /** The run id (unique per run, stable across its attempts). */
+  id: string;
+  queue: string;
+  /** 0–9, higher first. */
+  priority: number;
+  /** Epoch ms before which the message must not be delivered. */
+  notBefore?: number;
+  /** The encoded envelope (JSON text). */
+  body: string;
+}
+
+/** A message handed out by a pull broker, leased to one consumer. */
+export interface Delivery {
+  /** The run id as the broker knows it (the envelope inside is authoritative). */
+  id: string;
+  queue: string;
+  /** The encoded envelope, exactly as sent. It may be corrupt: the executor decodes it. */
+  body: string;
+  /** Identifies this lease; ack/renew/release with a stale receipt are ignored. */
+  receipt: string;
+  /** How many times this message has been handed out, this time included. */
+  deliveries: number;
+}
+
+/** Arguments of {@link Broker.receive}. */
+export interface ReceiveOptions {
+  /** Queues to take from, in order: earlier queues are served first. */
+  queues: readonly string[];
+  /** At most this many deliveries. */
+  max: number;
+  /** How long a delivery stays invisible to others unless renewed. */
+  leaseMs: number;
+  /** When nothing is due, wait up to this long for a message; 0 returns at once. */
+  waitMs: number;
+  /** Aborting ends a wait early with an empty result. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Moves envelopes from producers to the executor. Pull brokers implement `receive`/`ack`; push
+ * brokers (which deliver over HTTP) only `send`.
+ */
+export interface Broker {
+  /** Sends messages; resolves once they are durably accepted. */
+  send(messages: readonly Message[]): Promise<void>;
+  /** Pull brokers: leases up to `max` due messages. */
+  receive?(options: ReceiveOptions): Promise<Delivery[]>;
+  /** Pull brokers: removes delivered messages for good. */
+  ack?(deliveries: readonly Delivery[]): Promise<void>;
+  /** Pull brokers: extends the leases of deliveries still being worked on. */
+  renew?(deliveries: readonly Delivery[], leaseMs: number): Promise<void>;
+  /** Pull brokers: gives deliveries back to their queue at once (graceful stop). */
+  release?(deliveries: readonly Delivery[]): Promise<void>;
+  /** Removes a message that has not been delivered yet; true when it was removed. */
+  cancel?(id: string, queue: string): Promise<boolean>;
+  /** Eager mode: the app runs each enqueued task before `enqueue` resolves. */
+  readonly eager?: boolean;
+  /** Checks the backend answers. */
+  ping?(): Promise<void>;
+  /** Releases connections and timers. */
+  close?(): Promise<void>;
+}
+
+/** A run that could not be completed, kept with the reason. */
+export interface DeadLetter {
+  /** The run id, or a generated id when the envelope could not be decoded. */
+  id: string;
+  task?: string;
+  queue: string;
+  /** Why it was dead-lettered. */
+  reason: string;
+  error: ErrorInfo;
+  errors: AttemptError[];
+  /** The envelope as received, so it can be inspected or replayed. */
+  body: string;
+  at: number;
+}
+
+/** Condition for {@link Store.updateRun}: apply only when the current state is listed. */
+export type RunGuard = readonly (RunState | "missing")[];
+
+/** Options of {@link Store.updateRun}. */
+export interface UpdateRunOptions {
+  /** Time to live of the record from now. */
+  ttlMs: number;
+  /** Apply only when the current state (or "missing") is in this list. */
+  onlyIf?: RunGuard;
+}
+
+/** The answer of {@link Store.updateRun}. */
+export interface UpdateRunResult {
+  applied: boolean;
+  /** The record after the update, or as it is when not applied (null when missing). */
+  record: RunRecord | null;
+}
+
+/** Keeps run state and results, dead letters, and atomic primitives. */
+export interface Store {
+  getRun(id: string): Promise<RunRecord | null>;
+  /**
+   * Merges `patch` into the run's record (creating it when missing, which needs every required
+   * field in the patch), atomically with the `onlyIf` check.
+   */
+  updateRun(id: string, patch: Partial<RunRecord>, options: UpdateRunOptions): Promise<UpdateRunResult>;
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ttlMs?: number): Promise<void>;
+  /** Sets when absent: returns null when set, or the value already there. */
+  setIfAbsent(key: string, value: string, ttlMs?: number): Promise<string | null>;
+  /** Deletes the key when its value equals `expected`. */
+  compareAndDelete(key: string, expected: string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  /** Adds `by` (default 1) and returns the new value. The TTL is set on creation. */
+  incr(key: string, by?: number, ttlMs?: number): Promise<number>;
+  addDeadLetter(entry: DeadLetter): Promise<void>;
+  listDeadLetters(options?: { limit?: number }): Promise<DeadLetter[]>;
+  /** Removes and returns a dead letter. */
+  takeDeadLetter(id: string): Promise<DeadLetter | null>;
+  ping?(): Promise<void>;
+  close?(): Promise<void>;
+}

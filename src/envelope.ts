@@ -1,0 +1,62 @@
+/**
+ * The wire format: a versioned JSON envelope, validated with valibot whenever it is decoded.
+ *
+ * @module
+ */
+import * as v from "valibot";
+import { EnvelopeError } from "./errors.ts";
+
+/** The envelope version this build writes and reads. */
+export const ENVELOPE_VERSION = 1;
+
+const AttemptErrorSchema = v.object({
+  attempt: v.number(),
+  at: v.number(),
+  name: v.string(),
+  message: v.string(),
+});
+
+const EnvelopeSchema = v.object({
+  v: v.literal(ENVELOPE_VERSION),
+  id: v.pipe(v.string(), v.minLength(1)),
+  task: v.pipe(v.string(), v.minLength(1)),
+  queue: v.pipe(v.string(), v.minLength(1)),
+  priority: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(9)),
+  attempt: v.pipe(v.number(), v.integer(), v.minValue(1)),
+  enqueuedAt: v.number(),
+  input: v.unknown(),
+  notBefore: v.optional(v.number()),
+  idempotencyKey: v.optional(v.string()),
+  errors: v.optional(v.array(AttemptErrorSchema)),
+  meta: v.optional(v.record(v.string(), v.unknown())),
+});
+
+/** One task run as it travels between producer and executor. */
+export type Envelope = v.InferOutput<typeof EnvelopeSchema>;
+
+/** Encodes an envelope (whose input is already known to be JSON-safe). */
+export function encodeEnvelope(envelope: Envelope): string {
+  return JSON.stringify(envelope);
+}
+
+/** Decodes and validates an envelope, throwing {@link EnvelopeError} with the reason. */
+export function decodeEnvelope(body: string): Envelope {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (cause) {
+    throw new EnvelopeError(`envelope is not JSON: ${(cause as Error).message}`, { cause });
+  }
+  const result = v.safeParse(EnvelopeSchema, raw);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const path = issue.path?.map((p) => String(p.key)).join(".");
+    if ((raw as { v?: unknown } | null)?.v !== ENVELOPE_VERSION && typeof raw === "object" && raw !== null) {
+      throw new EnvelopeError(
+        `envelope version ${String((raw as { v?: unknown }).v)} is not supported (expected ${ENVELOPE_VERSION})`,
+      );
+    }
+    throw new EnvelopeError(`envelope is malformed${path ? ` at ${path}` : ""}: ${issue.message}`);
+  }
+  return result.output;
+}

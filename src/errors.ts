@@ -1,0 +1,138 @@
+/**
+ * Typed errors. Every error celeriac throws is a {@link CeleriacError}; callers branch on the
+ * subclasses with `instanceof`.
+ *
+ * @module
+ */
+
+/** Options accepted by every celeriac error. */
+export interface CeleriacErrorOptions {
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error celeriac throws.
+ *
+ * @example
+ * ```ts
+ * import { CeleriacError } from "celeriac";
+ * try { await task.enqueue(input); } catch (e) { if (e instanceof CeleriacError) console.log(e.name); }
+ * ```
+ */
+export class CeleriacError extends Error {
+  constructor(message: string, options?: CeleriacErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
+
+/** One problem reported by a Standard Schema validator. */
+export interface SchemaIssue {
+  /** What is wrong, in the validator's words. */
+  readonly message: string;
+  /** Where in the value, as a list of keys. */
+  readonly path?: ReadonlyArray<PropertyKey>;
+}
+
+/**
+ * Input failed the task's schema. Carries the validator's issues. Never retried.
+ *
+ * @example
+ * ```ts
+ * import { ValidationError } from "celeriac";
+ * try { await sendEmail.enqueue({ to: "nope" }); }
+ * catch (e) { if (e instanceof ValidationError) console.log(e.issues[0]?.message); }
+ * ```
+ */
+export class ValidationError extends CeleriacError {
+  /** The issues reported by the schema, path as plain keys. */
+  readonly issues: ReadonlyArray<SchemaIssue>;
+  constructor(message: string, issues: ReadonlyArray<SchemaIssue>, options?: CeleriacErrorOptions) {
+    super(message, options);
+    this.issues = issues;
+  }
+}
+
+/**
+ * Thrown from a task to fail the run at once, without further attempts.
+ *
+ * @example
+ * ```ts
+ * import { NonRetryableError } from "celeriac";
+ * throw new NonRetryableError("account closed");
+ * ```
+ */
+export class NonRetryableError extends CeleriacError {}
+
+/**
+ * Thrown from a task to ask for another attempt after a given delay (for example from a
+ * `Retry-After` header), overriding the backoff. The attempt still counts toward `maxAttempts`.
+ *
+ * @example
+ * ```ts
+ * import { RetryAfterError } from "celeriac";
+ * throw new RetryAfterError("rate limited", { delayMs: 30_000 });
+ * ```
+ */
+export class RetryAfterError extends CeleriacError {
+  /** How long to wait before the next attempt. */
+  readonly delayMs: number;
+  constructor(message: string, options: CeleriacErrorOptions & { delayMs: number }) {
+    super(message, options);
+    if (!Number.isFinite(options.delayMs) || options.delayMs < 0) {
+      throw new RangeError(`delayMs must be a non-negative number, got ${options.delayMs}`);
+    }
+    this.delayMs = options.delayMs;
+  }
+}
+
+/** An attempt ran past its `timeoutMs`, or a wait (such as `run.result()`) ran out of time. */
+export class TimeoutError extends CeleriacError {}
+
+/** A push delivery's signature is missing, forged, expired or for another URL. */
+export class SignatureError extends CeleriacError {}
+
+/** A delivered envelope names a task this app does not know. */
+export class UnknownTaskError extends CeleriacError {
+  /** The task name found in the envelope. */
+  readonly task: string;
+  constructor(task: string, options?: CeleriacErrorOptions) {
+    super(`unknown task "${task}": no task with that name is registered on this app`, options);
+    this.task = task;
+  }
+}
+
+/** A delivered envelope could not be decoded (not JSON, wrong shape, unknown version). */
+export class EnvelopeError extends CeleriacError {}
+
+/** A value could not be carried as JSON (input at enqueue, or a task's result). */
+export class SerializationError extends CeleriacError {}
+
+/** A broker or store failed (unreachable, timed out, answered with an error). */
+export class BackendError extends CeleriacError {}
+
+/** A run ended in `failed`; `run.result()` throws this. `cause` holds what the task threw. */
+export class TaskFailedError extends CeleriacError {
+  /** The run's id. */
+  readonly runId: string;
+  /** The name of the error the last attempt ended with. */
+  readonly errorName: string;
+  constructor(runId: string, error: { name: string; message: string }, options?: CeleriacErrorOptions) {
+    super(`run ${runId} failed: ${error.name}: ${error.message}`, options);
+    this.runId = runId;
+    this.errorName = error.name;
+  }
+}
+
+/** A run was cancelled before it ran; `run.result()` throws this. */
+export class CancelledError extends CeleriacError {}
+
+/** Internal: the signal a task raises through `ctx.retry()`. */
+export class RetryRequest extends CeleriacError {
+  readonly delayMs: number | undefined;
+  constructor(delayMs: number | undefined, reason?: unknown) {
+    super("retry requested by the task", reason === undefined ? undefined : { cause: reason });
+    this.delayMs = delayMs;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Lifecycle events, like Celery's signals: `app.on("succeeded", listener)`. Listeners run
+ * synchronously in the order added; one that throws is reported and never breaks a run.
+ *
+ * @module
+ */
+import type { DeadLetter, ErrorInfo } from "./contracts.ts";
+
+/** The payload of each event type. */
+export interface EventMap {
+  /** A run was accepted by the broker. */
+  enqueued: { id: string; task: string; queue: string; notBefore?: number };
+  /** An attempt started. */
+  active: { id: string; task: string; attempt: number };
+  /** A task reported progress. */
+  progress: { id: string; task: string; attempt: number; progress: unknown };
+  /** A run finished well. */
+  succeeded: { id: string; task: string; attempt: number; result: unknown; durationMs: number };
+  /** An attempt failed and another is scheduled. */
+  retrying: { id: string; task: string; attempt: number; error: ErrorInfo; delayMs: number };
+  /** A run failed for good (it is also dead-lettered). */
+  failed: { id: string; task: string; attempt: number; error: ErrorInfo };
+  /** A run was cancelled before it ran. */
+  cancelled: { id: string; task: string };
+  /** A delivery went to the dead-letter list. */
+  deadLettered: DeadLetter;
+  /** Something went wrong outside any task: a backend error in a worker, a throwing listener. */
+  error: { error: unknown; where: string };
+}
+
+/** An event name. */
+export type EventType = keyof EventMap;
+
+/** A listener for one event type. */
+export type Listener<T extends EventType> = (event: EventMap[T]) => void;
+
+/** A tiny typed emitter; `emit` costs nothing when nobody listens. */
+export class Emitter {
+  #listeners = new Map<EventType, Set<Listener<EventType>>>();
+
+  /** Adds a listener; returns a function that removes it. */
+  on<T extends EventType>(type: T, listener: Listener<T>): () => void {
+    let set = this.#listeners.get(type);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(type, set);
+    }
+    set.add(listener as Listener<EventType>);
+    return () => {
+      set.delete(listener as Listener<EventType>);
+    };
+  }
+
+  /** True when at least one listener waits for `type`. */
+  has(type: EventType): boolean {
+    const set = this.#listeners.get(type);
+    return set !== undefined && set.size > 0;
+  }
+
+  /** Calls every listener of `type`; a listener that throws is reported as an `error` event. */
+  emit<T extends EventType>(type: T, event: EventMap[T]): void {
+    const set = this.#listeners.get(type);
+    if (set === undefined || set.size === 0) return;
+    for (const listener of set) {
+      try {
+        listener(event);
+      } catch (error) {
+        if (type === "error") {
+          console.error("celeriac: an error listener threw", error);
+        } else if (this.has("error")) {
+          this.emit("error", { error, where: `listener for "${type}"` });
+        } else {
+          console.error(`celeriac: a listener for "${type}" threw`, error);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,436 @@
+/**
+ * The executor: the only code that runs a task. Worker, HTTP handler and eager mode all call
+ * {@link Executor.process}; none of them re-implements any step.
+ *
+ * Steps: decode + validate the envelope → start the run (atomically, so finished or cancelled runs
+ * are not run again) → idempotency claim → validate input → run with timeout → record the outcome
+ * → retry, or fail and dead-letter → emit events → ack.
+ *
+ * @module
+ */
+import type {
+  AttemptError,
+  Broker,
+  Clock,
+  DeadLetter,
+  Delivery,
+  ErrorInfo,
+  RunRecord,
+  Store,
+} from "./contracts.ts";
+import { decodeEnvelope, type Envelope, encodeEnvelope } from "./envelope.ts";
+import { CeleriacError, RetryRequest, SerializationError, TimeoutError, UnknownTaskError } from "./errors.ts";
+import type { Emitter } from "./events.ts";
+import { toJson } from "./json.ts";
+import { decideRetry } from "./retry.ts";
+import { validate } from "./schema.ts";
+import type { ResolvedTask, TaskContext } from "./task.ts";
+
+/** What happened to one delivery. The HTTP handler maps it to a status code. */
+export type Outcome =
+  | { kind: "succeeded"; id: string; result: unknown }
+  /** An attempt failed; the next one was sent with a delay. */
+  | { kind: "retrying"; id: string; delayMs: number; error: ErrorInfo }
+  /** The run failed for good and was dead-lettered. */
+  | { kind: "failed"; id: string; error: ErrorInfo }
+  /** The delivery could not be run at all (undecodable, unknown task) and was dead-lettered. */
+  | { kind: "rejected"; id: string; reason: string }
+  /** The run had already ended (or was cancelled): nothing ran. */
+  | { kind: "duplicate"; id: string; state: string }
+  /** Another delivery of the same idempotency key is running: this one comes back later. */
+  | { kind: "deferred"; id: string; delayMs: number };
+
+/** What the executor needs from its app. */
+export interface ExecutorDeps {
+  tasks: ReadonlyMap<string, ResolvedTask>;
+  broker: Broker;
+  store: Store;
+  clock: Clock;
+  random: () => number;
+  events: Emitter;
+  /** Called when a run reaches a final state in this process (wakes `run.result()` waiters). */
+  settled(id: string): void;
+}
+
+/** Per-call options of {@link Executor.process}. */
+export interface ProcessOptions {
+  /** Aborting it aborts the task's `ctx.signal` (a worker stopping for good). */
+  signal?: AbortSignal;
+}
+
+const STARTABLE = ["queued", "scheduled", "retrying", "active", "missing"] as const;
+
+/** Turns anything thrown into a stored error. */
+export function errorInfo(error: unknown): ErrorInfo {
+  if (error instanceof Error) {
+    const info: ErrorInfo = { name: error.name || "Error", message: error.message };
+    if (typeof error.stack === "string") info.stack = error.stack;
+    return info;
+  }
+  if (error === undefined) return { name: "Error", message: "task threw undefined" };
+  if (typeof error === "string") return { name: "Error", message: error };
+  let text: string;
+  try {
+    text = JSON.stringify(error) ?? String(error);
+  } catch {
+    text = String(error);
+  }
+  return { name: "Error", message: `task threw a non-Error value: ${text}` };
+}
+
+/** Runs tasks. One per app. */
+export class Executor {
+  readonly #deps: ExecutorDeps;
+
+  constructor(deps: ExecutorDeps) {
+    this.#deps = deps;
+  }
+
+  /** Processes one delivery to its outcome. Never throws for anything a task or payload does. */
+  async process(delivery: Delivery, options: ProcessOptions = {}): Promise<Outcome> {
+    const { broker, store, clock, tasks } = this.#deps;
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(delivery.body);
+    } catch (error) {
+      return await this.#reject(delivery, undefined, error);
+    }
+    const task = tasks.get(envelope.task);
+    if (task === undefined)
+      return await this.#reject(delivery, envelope, new UnknownTaskError(envelope.task));
+
+    // Idempotency: one holder of the key at a time; a finished key returns its result.
+    let claimKey: string | undefined;
+    const claimValue = `${envelope.id}:${envelope.attempt}:${delivery.receipt}`;
+    if (envelope.idempotencyKey !== undefined) {
+      const owner = await store.get(`idem:${envelope.idempotencyKey}`);
+      if (owner !== null && owner !== envelope.id) {
+        const done = await store.getRun(owner);
+        if (done?.state === "succeeded") {
+          const now = clock.now();
+          await store.updateRun(
+            envelope.id,
+            {
+              id: envelope.id,
+              task: envelope.task,
+              queue: envelope.queue,
+              state: "succeeded",
+              attempt: envelope.attempt,
+              maxAttempts: task.retry.maxAttempts,
+              enqueuedAt: envelope.enqueuedAt,
+              result: done.result,
+              finishedAt: now,
+              updatedAt: now,
+            },
+            { ttlMs: task.resultTtlMs, onlyIf: STARTABLE },
+          );
+          await broker.ack?.([delivery]);
+          this.#deps.settled(envelope.id);
+          return { kind: "duplicate", id: envelope.id, state: "succeeded" };
+        }
+      }
+      claimKey = `lock:${envelope.idempotencyKey}`;
+      const holder = await store.setIfAbsent(claimKey, claimValue, task.timeoutMs + 5_000);
+      if (holder !== null && holder !== claimValue) {
+        const delayMs = Math.min(task.timeoutMs, 5_000);
+        await this.#resend(delivery, { ...envelope, notBefore: clock.now() + delayMs });
+        return { kind: "deferred", id: envelope.id, delayMs };
+      }
+    }
+
+    const startedAt = clock.now();
+    const start = await store.updateRun(
+      envelope.id,
+      {
+        id: envelope.id,
+        task: envelope.task,
+        queue: envelope.queue,
+        state: "active",
+        attempt: envelope.attempt,
+        maxAttempts: task.retry.maxAttempts,
+        enqueuedAt: envelope.enqueuedAt,
+        startedAt,
+        updatedAt: startedAt,
+        ...(envelope.idempotencyKey === undefined ? {} : { idempotencyKey: envelope.idempotencyKey }),
+      },
+      { ttlMs: task.resultTtlMs, onlyIf: STARTABLE },
+    );
+    if (!start.applied) {
+      // Finished or cancelled already: a duplicate or stale delivery. Nothing runs.
+      if (claimKey !== undefined) await store.compareAndDelete(claimKey, claimValue);
+      await broker.ack?.([delivery]);
+      return { kind: "duplicate", id: envelope.id, state: start.record?.state ?? "missing" };
+    }
+    const record = start.record;
+
+    this.#deps.events.emit("active", { id: envelope.id, task: task.name, attempt: envelope.attempt });
+    try {
+      return await this.#attempt(delivery, envelope, task, record, startedAt, options);
+    } finally {
+      if (claimKey !== undefined) await store.compareAndDelete(claimKey, claimValue).catch(() => {});
+    }
+  }
+
+  async #attempt(
+    delivery: Delivery,
+    envelope: Envelope,
+    task: ResolvedTask,
+    record: RunRecord | null,
+    startedAt: number,
+    options: ProcessOptions,
+  ): Promise<Outcome> {
+    const { store, clock, events } = this.#deps;
+    const controller = new AbortController();
+    let progressChain: Promise<unknown> = Promise.resolve();
+    const ctx: TaskContext = {
+      id: envelope.id,
+      task: task.name,
+      attempt: envelope.attempt,
+      maxAttempts: task.retry.maxAttempts,
+      signal: controller.signal,
+      progress: (value: unknown) => {
+        const progress = JSON.parse(toJson(value, "progress")) as unknown;
+        progressChain = progressChain
+          .then(() =>
+            store.updateRun(
+              envelope.id,
+              { progress, updatedAt: clock.now() },
+              {
+                ttlMs: task.resultTtlMs,
+                onlyIf: ["active"],
+              },
+            ),
+          )
+          .catch((error) => events.emit("error", { error, where: `progress of run ${envelope.id}` }));
+        events.emit("progress", { id: envelope.id, task: task.name, attempt: envelope.attempt, progress });
+      },
+      retry: (opts = {}) => {
+        if (opts.delayMs !== undefined && (!Number.isFinite(opts.delayMs) || opts.delayMs < 0)) {
+          throw new RangeError(`ctx.retry delayMs must be a non-negative number, got ${opts.delayMs}`);
+        }
+        throw new RetryRequest(opts.delayMs, opts.reason);
+      },
+    };
+
+    let resultJson: string | undefined;
+    let result: unknown;
+    let failure: unknown;
+    let ok = false;
+    const onOuterAbort = () => controller.abort(options.signal?.reason);
+    options.signal?.addEventListener("abort", onOuterAbort, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const input =
+        task.schema === undefined
+          ? envelope.input
+          : await validate(task.schema, envelope.input, `input of task "${task.name}"`);
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const error = new TimeoutError(
+            `task "${task.name}" timed out after ${task.timeoutMs} ms (attempt ${envelope.attempt})`,
+          );
+          controller.abort(error);
+          reject(error);
+        }, task.timeoutMs);
+      });
+      const running = (async () => await task.run(input, ctx))();
+      result = await Promise.race([running, timeout]);
+      running.catch(() => {}); // a late rejection after a timeout is not unhandled
+      if (!task.ignoreResult) {
+        try {
+          resultJson = toJson(result, "result");
+        } catch (error) {
+          throw new SerializationError(
+            `task "${task.name}" returned a value that is not JSON: ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+      }
+      ok = true;
+    } catch (error) {
+      failure = error;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onOuterAbort);
+    }
+    await progressChain;
+
+    if (ok) {
+      const stored = resultJson === undefined ? undefined : (JSON.parse(resultJson) as unknown);
+      const now = clock.now();
+      await store.updateRun(
+        envelope.id,
+        {
+          state: "succeeded",
+          finishedAt: now,
+          updatedAt: now,
+          ...(stored === undefined ? {} : { result: stored }),
+        },
+        { ttlMs: task.resultTtlMs },
+      );
+      await this.#deps.broker.ack?.([delivery]);
+      this.#deps.settled(envelope.id);
+      events.emit("succeeded", {
+        id: envelope.id,
+        task: task.name,
+        attempt: envelope.attempt,
+        result: stored,
+        durationMs: now - startedAt,
+      });
+      return { kind: "succeeded", id: envelope.id, result: stored };
+    }
+    if (
+      failure instanceof SerializationError ||
+      (failure instanceof CeleriacError && failure.name === "SerializationError")
+    ) {
+      return await this.#fail(delivery, envelope, task, record, failure, "result is not JSON");
+    }
+    return await this.#failed(delivery, envelope, task, record, failure);
+  }
+
+  async #failed(
+    delivery: Delivery,
+    envelope: Envelope,
+    task: ResolvedTask,
+    record: RunRecord | null,
+    failure: unknown,
+  ): Promise<Outcome> {
+    const { store, clock, events } = this.#deps;
+    const decision = decideRetry(task.retry, failure, envelope.attempt, this.#deps.random);
+    if (!decision.retry) {
+      const reason =
+        decision.reason === "exhausted"
+          ? `failed after ${envelope.attempt} attempt${envelope.attempt === 1 ? "" : "s"}`
+          : decision.reason === "non-retryable"
+            ? "non-retryable error"
+            : "error not retried by retryOn";
+      return await this.#fail(delivery, envelope, task, record, failure, reason);
+    }
+    const info = errorInfo(
+      failure instanceof RetryRequest && failure.cause !== undefined ? failure.cause : failure,
+    );
+    const now = clock.now();
+    const history = [
+      ...(envelope.errors ?? []),
+      { ...withoutStack(info), attempt: envelope.attempt, at: now },
+    ];
+    const delayMs = Math.max(0, Math.round(decision.delayMs));
+    const notBefore = now + delayMs;
+    await store.updateRun(
+      envelope.id,
+      {
+        state: "retrying",
+        notBefore,
+        updatedAt: now,
+        errors: history,
+      },
+      { ttlMs: task.resultTtlMs + delayMs },
+    );
+    await this.#resend(delivery, { ...envelope, attempt: envelope.attempt + 1, notBefore, errors: history });
+    events.emit("retrying", {
+      id: envelope.id,
+      task: task.name,
+      attempt: envelope.attempt,
+      error: info,
+      delayMs,
+    });
+    return { kind: "retrying", id: envelope.id, delayMs, error: info };
+  }
+
+  async #fail(
+    delivery: Delivery,
+    envelope: Envelope,
+    task: ResolvedTask,
+    _record: RunRecord | null,
+    failure: unknown,
+    reason: string,
+  ): Promise<Outcome> {
+    const { store, clock, events } = this.#deps;
+    const info = errorInfo(failure);
+    const now = clock.now();
+    const history: AttemptError[] = [
+      ...(envelope.errors ?? []),
+      { ...withoutStack(info), attempt: envelope.attempt, at: now },
+    ];
+    await store.updateRun(
+      envelope.id,
+      {
+        state: "failed",
+        finishedAt: now,
+        updatedAt: now,
+        error: info,
+        errors: history,
+      },
+      { ttlMs: task.resultTtlMs },
+    );
+    const entry: DeadLetter = {
+      id: envelope.id,
+      task: task.name,
+      queue: envelope.queue,
+      reason: `${reason}: ${info.name}: ${info.message}`,
+      error: info,
+      errors: history,
+      body: delivery.body,
+      at: now,
+    };
+    await store.addDeadLetter(entry);
+    await this.#deps.broker.ack?.([delivery]);
+    this.#deps.settled(envelope.id);
+    events.emit("failed", { id: envelope.id, task: task.name, attempt: envelope.attempt, error: info });
+    events.emit("deadLettered", entry);
+    return { kind: "failed", id: envelope.id, error: info };
+  }
+
+  /** Dead-letters a delivery that cannot run at all; records the run as failed when it has an id. */
+  async #reject(delivery: Delivery, envelope: Envelope | undefined, error: unknown): Promise<Outcome> {
+    const { store, clock, events } = this.#deps;
+    const info = errorInfo(error);
+    const now = clock.now();
+    const id = envelope?.id ?? (delivery.id || crypto.randomUUID());
+    const entry: DeadLetter = {
+      id,
+      queue: envelope?.queue ?? delivery.queue,
+      reason: `${info.name}: ${info.message}`,
+      error: withoutStack(info),
+      errors: envelope?.errors ?? [],
+      body: delivery.body,
+      at: now,
+    };
+    if (envelope !== undefined) entry.task = envelope.task;
+    await store.addDeadLetter(entry);
+    if (envelope !== undefined) {
+      await store.updateRun(
+        envelope.id,
+        {
+          id: envelope.id,
+          task: envelope.task,
+          queue: envelope.queue,
+          state: "failed",
+          attempt: envelope.attempt,
+          maxAttempts: envelope.attempt,
+          enqueuedAt: envelope.enqueuedAt,
+          finishedAt: now,
+          updatedAt: now,
+          error: withoutStack(info),
+        },
+        { ttlMs: 86_400_000, onlyIf: STARTABLE },
+      );
+    }
+    await this.#deps.broker.ack?.([delivery]);
+    if (envelope !== undefined) this.#deps.settled(envelope.id);
+    events.emit("deadLettered", entry);
+    return { kind: "rejected", id, reason: entry.reason };
+  }
+
+  /** Sends the next message of a run, then acks the current one (so nothing is lost in between). */
+  async #resend(delivery: Delivery, next: Envelope): Promise<void> {
+    const { broker } = this.#deps;
+    const message = { id: next.id, queue: next.queue, priority: next.priority, body: encodeEnvelope(next) };
+    await broker.send([next.notBefore === undefined ? message : { ...message, notBefore: next.notBefore }]);
+    await broker.ack?.([delivery]);
+  }
+}
+
+function withoutStack(info: ErrorInfo): ErrorInfo {
+  return { name: info.name, message: info.message };
+}

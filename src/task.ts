@@ -1,0 +1,184 @@
+/**
+ * Task definitions: options, validation at definition time, and the types that flow from the
+ * input schema into `enqueue`, `run` and `result`.
+ *
+ * @module
+ */
+import type { RunRecord } from "./contracts.ts";
+import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
+import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
+
+/** What a running task can see and do. */
+export interface TaskContext {
+  /** The run id, stable across attempts. */
+  readonly id: string;
+  /** The task's name. */
+  readonly task: string;
+  /** This attempt, 1-based. */
+  readonly attempt: number;
+  /** Attempts allowed in all. */
+  readonly maxAttempts: number;
+  /** Aborted when the attempt times out or the worker stops for good. */
+  readonly signal: AbortSignal;
+  /** Records progress (any JSON value) on the run and emits a `progress` event. */
+  progress(value: unknown): void;
+  /**
+   * Ends this attempt and asks for another, after `delayMs` or the policy's backoff. Counts toward
+   * `maxAttempts`. Use as `throw ctx.retry()` or just `ctx.retry()`.
+   */
+  retry(options?: { delayMs?: number; reason?: unknown }): never;
+}
+
+/**
+ * A task's definition, as passed to `app.task()`.
+ *
+ * @example
+ * ```ts
+ * app.task({ name: "email.send", input: v.object({ to: v.string() }), run: async ({ to }) => ({ to }) });
+ * ```
+ */
+export interface TaskDefinition<S extends StandardSchemaV1, R> {
+  /** Unique and stable: it is what travels on the wire. */
+  name: string;
+  /** Any Standard Schema v1 validator (valibot, zod, arktype…). Omitted: any JSON value. */
+  input?: S;
+  /** The work. Gets the schema's output; its return value (JSON) is the run's result. */
+  run(input: NoInfer<StandardOutput<S>>, ctx: TaskContext): R | Promise<R>;
+  /** Retry policy. @default { maxAttempts: 3, backoff: "exponential", baseMs: 1000, factor: 2, jitter: "full" } */
+  retry?: RetryOptions;
+  /** Derives an idempotency key from the validated input: same key, same run, one effect. */
+  idempotencyKey?: (input: NoInfer<StandardOutput<S>>) => string;
+  /** How long an idempotency key is remembered. @default resultTtlMs */
+  idempotencyTtlMs?: number;
+  /** Queue name. @default "default" */
+  queue?: string;
+  /** 0–9, higher runs first within a queue. @default 0 */
+  priority?: number;
+  /** An attempt fails after this long, whether or not the handler stops. @default 300_000 */
+  timeoutMs?: number;
+  /** How long state and result are kept after the run ends. @default 86_400_000 */
+  resultTtlMs?: number;
+  /** Keep the state but not the result. @default false */
+  ignoreResult?: boolean;
+}
+
+/** The output type of a schema (unknown when there is none). */
+export type StandardOutput<S> = S extends StandardSchemaV1<unknown, infer O> ? O : unknown;
+/** The input type of a schema (unknown when there is none). */
+export type StandardInput<S> = S extends StandardSchemaV1<infer I, unknown> ? I : unknown;
+
+/** A task definition after validation, defaults filled in. */
+export interface ResolvedTask {
+  readonly name: string;
+  readonly schema: StandardSchemaV1 | undefined;
+  readonly run: (input: unknown, ctx: TaskContext) => unknown;
+  readonly retry: RetryPolicy;
+  readonly idempotencyKey: ((input: unknown) => string) | undefined;
+  readonly idempotencyTtlMs: number;
+  readonly queue: string;
+  readonly priority: number;
+  readonly timeoutMs: number;
+  readonly resultTtlMs: number;
+  readonly ignoreResult: boolean;
+}
+
+/** Options of `task.enqueue()`. */
+export interface EnqueueOptions {
+  /** Deliver no sooner than this many ms from now. */
+  delayMs?: number;
+  /** Deliver no sooner than this time. */
+  at?: Date | number;
+  /** Overrides the task's priority. */
+  priority?: number;
+  /** Overrides the task's queue. */
+  queue?: string;
+  /** Overrides the task's idempotency key for this run. */
+  idempotencyKey?: string;
+  /** Uses this run id instead of a random one. */
+  id?: string;
+}
+
+/** A handle on one run. */
+export interface Run<R> {
+  /** The run id. */
+  readonly id: string;
+  /** The run's record: state, attempt, progress, error… (null once expired). */
+  status(): Promise<RunRecord | null>;
+  /**
+   * Waits for the run to end; resolves to its result, or rejects with `TaskFailedError`,
+   * `CancelledError` or `TimeoutError` (after `timeoutMs`, default 60 s).
+   */
+  result(options?: { timeoutMs?: number }): Promise<R>;
+  /** Cancels a queued or scheduled run; false when it already started or ended. */
+  cancel(): Promise<boolean>;
+}
+
+/** A registered task. */
+export interface Task<I, R> {
+  readonly name: string;
+  /** The definition with defaults filled in. */
+  readonly options: ResolvedTask;
+  /**
+   * Validates `input` and sends a run.
+   *
+   * @example
+   * ```ts
+   * const run = await sendEmail.enqueue({ to: "a@b.co" }, { delayMs: 5000 });
+   * console.log(await run.result());
+   * ```
+   */
+  enqueue(input: I, options?: EnqueueOptions): Promise<Run<R>>;
+  /** Enqueues many runs in one broker call. */
+  enqueueMany(
+    inputs: readonly I[],
+    options?: Omit<EnqueueOptions, "id" | "idempotencyKey">,
+  ): Promise<Run<R>[]>;
+}
+
+function positiveInt(name: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Validates a definition and fills in defaults; throws naming the option and the value. */
+export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S, R>): ResolvedTask {
+  if (typeof def !== "object" || def === null) throw new TypeError("task definition must be an object");
+  const { name } = def;
+  if (typeof name !== "string" || name.length === 0) {
+    throw new TypeError(`task name must be a non-empty string, got ${JSON.stringify(name)}`);
+  }
+  const where = `task "${name}"`;
+  if (typeof def.run !== "function") throw new TypeError(`${where}: run must be a function`);
+  if (def.input !== undefined && !isStandardSchema(def.input)) {
+    throw new TypeError(`${where}: input must be a Standard Schema (valibot, zod, …)`);
+  }
+  if (def.idempotencyKey !== undefined && typeof def.idempotencyKey !== "function") {
+    throw new TypeError(`${where}: idempotencyKey must be a function of the input`);
+  }
+  const queue = def.queue ?? "default";
+  if (typeof queue !== "string" || queue.length === 0 || /[{}\s]/.test(queue)) {
+    throw new TypeError(
+      `${where}: queue must be a non-empty string without braces or spaces, got ${JSON.stringify(queue)}`,
+    );
+  }
+  const priority = def.priority ?? 0;
+  if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
+    throw new RangeError(`${where}: priority must be an integer from 0 to 9, got ${String(priority)}`);
+  }
+  const resultTtlMs = positiveInt(`${where}: resultTtlMs`, def.resultTtlMs ?? 86_400_000);
+  return {
+    name,
+    schema: def.input,
+    run: def.run as (input: unknown, ctx: TaskContext) => unknown,
+    retry: retryPolicy(def.retry, `${where}: retry`),
+    idempotencyKey: def.idempotencyKey as ((input: unknown) => string) | undefined,
+    idempotencyTtlMs: positiveInt(`${where}: idempotencyTtlMs`, def.idempotencyTtlMs ?? resultTtlMs),
+    queue,
+    priority,
+    timeoutMs: positiveInt(`${where}: timeoutMs`, def.timeoutMs ?? 300_000),
+    resultTtlMs,
+    ignoreResult: def.ignoreResult === true,
+  };
+}
