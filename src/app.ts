@@ -10,7 +10,8 @@ import { FINAL_STATES } from "./contracts.ts";
 import { decodeEnvelope, type Envelope, encodeEnvelope, ENVELOPE_VERSION } from "./envelope.ts";
 import { CancelledError, CeleriacError, EnvelopeError, TaskFailedError, TimeoutError } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
-import { Executor } from "./executor.ts";
+import { Executor, toMessage } from "./executor.ts";
+import { composeLedger, type EnqueueItem, type Ledger } from "./ledger.ts";
 import { toJson } from "./json.ts";
 import { validate } from "./schema.ts";
 import type { StandardSchemaV1 } from "./schema.ts";
@@ -75,6 +76,8 @@ export class App {
   readonly random: () => number;
   /** Lifecycle events. Prefer {@link App.on}. */
   readonly events: Emitter = new Emitter();
+  /** Compound broker+store steps (fused into single round trips by backends that can). */
+  readonly ledger: Ledger;
   /** The one executor every mode uses. */
   readonly executor: Executor;
   readonly #tasks = new Map<string, ResolvedTask>();
@@ -91,6 +94,7 @@ export class App {
     this.store = options.store ?? (isStore(broker) ? broker : new MemoryBackend());
     this.clock = options.clock ?? { now: () => Date.now() };
     this.random = options.random ?? Math.random;
+    this.ledger = this.broker.ledger?.(this.store) ?? composeLedger(this.broker, this.store);
     this.executor = new Executor({
       tasks: this.#tasks,
       broker: this.broker,
@@ -98,6 +102,7 @@ export class App {
       clock: this.clock,
       random: this.random,
       events: this.events,
+      ledger: this.ledger,
       settled: (id) => this.#settled(id),
     });
   }
@@ -299,9 +304,7 @@ export class App {
     }
     if (notBefore !== undefined && notBefore <= now) notBefore = undefined;
 
-    const runs: Run<unknown>[] = [];
-    const messages: Message[] = [];
-    const claimed: [string, string][] = [];
+    const items: EnqueueItem[] = [];
     const what = `input of task "${task.name}"`;
     for (const input of inputs) {
       // Validate exactly what the executor will see: the input after a JSON round trip.
@@ -309,18 +312,10 @@ export class App {
       const valid = task.schema === undefined ? input2 : await validate(task.schema, input2, what);
       const id = options.id ?? crypto.randomUUID();
       const key = options.idempotencyKey ?? task.idempotencyKey?.(valid);
-      if (key !== undefined) {
-        if (typeof key !== "string" || key.length === 0) {
-          throw new TypeError(
-            `idempotency key of task "${task.name}" must be a non-empty string, got ${JSON.stringify(key)}`,
-          );
-        }
-        const existing = await this.store.setIfAbsent(`idem:${key}`, id, task.idempotencyTtlMs);
-        if (existing !== null) {
-          runs.push(this.run(existing));
-          continue;
-        }
-        claimed.push([`idem:${key}`, id]);
+      if (key !== undefined && (typeof key !== "string" || key.length === 0)) {
+        throw new TypeError(
+          `idempotency key of task "${task.name}" must be a non-empty string, got ${JSON.stringify(key)}`,
+        );
       }
       const envelope: Envelope = {
         v: ENVELOPE_VERSION,
@@ -332,8 +327,6 @@ export class App {
         enqueuedAt: now,
         input: input2,
       };
-      if (notBefore !== undefined) envelope.notBefore = notBefore;
-      if (key !== undefined) envelope.idempotencyKey = key;
       const record: RunRecord = {
         id,
         task: task.name,
@@ -344,34 +337,37 @@ export class App {
         enqueuedAt: now,
         updatedAt: now,
       };
-      if (notBefore !== undefined) record.notBefore = notBefore;
-      if (key !== undefined) record.idempotencyKey = key;
-      const ttlMs = task.resultTtlMs + (notBefore === undefined ? 0 : notBefore - now);
-      await this.store.updateRun(id, record, { ttlMs });
-      const message: Message = { id, queue, priority, body: encodeEnvelope(envelope) };
-      if (notBefore !== undefined) message.notBefore = notBefore;
-      messages.push(message);
-      runs.push(this.run(id));
+      if (notBefore !== undefined) envelope.notBefore = record.notBefore = notBefore;
+      if (key !== undefined) envelope.idempotencyKey = record.idempotencyKey = key;
+      const item: EnqueueItem = {
+        message: toMessage(envelope),
+        record,
+        ttlMs: task.resultTtlMs + (notBefore === undefined ? 0 : notBefore - now),
+      };
+      if (key !== undefined) item.idempotency = { key, ttlMs: task.idempotencyTtlMs };
+      items.push(item);
     }
-    if (messages.length > 0) {
-      try {
-        await this.broker.send(messages);
-      } catch (error) {
-        // Nothing was sent: free the idempotency keys so a later enqueue is not deduplicated away.
-        await Promise.all(claimed.map(([k, v]) => this.store.compareAndDelete(k, v).catch(() => false)));
-        throw error;
-      }
-      this.#queues.add(queue);
+    const owners = await this.ledger.enqueue(items);
+    const runs: Run<unknown>[] = [];
+    let sent = 0;
+    for (let i = 0; i < items.length; i++) {
+      const owner = owners[i] ?? null;
+      const item = items[i]!;
+      runs.push(this.run(owner ?? item.record.id));
+      if (owner !== null) continue;
+      sent++;
       if (this.events.has("enqueued")) {
-        for (const m of messages) {
-          this.events.emit("enqueued", {
-            id: m.id,
-            task: task.name,
-            queue,
-            ...(m.notBefore === undefined ? {} : { notBefore: m.notBefore }),
-          });
-        }
+        const m = item.message;
+        this.events.emit("enqueued", {
+          id: m.id,
+          task: task.name,
+          queue,
+          ...(m.notBefore === undefined ? {} : { notBefore: m.notBefore }),
+        });
       }
+    }
+    if (sent > 0) {
+      this.#queues.add(queue);
       if (this.broker.eager) await this.#runEager();
     }
     return runs;

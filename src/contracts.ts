@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Ledger } from "./ledger.ts";
 
 /** The lifecycle states of a run. */
 export type RunState = "queued" | "scheduled" | "active" | "retrying" | "succeeded" | "failed" | "cancelled";
@@ -112,6 +113,11 @@ export interface Broker {
   cancel?(id: string, queue: string): Promise<boolean>;
   /** Eager mode: the app runs each enqueued task before `enqueue` resolves. */
   readonly eager?: boolean;
+  /**
+   * Fuses the executor's compound steps into single round trips when `store` is this same
+   * backend; returns undefined to use the composed default.
+   */
+  ledger?(store: Store): Ledger | undefined;
   /** Checks the backend answers. */
   ping?(): Promise<void>;
   /** Releases connections and timers. */

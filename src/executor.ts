@@ -14,6 +14,7 @@ import type {
   Clock,
   DeadLetter,
   Delivery,
+  Message,
   ErrorInfo,
   RunRecord,
   Store,
@@ -22,6 +23,7 @@ import { decodeEnvelope, type Envelope, encodeEnvelope } from "./envelope.ts";
 import { CeleriacError, RetryRequest, SerializationError, TimeoutError, UnknownTaskError } from "./errors.ts";
 import type { Emitter } from "./events.ts";
 import { toJson } from "./json.ts";
+import type { Ledger } from "./ledger.ts";
 import { decideRetry } from "./retry.ts";
 import { validate } from "./schema.ts";
 import type { ResolvedTask, TaskContext } from "./task.ts";
@@ -45,6 +47,8 @@ export interface ExecutorDeps {
   tasks: ReadonlyMap<string, ResolvedTask>;
   broker: Broker;
   store: Store;
+  /** Compound broker+store steps (fused by backends that can). */
+  ledger: Ledger;
   clock: Clock;
   random: () => number;
   events: Emitter;
@@ -88,7 +92,7 @@ export class Executor {
 
   /** Processes one delivery to its outcome. Never throws for anything a task or payload does. */
   async process(delivery: Delivery, options: ProcessOptions = {}): Promise<Outcome> {
-    const { broker, store, clock, tasks } = this.#deps;
+    const { store, clock, tasks, ledger } = this.#deps;
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(delivery.body);
@@ -103,12 +107,13 @@ export class Executor {
     let claimKey: string | undefined;
     const claimValue = `${envelope.id}:${envelope.attempt}:${delivery.receipt}`;
     if (envelope.idempotencyKey !== undefined) {
-      const owner = await store.get(`idem:${envelope.idempotencyKey}`);
+      const owner = await ledger.idempotencyOwner(envelope.idempotencyKey, envelope.queue);
       if (owner !== null && owner !== envelope.id) {
         const done = await store.getRun(owner);
         if (done?.state === "succeeded") {
           const now = clock.now();
-          await store.updateRun(
+          const applied = await ledger.start(
+            delivery,
             envelope.id,
             {
               id: envelope.id,
@@ -124,8 +129,8 @@ export class Executor {
             },
             { ttlMs: task.resultTtlMs, onlyIf: STARTABLE },
           );
-          await broker.ack?.([delivery]);
-          this.#deps.settled(envelope.id);
+          await ledger.skip(delivery);
+          if (applied.applied) this.#deps.settled(envelope.id);
           return { kind: "duplicate", id: envelope.id, state: "succeeded" };
         }
       }
@@ -133,13 +138,14 @@ export class Executor {
       const holder = await store.setIfAbsent(claimKey, claimValue, task.timeoutMs + 5_000);
       if (holder !== null && holder !== claimValue) {
         const delayMs = Math.min(task.timeoutMs, 5_000);
-        await this.#resend(delivery, { ...envelope, notBefore: clock.now() + delayMs });
+        await ledger.defer(delivery, toMessage({ ...envelope, notBefore: clock.now() + delayMs }));
         return { kind: "deferred", id: envelope.id, delayMs };
       }
     }
 
     const startedAt = clock.now();
-    const start = await store.updateRun(
+    const start = await ledger.start(
+      delivery,
       envelope.id,
       {
         id: envelope.id,
@@ -158,7 +164,7 @@ export class Executor {
     if (!start.applied) {
       // Finished or cancelled already: a duplicate or stale delivery. Nothing runs.
       if (claimKey !== undefined) await store.compareAndDelete(claimKey, claimValue);
-      await broker.ack?.([delivery]);
+      await ledger.skip(delivery);
       return { kind: "duplicate", id: envelope.id, state: start.record?.state ?? "missing" };
     }
     const record = start.record;
@@ -258,7 +264,8 @@ export class Executor {
     if (ok) {
       const stored = resultJson === undefined ? undefined : (JSON.parse(resultJson) as unknown);
       const now = clock.now();
-      await store.updateRun(
+      await this.#deps.ledger.succeed(
+        delivery,
         envelope.id,
         {
           state: "succeeded",
@@ -266,9 +273,8 @@ export class Executor {
           updatedAt: now,
           ...(stored === undefined ? {} : { result: stored }),
         },
-        { ttlMs: task.resultTtlMs },
+        task.resultTtlMs,
       );
-      await this.#deps.broker.ack?.([delivery]);
       this.#deps.settled(envelope.id);
       events.emit("succeeded", {
         id: envelope.id,
@@ -295,7 +301,7 @@ export class Executor {
     record: RunRecord | null,
     failure: unknown,
   ): Promise<Outcome> {
-    const { store, clock, events } = this.#deps;
+    const { clock, events } = this.#deps;
     const decision = decideRetry(task.retry, failure, envelope.attempt, this.#deps.random);
     if (!decision.retry) {
       const reason =
@@ -316,17 +322,13 @@ export class Executor {
     ];
     const delayMs = Math.max(0, Math.round(decision.delayMs));
     const notBefore = now + delayMs;
-    await store.updateRun(
+    await this.#deps.ledger.retry(
+      delivery,
       envelope.id,
-      {
-        state: "retrying",
-        notBefore,
-        updatedAt: now,
-        errors: history,
-      },
-      { ttlMs: task.resultTtlMs + delayMs },
+      { state: "retrying", notBefore, updatedAt: now, errors: history },
+      task.resultTtlMs + delayMs,
+      toMessage({ ...envelope, attempt: envelope.attempt + 1, notBefore, errors: history }),
     );
-    await this.#resend(delivery, { ...envelope, attempt: envelope.attempt + 1, notBefore, errors: history });
     events.emit("retrying", {
       id: envelope.id,
       task: task.name,
@@ -345,24 +347,13 @@ export class Executor {
     failure: unknown,
     reason: string,
   ): Promise<Outcome> {
-    const { store, clock, events } = this.#deps;
+    const { clock, events } = this.#deps;
     const info = errorInfo(failure);
     const now = clock.now();
     const history: AttemptError[] = [
       ...(envelope.errors ?? []),
       { ...withoutStack(info), attempt: envelope.attempt, at: now },
     ];
-    await store.updateRun(
-      envelope.id,
-      {
-        state: "failed",
-        finishedAt: now,
-        updatedAt: now,
-        error: info,
-        errors: history,
-      },
-      { ttlMs: task.resultTtlMs },
-    );
     const entry: DeadLetter = {
       id: envelope.id,
       task: task.name,
@@ -373,8 +364,10 @@ export class Executor {
       body: delivery.body,
       at: now,
     };
-    await store.addDeadLetter(entry);
-    await this.#deps.broker.ack?.([delivery]);
+    await this.#deps.ledger.fail(delivery, entry, {
+      patch: { state: "failed", finishedAt: now, updatedAt: now, error: info, errors: history },
+      options: { ttlMs: task.resultTtlMs },
+    });
     this.#deps.settled(envelope.id);
     events.emit("failed", { id: envelope.id, task: task.name, attempt: envelope.attempt, error: info });
     events.emit("deadLettered", entry);
@@ -383,7 +376,7 @@ export class Executor {
 
   /** Dead-letters a delivery that cannot run at all; records the run as failed when it has an id. */
   async #reject(delivery: Delivery, envelope: Envelope | undefined, error: unknown): Promise<Outcome> {
-    const { store, clock, events } = this.#deps;
+    const { clock, events } = this.#deps;
     const info = errorInfo(error);
     const now = clock.now();
     const id = envelope?.id ?? (delivery.id || crypto.randomUUID());
@@ -397,38 +390,43 @@ export class Executor {
       at: now,
     };
     if (envelope !== undefined) entry.task = envelope.task;
-    await store.addDeadLetter(entry);
-    if (envelope !== undefined) {
-      await store.updateRun(
-        envelope.id,
-        {
-          id: envelope.id,
-          task: envelope.task,
-          queue: envelope.queue,
-          state: "failed",
-          attempt: envelope.attempt,
-          maxAttempts: envelope.attempt,
-          enqueuedAt: envelope.enqueuedAt,
-          finishedAt: now,
-          updatedAt: now,
-          error: withoutStack(info),
-        },
-        { ttlMs: 86_400_000, onlyIf: STARTABLE },
-      );
-    }
-    await this.#deps.broker.ack?.([delivery]);
+    await this.#deps.ledger.fail(
+      delivery,
+      entry,
+      envelope === undefined
+        ? undefined
+        : {
+            patch: {
+              id: envelope.id,
+              task: envelope.task,
+              queue: envelope.queue,
+              state: "failed",
+              attempt: envelope.attempt,
+              maxAttempts: envelope.attempt,
+              enqueuedAt: envelope.enqueuedAt,
+              finishedAt: now,
+              updatedAt: now,
+              error: withoutStack(info),
+            },
+            options: { ttlMs: 86_400_000, onlyIf: STARTABLE },
+          },
+    );
     if (envelope !== undefined) this.#deps.settled(envelope.id);
     events.emit("deadLettered", entry);
     return { kind: "rejected", id, reason: entry.reason };
   }
+}
 
-  /** Sends the next message of a run, then acks the current one (so nothing is lost in between). */
-  async #resend(delivery: Delivery, next: Envelope): Promise<void> {
-    const { broker } = this.#deps;
-    const message = { id: next.id, queue: next.queue, priority: next.priority, body: encodeEnvelope(next) };
-    await broker.send([next.notBefore === undefined ? message : { ...message, notBefore: next.notBefore }]);
-    await broker.ack?.([delivery]);
-  }
+/** The broker message that carries an envelope. */
+export function toMessage(envelope: Envelope): Message {
+  const message: Message = {
+    id: envelope.id,
+    queue: envelope.queue,
+    priority: envelope.priority,
+    body: encodeEnvelope(envelope),
+  };
+  if (envelope.notBefore !== undefined) message.notBefore = envelope.notBefore;
+  return message;
 }
 
 function withoutStack(info: ErrorInfo): ErrorInfo {

@@ -1,0 +1,128 @@
+/**
+ * The ledger: the few compound steps the executor and producers take against a broker and a
+ * store together (enqueue, start, succeed, retry, fail). By default each step is composed from
+ * the broker and store contracts; a backend that is both (Redis) can fuse each step into one
+ * atomic round trip by implementing `Broker.ledger`.
+ *
+ * @module
+ */
+import type {
+  Broker,
+  DeadLetter,
+  Delivery,
+  Message,
+  RunRecord,
+  Store,
+  UpdateRunOptions,
+  UpdateRunResult,
+} from "./contracts.ts";
+
+/** One run to enqueue. */
+export interface EnqueueItem {
+  message: Message;
+  /** The run's initial record (state queued or scheduled). */
+  record: RunRecord;
+  /** TTL of the record. */
+  ttlMs: number;
+  /** When set: send only if no run holds this key; the key then maps to this run. */
+  idempotency?: { key: string; ttlMs: number };
+}
+
+/** Compound steps over a broker and a store. Every method is all-or-nothing where it can be. */
+export interface Ledger {
+  /**
+   * Records and sends runs. Resolves, per item, to null when sent or to the id of the run that
+   * already holds its idempotency key (nothing sent).
+   */
+  enqueue(items: readonly EnqueueItem[]): Promise<(string | null)[]>;
+  /** Marks a delivered run active (guarded by `onlyIf`). */
+  start(
+    delivery: Delivery,
+    id: string,
+    patch: Partial<RunRecord>,
+    options: UpdateRunOptions,
+  ): Promise<UpdateRunResult>;
+  /** Records success and acks. */
+  succeed(delivery: Delivery, id: string, patch: Partial<RunRecord>, ttlMs: number): Promise<void>;
+  /** Records the failed attempt, sends the next one, acks this one. */
+  retry(
+    delivery: Delivery,
+    id: string,
+    patch: Partial<RunRecord>,
+    ttlMs: number,
+    next: Message,
+  ): Promise<void>;
+  /** Records a final failure (when `patch` is given), dead-letters, acks. */
+  fail(
+    delivery: Delivery,
+    entry: DeadLetter,
+    patch?: { patch: Partial<RunRecord>; options: UpdateRunOptions },
+  ): Promise<void>;
+  /** Sends the same run again later and acks this delivery (another holder is running it). */
+  defer(delivery: Delivery, next: Message): Promise<void>;
+  /** Acks without recording anything (a duplicate delivery). */
+  skip(delivery: Delivery): Promise<void>;
+  /** The run that holds an idempotency key (taken at enqueue on `queue`), or null. */
+  idempotencyOwner(key: string, queue: string): Promise<string | null>;
+}
+
+/** The ledger composed from the two contracts, for backends that do not fuse steps. */
+export function composeLedger(broker: Broker, store: Store): Ledger {
+  const ack = async (delivery: Delivery) => {
+    await broker.ack?.([delivery]);
+  };
+  return {
+    async enqueue(items) {
+      const out: (string | null)[] = [];
+      const claimed: [string, string][] = [];
+      const messages: Message[] = [];
+      try {
+        for (const item of items) {
+          if (item.idempotency !== undefined) {
+            const key = `idem:${item.idempotency.key}`;
+            const existing = await store.setIfAbsent(key, item.record.id, item.idempotency.ttlMs);
+            if (existing !== null) {
+              out.push(existing);
+              continue;
+            }
+            claimed.push([key, item.record.id]);
+          }
+          await store.updateRun(item.record.id, item.record, { ttlMs: item.ttlMs });
+          messages.push(item.message);
+          out.push(null);
+        }
+        if (messages.length > 0) await broker.send(messages);
+      } catch (error) {
+        // Nothing (or not everything) was sent: free the keys so a later enqueue is not lost to dedup.
+        await Promise.all(claimed.map(([k, v]) => store.compareAndDelete(k, v).catch(() => false)));
+        throw error;
+      }
+      return out;
+    },
+    start(_delivery, id, patch, options) {
+      return store.updateRun(id, patch, options);
+    },
+    async succeed(delivery, id, patch, ttlMs) {
+      await store.updateRun(id, patch, { ttlMs });
+      await ack(delivery);
+    },
+    async retry(delivery, id, patch, ttlMs, next) {
+      await store.updateRun(id, patch, { ttlMs });
+      await broker.send([next]);
+      await ack(delivery);
+    },
+    async fail(delivery, entry, update) {
+      if (update !== undefined) await store.updateRun(entry.id, update.patch, update.options);
+      await store.addDeadLetter(entry);
+      await ack(delivery);
+    },
+    async defer(delivery, next) {
+      await broker.send([next]);
+      await ack(delivery);
+    },
+    skip: ack,
+    idempotencyOwner(key) {
+      return store.get(`idem:${key}`);
+    },
+  };
+}
