@@ -5,9 +5,9 @@
  * @module
  */
 import { MemoryBackend } from "../adapters/memory/mod.ts";
-import type { Broker, Clock, DeadLetter, Delivery, Message, RunRecord, Store } from "./contracts.ts";
+import type { Broker, Clock, DeadLetter, Delivery, RunRecord, Store } from "./contracts.ts";
 import { FINAL_STATES } from "./contracts.ts";
-import { decodeEnvelope, type Envelope, encodeEnvelope, ENVELOPE_VERSION } from "./envelope.ts";
+import { decodeEnvelope, type Envelope, ENVELOPE_VERSION } from "./envelope.ts";
 import { CancelledError, CeleriacError, EnvelopeError, TaskFailedError, TimeoutError } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
 import { Executor, toMessage } from "./executor.ts";
@@ -202,12 +202,12 @@ export class App {
    * const record = await app.run(id).status();
    * ```
    */
-  run<R = unknown>(id: string): Run<R> {
+  run<R = unknown>(id: string, queue?: string): Run<R> {
     return {
       id,
-      status: () => this.store.getRun(id),
-      result: (options) => this.#result(id, options?.timeoutMs ?? 60_000) as Promise<R>,
-      cancel: () => this.#cancel(id),
+      status: () => this.store.getRun(id, queue),
+      result: (options) => this.#result(id, queue, options?.timeoutMs ?? 60_000) as Promise<R>,
+      cancel: () => this.#cancel(id, queue),
     };
   }
 
@@ -245,24 +245,20 @@ export class App {
     const { notBefore: _n, errors: _e, ...rest } = envelope;
     const fresh: Envelope = { ...rest, attempt: 1, enqueuedAt: now };
     const task = this.#tasks.get(envelope.task);
+    const record: RunRecord = {
+      id: envelope.id,
+      task: envelope.task,
+      queue: envelope.queue,
+      state: "queued",
+      attempt: 0,
+      maxAttempts: task?.retry.maxAttempts ?? 1,
+      enqueuedAt: now,
+      updatedAt: now,
+    };
+    if (fresh.idempotencyKey !== undefined) record.idempotencyKey = fresh.idempotencyKey;
     try {
-      await this.store.updateRun(
-        envelope.id,
-        {
-          id: envelope.id,
-          task: envelope.task,
-          queue: envelope.queue,
-          state: "queued",
-          attempt: 0,
-          maxAttempts: task?.retry.maxAttempts ?? 1,
-          enqueuedAt: now,
-          updatedAt: now,
-          errors: [],
-        },
-        { ttlMs: task?.resultTtlMs ?? 86_400_000 },
-      );
-      await this.broker.send([
-        { id: fresh.id, queue: fresh.queue, priority: fresh.priority, body: encodeEnvelope(fresh) },
+      await this.ledger.enqueue([
+        { message: toMessage(fresh), record, ttlMs: task?.resultTtlMs ?? 86_400_000 },
       ]);
     } catch (error) {
       await this.store.addDeadLetter(entry);
@@ -270,7 +266,7 @@ export class App {
     }
     this.#queues.add(fresh.queue);
     if (this.broker.eager) await this.#runEager();
-    return this.run(envelope.id);
+    return this.run(envelope.id, envelope.queue);
   }
 
   /** Closes the broker and store. */
@@ -353,7 +349,7 @@ export class App {
     for (let i = 0; i < items.length; i++) {
       const owner = owners[i] ?? null;
       const item = items[i]!;
-      runs.push(this.run(owner ?? item.record.id));
+      runs.push(this.run(owner ?? item.record.id, queue));
       if (owner !== null) continue;
       sent++;
       if (this.events.has("enqueued")) {
@@ -390,9 +386,9 @@ export class App {
     }
   }
 
-  async #cancel(id: string): Promise<boolean> {
+  async #cancel(id: string, queue: string | undefined): Promise<boolean> {
     const now = this.clock.now();
-    const current = await this.store.getRun(id);
+    const current = await this.store.getRun(id, queue);
     if (current === null) return false;
     const ttlMs = this.#tasks.get(current.task)?.resultTtlMs ?? 86_400_000;
     const res = await this.store.updateRun(
@@ -401,6 +397,7 @@ export class App {
       {
         ttlMs,
         onlyIf: ["queued", "scheduled", "retrying"],
+        queue: current.queue,
       },
     );
     if (!res.applied || res.record === null) return false;
@@ -417,11 +414,11 @@ export class App {
     for (const wake of set) wake();
   }
 
-  async #result(id: string, timeoutMs: number): Promise<unknown> {
+  async #result(id: string, queue: string | undefined, timeoutMs: number): Promise<unknown> {
     const deadline = Date.now() + timeoutMs;
     let pollMs = 5;
     for (;;) {
-      const record = await this.store.getRun(id);
+      const record = await this.store.getRun(id, queue);
       if (record === null)
         throw new CeleriacError(`run ${id} not found (it never existed, or its record expired)`);
       if (FINAL_STATES.has(record.state)) {

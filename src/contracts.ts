@@ -148,6 +148,10 @@ export interface UpdateRunOptions {
   ttlMs: number;
   /** Apply only when the current state (or "missing") is in this list. */
   onlyIf?: RunGuard;
+  /** The run's queue, when known: lets a store that partitions by queue skip a lookup. */
+  queue?: string;
+  /** Replace the whole record with `patch` instead of merging. */
+  replace?: boolean;
 }
 
 /** The answer of {@link Store.updateRun}. */
@@ -159,7 +163,8 @@ export interface UpdateRunResult {
 
 /** Keeps run state and results, dead letters, and atomic primitives. */
 export interface Store {
-  getRun(id: string): Promise<RunRecord | null>;
+  /** The run's record, or null. `queue`, when known, lets a partitioned store skip a lookup. */
+  getRun(id: string, queue?: string): Promise<RunRecord | null>;
   /**
    * Merges `patch` into the run's record (creating it when missing, which needs every required
    * field in the patch), atomically with the `onlyIf` check.

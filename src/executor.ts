@@ -109,7 +109,7 @@ export class Executor {
     if (envelope.idempotencyKey !== undefined) {
       const owner = await ledger.idempotencyOwner(envelope.idempotencyKey, envelope.queue);
       if (owner !== null && owner !== envelope.id) {
-        const done = await store.getRun(owner);
+        const done = await store.getRun(owner, envelope.queue);
         if (done?.state === "succeeded") {
           const now = clock.now();
           const applied = await ledger.start(
@@ -204,6 +204,7 @@ export class Executor {
               {
                 ttlMs: task.resultTtlMs,
                 onlyIf: ["active"],
+                queue: envelope.queue,
               },
             ),
           )

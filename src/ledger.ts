@@ -87,7 +87,11 @@ export function composeLedger(broker: Broker, store: Store): Ledger {
             }
             claimed.push([key, item.record.id]);
           }
-          await store.updateRun(item.record.id, item.record, { ttlMs: item.ttlMs });
+          await store.updateRun(item.record.id, item.record, {
+            ttlMs: item.ttlMs,
+            queue: item.message.queue,
+            replace: true,
+          });
           messages.push(item.message);
           out.push(null);
         }
@@ -99,20 +103,22 @@ export function composeLedger(broker: Broker, store: Store): Ledger {
       }
       return out;
     },
-    start(_delivery, id, patch, options) {
-      return store.updateRun(id, patch, options);
+    start(delivery, id, patch, options) {
+      return store.updateRun(id, patch, { ...options, queue: delivery.queue });
     },
     async succeed(delivery, id, patch, ttlMs) {
-      await store.updateRun(id, patch, { ttlMs });
+      await store.updateRun(id, patch, { ttlMs, queue: delivery.queue });
       await ack(delivery);
     },
     async retry(delivery, id, patch, ttlMs, next) {
-      await store.updateRun(id, patch, { ttlMs });
+      await store.updateRun(id, patch, { ttlMs, queue: delivery.queue });
       await broker.send([next]);
       await ack(delivery);
     },
     async fail(delivery, entry, update) {
-      if (update !== undefined) await store.updateRun(entry.id, update.patch, update.options);
+      if (update !== undefined) {
+        await store.updateRun(entry.id, update.patch, { ...update.options, queue: delivery.queue });
+      }
       await store.addDeadLetter(entry);
       await ack(delivery);
     },

@@ -290,10 +290,15 @@ export class MemoryBackend implements Broker, Store {
     if (options.onlyIf !== undefined && !options.onlyIf.includes(state)) {
       return Promise.resolve({ applied: false, record: item === undefined ? null : { ...item.value } });
     }
-    const record = (item === undefined ? { ...patch } : Object.assign(item.value, patch)) as RunRecord;
     const expiresAt = now + options.ttlMs;
-    if (item === undefined) this.#runs.set(id, { value: record, expiresAt });
-    else item.expiresAt = expiresAt;
+    let record: RunRecord;
+    if (item === undefined || options.replace === true) {
+      record = { ...patch } as RunRecord;
+      this.#runs.set(id, { value: record, expiresAt });
+    } else {
+      record = Object.assign(item.value, patch);
+      item.expiresAt = expiresAt;
+    }
     this.#sweep(now);
     return Promise.resolve({ applied: true, record: { ...record } });
   }
