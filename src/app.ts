@@ -8,7 +8,14 @@ import { MemoryBackend } from "../adapters/memory/mod.ts";
 import type { Broker, Clock, DeadLetter, Delivery, RunRecord, Store } from "./contracts.ts";
 import { FINAL_STATES } from "./contracts.ts";
 import { decodeEnvelope, type Envelope, ENVELOPE_VERSION } from "./envelope.ts";
-import { CancelledError, CeleriacError, EnvelopeError, TaskFailedError, TimeoutError } from "./errors.ts";
+import {
+  CancelledError,
+  CeleriacError,
+  EnvelopeError,
+  SerializationError,
+  TaskFailedError,
+  TimeoutError,
+} from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
 import { Executor, toMessage } from "./executor.ts";
 import { composeLedger, type EnqueueItem, type Ledger } from "./ledger.ts";
@@ -304,7 +311,12 @@ export class App {
     const what = `input of task "${task.name}"`;
     for (const input of inputs) {
       // Validate exactly what the executor will see: the input after a JSON round trip.
-      const input2 = JSON.parse(toJson(input, what)) as unknown;
+      let input2: unknown;
+      try {
+        input2 = JSON.parse(toJson(input, "input"));
+      } catch (error) {
+        throw new SerializationError(`${what}: ${(error as Error).message}`, { cause: error });
+      }
       const valid = task.schema === undefined ? input2 : await validate(task.schema, input2, what);
       const id = options.id ?? crypto.randomUUID();
       const key = options.idempotencyKey ?? task.idempotencyKey?.(valid);

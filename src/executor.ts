@@ -196,20 +196,18 @@ export class Executor {
       signal: controller.signal,
       progress: (value: unknown) => {
         const progress = JSON.parse(toJson(value, "progress")) as unknown;
-        progressChain = progressChain
-          .then(() =>
-            store.updateRun(
-              envelope.id,
-              { progress, updatedAt: clock.now() },
-              {
-                ttlMs: task.resultTtlMs,
-                onlyIf: ["active"],
-                queue: envelope.queue,
-              },
-            ),
-          )
-          .catch((error) => events.emit("error", { error, where: `progress of run ${envelope.id}` }));
+        const write = progressChain.then(() =>
+          store.updateRun(
+            envelope.id,
+            { progress, updatedAt: clock.now() },
+            { ttlMs: task.resultTtlMs, onlyIf: ["active"], queue: envelope.queue },
+          ),
+        );
+        progressChain = write.catch((error) =>
+          events.emit("error", { error, where: `progress of run ${envelope.id}` }),
+        );
         events.emit("progress", { id: envelope.id, task: task.name, attempt: envelope.attempt, progress });
+        return write.then(() => {});
       },
       retry: (opts = {}) => {
         if (opts.delayMs !== undefined && (!Number.isFinite(opts.delayMs) || opts.delayMs < 0)) {
@@ -275,6 +273,9 @@ export class Executor {
           ...(stored === undefined ? {} : { result: stored }),
         },
         task.resultTtlMs,
+        envelope.idempotencyKey === undefined
+          ? undefined
+          : { key: envelope.idempotencyKey, ttlMs: task.idempotencyTtlMs },
       );
       this.#deps.settled(envelope.id);
       events.emit("succeeded", {

@@ -42,8 +42,17 @@ export interface Ledger {
     patch: Partial<RunRecord>,
     options: UpdateRunOptions,
   ): Promise<UpdateRunResult>;
-  /** Records success and acks. */
-  succeed(delivery: Delivery, id: string, patch: Partial<RunRecord>, ttlMs: number): Promise<void>;
+  /**
+   * Records success and acks. With `idempotency`, the key now maps to this run (the one whose
+   * effect happened), so later deliveries holding the key return this run's result.
+   */
+  succeed(
+    delivery: Delivery,
+    id: string,
+    patch: Partial<RunRecord>,
+    ttlMs: number,
+    idempotency?: { key: string; ttlMs: number },
+  ): Promise<void>;
   /** Records the failed attempt, sends the next one, acks this one. */
   retry(
     delivery: Delivery,
@@ -106,8 +115,9 @@ export function composeLedger(broker: Broker, store: Store): Ledger {
     start(delivery, id, patch, options) {
       return store.updateRun(id, patch, { ...options, queue: delivery.queue });
     },
-    async succeed(delivery, id, patch, ttlMs) {
+    async succeed(delivery, id, patch, ttlMs, idempotency) {
       await store.updateRun(id, patch, { ttlMs, queue: delivery.queue });
+      if (idempotency !== undefined) await store.set(`idem:${idempotency.key}`, id, idempotency.ttlMs);
       await ack(delivery);
     },
     async retry(delivery, id, patch, ttlMs, next) {

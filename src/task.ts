@@ -20,8 +20,12 @@ export interface TaskContext {
   readonly maxAttempts: number;
   /** Aborted when the attempt times out or the worker stops for good. */
   readonly signal: AbortSignal;
-  /** Records progress (any JSON value) on the run and emits a `progress` event. */
-  progress(value: unknown): void;
+  /**
+   * Records progress (any JSON value) on the run and emits a `progress` event. Writes are kept in
+   * order; await the promise to know this one is stored (a failed write is reported as an
+   * `error` event either way).
+   */
+  progress(value: unknown): Promise<void>;
   /**
    * Ends this attempt and asks for another, after `delayMs` or the policy's backoff. Counts toward
    * `maxAttempts`. Use as `throw ctx.retry()` or just `ctx.retry()`.

@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// The whole check, as `npm test` runs it: type check (tsc, deno check), lint, then the same
+// tests/**/*.test.ts files under Node, Deno and Bun. Ends with one line: "N passed, N failed".
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const bin = (name) => join(root, "node_modules", ".bin", name);
+const only = process.argv.slice(2); // optional: runtimes to run (node, deno, bun) or file filters
+
+function findTests(dir) {
+  const out = [];
+  for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+    const rel = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...findTests(rel));
+    else if (entry.name.endsWith(".test.ts")) out.push(rel);
+  }
+  return out.sort();
+}
+
+function run(label, cmd, args, env = {}) {
+  return new Promise((resolve) => {
+    process.stdout.write(`\n── ${label}: ${[cmd.replace(root, ""), ...args].join(" ")}\n`);
+    const child = spawn(cmd, args, {
+      cwd: root,
+      env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let text = "";
+    child.stdout.on("data", (d) => {
+      text += d;
+      process.stdout.write(d);
+    });
+    child.stderr.on("data", (d) => {
+      text += d;
+      process.stderr.write(d);
+    });
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), text }));
+  });
+}
+
+const runtimes = ["node", "deno", "bun"].filter((r) => only.length === 0 || only.includes(r));
+const filters = only.filter((a) => !["node", "deno", "bun"].includes(a));
+const files = findTests("tests").filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+let passed = 0;
+let failed = 0;
+const problems = [];
+
+// Static checks first: they are fast and catch most mistakes.
+const checks = [
+  ["typecheck (tsc)", bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]],
+  ["typecheck (deno check)", bin("deno"), ["check", "--quiet", "mod.ts", ...entryFiles()]],
+  ["lint (biome)", bin("biome"), ["check", "--error-on-warnings", "."]],
+];
+function entryFiles() {
+  return findEntries("adapters").concat(["src/hono.ts"].filter(exists));
+}
+function findEntries(dir) {
+  const out = [];
+  for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+    if (entry.isDirectory()) out.push(...findEntries(join(dir, entry.name)));
+    else if (entry.name === "mod.ts") out.push(join(dir, entry.name));
+  }
+  return out;
+}
+function exists(p) {
+  return existsSync(join(root, p));
+}
+if (filters.length === 0) {
+  for (const [label, cmd, args] of checks) {
+    const { code } = await run(label, cmd, args);
+    if (code === 0) passed++;
+    else {
+      failed++;
+      problems.push(label);
+    }
+  }
+}
+
+function count(re, text) {
+  let total = 0;
+  for (const m of text.matchAll(re)) total += Number(m[1]);
+  return total;
+}
+
+for (const runtime of runtimes) {
+  let result;
+  let p = 0;
+  let f = 0;
+  if (runtime === "node") {
+    result = await run("node", bin("tsx"), ["--test", "--test-reporter=spec", ...files]);
+    p = count(/^ℹ pass (\d+)$/gm, result.text);
+    f = count(/^ℹ fail (\d+)$/gm, result.text) + count(/^ℹ cancelled (\d+)$/gm, result.text);
+  } else if (runtime === "deno") {
+    result = await run("deno", bin("deno"), ["test", "-A", "--no-check", ...files]);
+    for (const m of result.text.matchAll(
+      /(\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?/g,
+    )) {
+      p += Number(m[2] ?? m[1]);
+      f += Number(m[4] ?? m[3]);
+    }
+  } else {
+    result = await run("bun", bin("bun"), ["test", ...files.map((x) => `./${x}`)]);
+    p = count(/^\s*(\d+) pass$/gm, result.text);
+    f = count(/^\s*(\d+) fail$/gm, result.text);
+  }
+  if (result.code !== 0 && f === 0) f = 1; // a crash or a failed file still fails the run
+  if (p === 0 && files.length > 0) f = Math.max(f, 1);
+  passed += p;
+  failed += f;
+  if (f > 0) problems.push(runtime);
+  console.log(`── ${runtime}: ${p} passed, ${f} failed`);
+}
+
+if (problems.length > 0) console.log(`\nfailed: ${problems.join(", ")}`);
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(failed > 0 ? 1 : 0);

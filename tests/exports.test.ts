@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+
+const read = (name: string) => JSON.parse(readFileSync(new URL(`../${name}`, import.meta.url), "utf8"));
+
+describe("published entry points", () => {
+  it("lists the same export names and files in package.json and deno.json", () => {
+    const npm = read("package.json").exports as Record<string, string>;
+    const jsr = read("deno.json").exports as Record<string, string>;
+    assert.deepEqual(Object.keys(npm).sort(), Object.keys(jsr).sort());
+    for (const [name, file] of Object.entries(npm)) assert.equal(jsr[name], file, `export ${name}`);
+  });
+
+  it("pins the same versions of runtime dependencies for npm and Deno", () => {
+    const pkg = read("package.json");
+    const imports = read("deno.json").imports as Record<string, string>;
+    for (const [name, range] of Object.entries(pkg.dependencies as Record<string, string>)) {
+      assert.equal(imports[name], `npm:${name}@${range}`, `deno.json imports ${name}`);
+    }
+  });
+
+  it("exposes every entry point as a loadable module", async () => {
+    const npm = read("package.json").exports as Record<string, string>;
+    for (const file of Object.values(npm)) {
+      const mod = await import(new URL(`../${file}`, import.meta.url).href);
+      assert.ok(Object.keys(mod).length > 0, `${file} exports something`);
+    }
+  });
+});
