@@ -40,7 +40,8 @@ function run(label, cmd, args, env = {}) {
   });
 }
 
-const runtimes = ["node", "deno", "bun"].filter((r) => only.length === 0 || only.includes(r));
+const asked = only.filter((a) => ["node", "deno", "bun"].includes(a));
+const runtimes = ["node", "deno", "bun"].filter((r) => asked.length === 0 || asked.includes(r));
 const filters = only.filter((a) => !["node", "deno", "bun"].includes(a));
 const files = findTests("tests").filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 let passed = 0;
