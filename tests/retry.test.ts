@@ -5,6 +5,7 @@ import {
   decideRetry,
   NonRetryableError,
   RetryAfterError,
+  type RetryOptions,
   retryPolicy,
   ValidationError,
 } from "../mod.ts";
@@ -55,14 +56,17 @@ describe("retry policy", () => {
     assert.throws(() => retryPolicy({ factor: 0.5 }), /retry\.factor must be a number >= 1, got 0\.5/);
     assert.throws(() => retryPolicy({ baseMs: 10, maxMs: 5 }), /retry\.maxMs must be a number >= baseMs/);
     // @ts-expect-error: not a jitter mode
+    const badJitter: RetryOptions = { jitter: "some" };
     assert.throws(
-      () => retryPolicy({ jitter: "some" }),
+      () => retryPolicy(badJitter),
       /retry\.jitter must be "full", "equal" or "none", got "some"/,
     );
     // @ts-expect-error: not a backoff mode
-    assert.throws(() => retryPolicy({ backoff: "linear" }), /retry\.backoff/);
+    const badBackoff: RetryOptions = { backoff: "linear" };
+    assert.throws(() => retryPolicy(badBackoff), /retry\.backoff/);
     // @ts-expect-error: retryOn must be classes or a predicate
-    assert.throws(() => retryPolicy({ retryOn: "all" }), TypeError);
+    const badRetryOn: RetryOptions = { retryOn: "all" };
+    assert.throws(() => retryPolicy(badRetryOn), TypeError);
   });
 
   it("never retries validation errors or NonRetryableError, and stops after maxAttempts", () => {
