@@ -4,19 +4,20 @@
  * @module
  */
 import * as v from "valibot";
+import type { AttemptError } from "./contracts.ts";
 import { EnvelopeError } from "./errors.ts";
 
 /** The envelope version this build writes and reads. */
-export const ENVELOPE_VERSION = 1;
+export const ENVELOPE_VERSION = 1 as const;
 
-const AttemptErrorSchema = v.object({
+const AttemptErrorSchema: v.GenericSchema<unknown, AttemptError> = v.object({
   attempt: v.number(),
   at: v.number(),
   name: v.string(),
   message: v.string(),
 });
 
-const EnvelopeSchema = v.object({
+const EnvelopeSchema: v.GenericSchema<unknown, Envelope> = v.object({
   v: v.literal(ENVELOPE_VERSION),
   id: v.pipe(v.string(), v.minLength(1)),
   task: v.pipe(v.string(), v.minLength(1)),
@@ -25,14 +26,33 @@ const EnvelopeSchema = v.object({
   attempt: v.pipe(v.number(), v.integer(), v.minValue(1)),
   enqueuedAt: v.number(),
   input: v.unknown(),
-  notBefore: v.optional(v.number()),
-  idempotencyKey: v.optional(v.string()),
-  errors: v.optional(v.array(AttemptErrorSchema)),
-  meta: v.optional(v.record(v.string(), v.unknown())),
+  notBefore: v.exactOptional(v.number()),
+  idempotencyKey: v.exactOptional(v.string()),
+  errors: v.exactOptional(v.array(AttemptErrorSchema)),
+  meta: v.exactOptional(v.record(v.string(), v.unknown())),
 });
 
-/** One task run as it travels between producer and executor. */
-export type Envelope = v.InferOutput<typeof EnvelopeSchema>;
+/** One task run as it travels between producer and executor (wire format version 1). */
+export interface Envelope {
+  v: typeof ENVELOPE_VERSION;
+  /** The run id, stable across attempts. */
+  id: string;
+  task: string;
+  queue: string;
+  /** 0–9, higher first. */
+  priority: number;
+  /** 1-based. */
+  attempt: number;
+  enqueuedAt: number;
+  /** The task input as JSON. */
+  input: unknown;
+  notBefore?: number;
+  idempotencyKey?: string;
+  /** Failed attempts so far. */
+  errors?: AttemptError[];
+  /** Room for later features (workflows) without a version bump. */
+  meta?: Record<string, unknown>;
+}
 
 /** Encodes an envelope (whose input is already known to be JSON-safe). */
 export function encodeEnvelope(envelope: Envelope): string {
