@@ -53,7 +53,11 @@ const checks = [
   ["typecheck (tsc)", bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]],
   ["typecheck (deno check)", bin("deno"), ["check", "--quiet", "mod.ts", ...entryFiles()]],
   ["lint (biome)", bin("biome"), ["check", "--error-on-warnings", "."]],
-  ["publish check (deno publish --dry-run)", bin("deno"), ["publish", "--dry-run", "--allow-dirty", "--quiet"]],
+  [
+    "publish check (deno publish --dry-run)",
+    bin("deno"),
+    ["publish", "--dry-run", "--allow-dirty", "--quiet"],
+  ],
 ];
 function entryFiles() {
   return findEntries("adapters").concat(["src/hono.ts"].filter(exists));
