@@ -23,10 +23,12 @@ import { decodeEnvelope, type Envelope, encodeEnvelope } from "./envelope.ts";
 import { CeleriacError, RetryRequest, SerializationError, TimeoutError, UnknownTaskError } from "./errors.ts";
 import type { Emitter } from "./events.ts";
 import { toJson } from "./json.ts";
+import { AttemptContext } from "./_context.ts";
+import { Deadlines } from "./_deadlines.ts";
 import type { Ledger } from "./ledger.ts";
 import { decideRetry } from "./retry.ts";
 import { validate } from "./schema.ts";
-import type { ResolvedTask, TaskContext } from "./task.ts";
+import type { ResolvedTask } from "./task.ts";
 
 /** What happened to one delivery. The HTTP handler maps it to a status code. */
 export type Outcome =
@@ -85,6 +87,7 @@ export function errorInfo(error: unknown): ErrorInfo {
 /** Runs tasks. One per app. */
 export class Executor {
   readonly #deps: ExecutorDeps;
+  readonly #deadlines = new Deadlines();
 
   constructor(deps: ExecutorDeps) {
     this.#deps = deps;
@@ -185,62 +188,31 @@ export class Executor {
     startedAt: number,
     options: ProcessOptions,
   ): Promise<Outcome> {
-    const { store, clock, events } = this.#deps;
-    const controller = new AbortController();
-    let progressChain: Promise<unknown> = Promise.resolve();
-    const ctx: TaskContext = {
-      id: envelope.id,
-      task: task.name,
-      attempt: envelope.attempt,
-      maxAttempts: task.retry.maxAttempts,
-      signal: controller.signal,
-      progress: (value: unknown) => {
-        const progress = JSON.parse(toJson(value, "progress")) as unknown;
-        const write = progressChain.then(() =>
-          store.updateRun(
-            envelope.id,
-            { progress, updatedAt: clock.now() },
-            { ttlMs: task.resultTtlMs, onlyIf: ["active"], queue: envelope.queue },
-          ),
-        );
-        progressChain = write.catch((error) =>
-          events.emit("error", { error, where: `progress of run ${envelope.id}` }),
-        );
-        events.emit("progress", { id: envelope.id, task: task.name, attempt: envelope.attempt, progress });
-        return write.then(() => {});
+    const { clock, events } = this.#deps;
+    const ctx = new AttemptContext(
+      this.#deps,
+      {
+        id: envelope.id,
+        task: task.name,
+        attempt: envelope.attempt,
+        maxAttempts: task.retry.maxAttempts,
+        queue: envelope.queue,
+        ttlMs: task.resultTtlMs,
       },
-      retry: (opts = {}) => {
-        if (opts.delayMs !== undefined && (!Number.isFinite(opts.delayMs) || opts.delayMs < 0)) {
-          throw new RangeError(`ctx.retry delayMs must be a non-negative number, got ${opts.delayMs}`);
-        }
-        throw new RetryRequest(opts.delayMs, opts.reason);
-      },
-    };
+      options.signal,
+    );
 
     let resultJson: string | undefined;
     let result: unknown;
     let failure: unknown;
     let ok = false;
-    const onOuterAbort = () => controller.abort(options.signal?.reason);
-    options.signal?.addEventListener("abort", onOuterAbort, { once: true });
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const input =
         task.schema === undefined
           ? envelope.input
           : await validate(task.schema, envelope.input, `input of task "${task.name}"`);
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          const error = new TimeoutError(
-            `task "${task.name}" timed out after ${task.timeoutMs} ms (attempt ${envelope.attempt})`,
-          );
-          controller.abort(error);
-          reject(error);
-        }, task.timeoutMs);
-      });
-      const running = (async () => await task.run(input, ctx))();
-      result = await Promise.race([running, timeout]);
-      running.catch(() => {}); // a late rejection after a timeout is not unhandled
+      const value = task.run(input, ctx);
+      result = isThenable(value) ? await this.#withTimeout(value, task, envelope.attempt, ctx) : value;
       if (!task.ignoreResult) {
         try {
           resultJson = toJson(result, "result");
@@ -254,11 +226,8 @@ export class Executor {
       ok = true;
     } catch (error) {
       failure = error;
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onOuterAbort);
     }
-    await progressChain;
+    await ctx.settle();
 
     if (ok) {
       const stored = resultJson === undefined ? undefined : (JSON.parse(resultJson) as unknown);
@@ -294,6 +263,34 @@ export class Executor {
       return await this.#fail(delivery, envelope, task, record, failure, "result is not JSON");
     }
     return await this.#failed(delivery, envelope, task, record, failure);
+  }
+
+  /** Settles with the task's promise, or rejects with TimeoutError at timeoutMs (aborting ctx.signal). */
+  #withTimeout(
+    running: PromiseLike<unknown>,
+    task: ResolvedTask,
+    attempt: number,
+    ctx: AttemptContext,
+  ): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const deadline = this.#deadlines.add(task.timeoutMs, () => {
+        const error = new TimeoutError(
+          `task "${task.name}" timed out after ${task.timeoutMs} ms (attempt ${attempt})`,
+        );
+        ctx.abort(error);
+        reject(error);
+      });
+      running.then(
+        (value) => {
+          this.#deadlines.cancel(deadline);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#deadlines.cancel(deadline);
+          reject(error);
+        },
+      );
+    });
   }
 
   async #failed(
@@ -429,6 +426,14 @@ export function toMessage(envelope: Envelope): Message {
   };
   if (envelope.notBefore !== undefined) message.notBefore = envelope.notBefore;
   return message;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
 }
 
 function withoutStack(info: ErrorInfo): ErrorInfo {

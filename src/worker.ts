@@ -40,7 +40,6 @@ export interface WorkerHost {
 
 interface Slot {
   delivery: Delivery;
-  controller: AbortController;
   done: Promise<void>;
 }
 
@@ -78,6 +77,8 @@ export class Worker {
   readonly #pollMs: number;
   readonly #inflight = new Set<Slot>();
   #abort = new AbortController();
+  /** Aborted when stop() gives up on in-flight tasks: their ctx.signal fires. */
+  #abandon = new AbortController();
   #loop: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #slotFreed: (() => void) | undefined;
@@ -130,6 +131,7 @@ export class Worker {
   start(): this {
     if (this.#loop !== undefined) return this;
     this.#abort = new AbortController();
+    this.#abandon = new AbortController();
     this.#stopping = undefined;
     const queues = this.#queues ?? this.#host.queues();
     this.#loop = this.#run(queues);
@@ -159,7 +161,7 @@ export class Worker {
     clearInterval(this.#renewTimer);
     const left = [...this.#inflight];
     if (left.length > 0) {
-      for (const slot of left) slot.controller.abort(new Error("worker stopped before the task finished"));
+      this.#abandon.abort(new Error("worker stopped before the task finished"));
       try {
         await this.#host.broker.release?.(left.map((s) => s.delivery));
       } catch (error) {
@@ -204,10 +206,9 @@ export class Worker {
   }
 
   #launch(delivery: Delivery): void {
-    const controller = new AbortController();
-    const slot = { delivery, controller } as Slot;
+    const slot = { delivery } as Slot;
     slot.done = this.#host.executor
-      .process(delivery, { signal: controller.signal })
+      .process(delivery, { signal: this.#abandon.signal })
       .then(
         () => {},
         (error) => this.#host.events.emit("error", { error, where: `processing run ${delivery.id}` }),

@@ -263,7 +263,9 @@ export class MemoryBackend implements Broker, Store {
   // ---- store ----
 
   #sweep(now: number): void {
-    if (++this.#writes % 4096 !== 0) return;
+    // Amortized: a full pass only after as many writes as there are entries.
+    if (++this.#writes < 4096 + this.#runs.size + this.#kv.size) return;
+    this.#writes = 0;
     for (const [k, v] of this.#runs) if (v.expiresAt <= now) this.#runs.delete(k);
     for (const [k, v] of this.#kv) if (v.expiresAt <= now) this.#kv.delete(k);
   }
@@ -300,7 +302,7 @@ export class MemoryBackend implements Broker, Store {
       item.expiresAt = expiresAt;
     }
     this.#sweep(now);
-    return Promise.resolve({ applied: true, record: { ...record } });
+    return Promise.resolve({ applied: true, record });
   }
 
   get(key: string): Promise<string | null> {

@@ -1,0 +1,105 @@
+/**
+ * Internal: the `ctx` a task receives. A class, so a task that touches neither `signal` nor
+ * `progress` costs one small object and no closures or AbortController.
+ *
+ * @module
+ */
+import type { Clock, Store } from "./contracts.ts";
+import { RetryRequest } from "./errors.ts";
+import type { Emitter } from "./events.ts";
+import { toJson } from "./json.ts";
+import type { TaskContext } from "./task.ts";
+
+/** What a context needs to record progress. */
+export interface ContextDeps {
+  store: Store;
+  clock: Clock;
+  events: Emitter;
+}
+
+/** The context of one attempt. */
+export class AttemptContext implements TaskContext {
+  readonly id: string;
+  readonly task: string;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly #queue: string;
+  readonly #ttlMs: number;
+  readonly #deps: ContextDeps;
+  readonly #outer: AbortSignal | undefined;
+  #controller: AbortController | undefined;
+  #reason: unknown;
+  #listening = false;
+  #chain: Promise<unknown> | undefined;
+
+  constructor(
+    deps: ContextDeps,
+    run: { id: string; task: string; attempt: number; maxAttempts: number; queue: string; ttlMs: number },
+    outer: AbortSignal | undefined,
+  ) {
+    this.#deps = deps;
+    this.id = run.id;
+    this.task = run.task;
+    this.attempt = run.attempt;
+    this.maxAttempts = run.maxAttempts;
+    this.#queue = run.queue;
+    this.#ttlMs = run.ttlMs;
+    this.#outer = outer;
+  }
+
+  /** Made on first use: aborted at the timeout or when the worker abandons the attempt. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      const controller = new AbortController();
+      this.#controller = controller;
+      const outer = this.#outer;
+      if (this.#reason !== undefined) controller.abort(this.#reason);
+      else if (outer?.aborted) controller.abort(outer.reason);
+      else if (outer !== undefined) {
+        this.#listening = true;
+        outer.addEventListener("abort", this.#onOuterAbort, { once: true });
+      }
+    }
+    return this.#controller.signal;
+  }
+
+  readonly #onOuterAbort = (): void => this.abort(this.#outer?.reason);
+
+  /** Aborts `signal` (once). */
+  abort(reason: unknown): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  progress(value: unknown): Promise<void> {
+    const progress = JSON.parse(toJson(value, "progress")) as unknown;
+    const { store, clock, events } = this.#deps;
+    const write = (this.#chain ?? Promise.resolve()).then(() =>
+      store.updateRun(
+        this.id,
+        { progress, updatedAt: clock.now() },
+        { ttlMs: this.#ttlMs, onlyIf: ["active"], queue: this.#queue },
+      ),
+    );
+    this.#chain = write.catch((error) =>
+      events.emit("error", { error, where: `progress of run ${this.id}` }),
+    );
+    events.emit("progress", { id: this.id, task: this.task, attempt: this.attempt, progress });
+    return write.then(() => {});
+  }
+
+  retry(options: { delayMs?: number; reason?: unknown } = {}): never {
+    const { delayMs } = options;
+    if (delayMs !== undefined && (!Number.isFinite(delayMs) || delayMs < 0)) {
+      throw new RangeError(`ctx.retry delayMs must be a non-negative number, got ${delayMs}`);
+    }
+    throw new RetryRequest(delayMs, options.reason);
+  }
+
+  /** Waits for progress writes and detaches from the worker's signal. */
+  async settle(): Promise<void> {
+    if (this.#listening) this.#outer?.removeEventListener("abort", this.#onOuterAbort);
+    if (this.#chain !== undefined) await this.#chain;
+  }
+}

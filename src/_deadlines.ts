@@ -1,0 +1,84 @@
+/**
+ * Internal: many timeouts on one timer. Tasks of one kind share a `timeoutMs`, so their deadlines
+ * arrive in the order they were set: one FIFO per duration, one timer armed for the earliest head.
+ * Adding and cancelling are O(1); cancelled entries are dropped lazily.
+ *
+ * @module
+ */
+
+interface Entry {
+  at: number;
+  fire: (() => void) | undefined;
+}
+
+/** A set of pending deadlines served by a single timer. */
+export class Deadlines {
+  readonly #lanes = new Map<number, { items: Entry[]; head: number }>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #armedAt = Infinity;
+  #pending = 0;
+
+  /** Calls `fire` after `ms` unless the returned handle is cancelled first. */
+  add(ms: number, fire: () => void): Entry {
+    const entry: Entry = { at: performance.now() + ms, fire };
+    let lane = this.#lanes.get(ms);
+    if (lane === undefined) {
+      lane = { items: [], head: 0 };
+      this.#lanes.set(ms, lane);
+    }
+    lane.items.push(entry);
+    this.#pending++;
+    if (entry.at < this.#armedAt) this.#arm(entry.at);
+    return entry;
+  }
+
+  /** Cancels a deadline (no-op when it already fired). */
+  cancel(entry: Entry): void {
+    if (entry.fire === undefined) return;
+    entry.fire = undefined;
+    if (--this.#pending === 0) this.#disarm();
+  }
+
+  #arm(at: number): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#armedAt = at;
+    this.#timer = setTimeout(() => this.#run(), Math.max(0, at - performance.now()));
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+    for (const [ms, lane] of this.#lanes) if (lane.items.length === lane.head) this.#lanes.delete(ms);
+  }
+
+  #run(): void {
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    const due: (() => void)[] = [];
+    for (const [ms, lane] of this.#lanes) {
+      const { items } = lane;
+      while (lane.head < items.length) {
+        const entry = items[lane.head]!;
+        if (entry.fire !== undefined && entry.at > now) break;
+        lane.head++;
+        if (entry.fire !== undefined) {
+          due.push(entry.fire);
+          entry.fire = undefined;
+          this.#pending--;
+        }
+      }
+      if (lane.head >= 1024 && lane.head * 2 >= items.length) {
+        items.splice(0, lane.head);
+        lane.head = 0;
+      }
+      const head = items[lane.head];
+      if (head === undefined) this.#lanes.delete(ms);
+      else if (head.at < next) next = head.at;
+    }
+    if (next !== Infinity) this.#arm(next);
+    for (const fire of due) fire();
+  }
+}
