@@ -87,4 +87,22 @@ export type {
   TaskContext,
   TaskDefinition,
 } from "./src/task.ts";
+export {
+  type CatchUp,
+  DEFAULT_CATCH_UP_WINDOW_MS,
+  type EnqueuedTick,
+  MAX_TICKS_PER_CALL,
+  type Schedule,
+  type ScheduleOptions,
+  Scheduler,
+  type SchedulerHost,
+  type SchedulerOptions,
+  type SchedulerSource,
+  type ScheduleStatus,
+  type SkippedTick,
+  scheduled,
+  type TickError,
+  type TickResult,
+  type WaitUntilContext,
+} from "./src/scheduler.ts";
 export { Worker, type WorkerHost, type WorkerOptions } from "./src/worker.ts";

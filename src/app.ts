@@ -23,6 +23,14 @@ import { toJson } from "./json.ts";
 import { validate } from "./schema.ts";
 import type { StandardSchemaV1 } from "./schema.ts";
 import {
+  defineSchedule,
+  type Schedule,
+  type ScheduleEntry,
+  type ScheduleOptions,
+  Scheduler,
+  type SchedulerOptions,
+} from "./scheduler.ts";
+import {
   type EnqueueOptions,
   type ResolvedTask,
   resolveTask,
@@ -90,6 +98,7 @@ export class App {
   readonly #tasks = new Map<string, ResolvedTask>();
   readonly #queues = new Set<string>(["default"]);
   readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #schedules = new Map<string, ScheduleEntry>();
 
   constructor(options: AppOptions = {}) {
     const broker =
@@ -175,6 +184,33 @@ export class App {
    */
   worker(options: WorkerOptions = {}): Worker {
     return new Worker(this, options);
+  }
+
+  /**
+   * Defines a cron schedule that enqueues `task` on each tick, exactly once across replicas. The
+   * pattern is parsed here (an invalid one throws, naming the schedule). Nothing fires until a
+   * scheduler runs: `app.scheduler().start()`, or `tick()` from a platform cron.
+   *
+   * @example
+   * ```ts
+   * app.schedule("nightly", { cron: "0 2 * * *", timezone: "Europe/Berlin", task: cleanup, input: {} });
+   * ```
+   */
+  schedule<I>(id: string, options: ScheduleOptions<I>): Schedule {
+    return defineSchedule(this, this.#schedules, id, options);
+  }
+
+  /**
+   * Creates a scheduler over this app's schedules (not started).
+   *
+   * @example
+   * ```ts
+   * const scheduler = app.scheduler().start(); // long-lived: croner timers
+   * await app.scheduler().tick(); // edge cron: enqueue what is due now
+   * ```
+   */
+  scheduler(options: SchedulerOptions = {}): Scheduler {
+    return new Scheduler(this, this.#schedules, options);
   }
 
   /**
