@@ -106,3 +106,12 @@ export {
   type WaitUntilContext,
 } from "./src/scheduler.ts";
 export { Worker, type WorkerHost, type WorkerOptions } from "./src/worker.ts";
+export {
+  type Continuation,
+  chain,
+  chord,
+  group,
+  type Signature,
+  type Workflow,
+  type WorkflowNode,
+} from "./src/workflow.ts";

@@ -15,6 +15,7 @@ import {
   SerializationError,
   TaskFailedError,
   TimeoutError,
+  UnknownTaskError,
 } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
 import { Executor, toMessage } from "./executor.ts";
@@ -40,6 +41,7 @@ import {
   type TaskDefinition,
 } from "./task.ts";
 import { Worker, type WorkerOptions } from "./worker.ts";
+import { signature, type WorkflowHost, WorkflowEngine } from "./workflow.ts";
 
 /**
  * Options of {@link createApp}.
@@ -60,6 +62,12 @@ export interface AppOptions {
   clock?: Clock;
   /** Random source in [0, 1) for jitter (tests inject a fixed one). @default Math.random */
   random?: () => number;
+}
+
+/** Internal enqueue options used by workflows. */
+interface EnqueueInternals {
+  meta?: Record<string, unknown>;
+  skipValidation?: boolean;
 }
 
 /** Options of {@link App.drain}. */
@@ -99,6 +107,7 @@ export class App {
   readonly #queues = new Set<string>(["default"]);
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #schedules = new Map<string, ScheduleEntry>();
+  readonly #workflowHost: WorkflowHost;
 
   constructor(options: AppOptions = {}) {
     const broker =
@@ -111,7 +120,10 @@ export class App {
     this.clock = options.clock ?? { now: () => Date.now() };
     this.random = options.random ?? Math.random;
     this.ledger = this.broker.ledger?.(this.store) ?? composeLedger(this.broker, this.store);
+    this.#workflowHost = this.#makeWorkflowHost();
+    const engine = new WorkflowEngine(this.#workflowHost);
     this.executor = new Executor({
+      workflow: engine,
       tasks: this.#tasks,
       broker: this.broker,
       store: this.store,
@@ -159,6 +171,7 @@ export class App {
       options: resolved,
       enqueue: (input, options) => this.#enqueue(resolved, [input], options ?? {}).then((runs) => runs[0]!),
       enqueueMany: (inputs, options) => this.#enqueue(resolved, inputs, options ?? {}),
+      with: (...args: unknown[]) => signature(this.#workflowHost, resolved.name, args),
     } as Task<StandardInput<S>, Awaited<R>>;
   }
 
@@ -312,6 +325,41 @@ export class App {
     return this.run(envelope.id, envelope.queue);
   }
 
+  #makeWorkflowHost(): WorkflowHost {
+    const task = (name: string) => {
+      const t = this.#tasks.get(name);
+      if (t === undefined) throw new UnknownTaskError(name);
+      return t;
+    };
+    return {
+      store: this.store,
+      clock: this.clock,
+      hasTask: (name) => this.#tasks.has(name),
+      queueOf: (name) => task(name).queue,
+      enqueueStep: async (name, input, key, cont) => {
+        await this.#enqueue(
+          task(name),
+          [input],
+          { idempotencyKey: key },
+          { meta: { cont }, skipValidation: true },
+        );
+      },
+      checkInput: async (name, input) => {
+        const t = task(name);
+        const what = `input of workflow step "${name}"`;
+        let copy: unknown;
+        try {
+          copy = JSON.parse(toJson(input, "input"));
+        } catch (error) {
+          throw new SerializationError(`${what}: ${(error as Error).message}`, { cause: error });
+        }
+        if (t.schema !== undefined) await validate(t.schema, copy, what);
+      },
+      settled: (id) => this.#settled(id),
+      run: (id, queue) => this.run(id, queue),
+    };
+  }
+
   /** Closes the broker and store. */
   async close(): Promise<void> {
     await this.broker.close?.();
@@ -322,6 +370,7 @@ export class App {
     task: ResolvedTask,
     inputs: readonly unknown[],
     options: EnqueueOptions,
+    internal: EnqueueInternals = {},
   ): Promise<Run<unknown>[]> {
     const now = this.clock.now();
     const queue = options.queue ?? task.queue;
@@ -353,7 +402,11 @@ export class App {
       } catch (error) {
         throw new SerializationError(`${what}: ${(error as Error).message}`, { cause: error });
       }
-      const valid = task.schema === undefined ? input2 : await validate(task.schema, input2, what);
+      // Workflow steps are validated when they run, so a bad hand-over fails that step.
+      const valid =
+        task.schema === undefined || internal.skipValidation === true
+          ? input2
+          : await validate(task.schema, input2, what);
       const id = options.id ?? crypto.randomUUID();
       const key = options.idempotencyKey ?? task.idempotencyKey?.(valid);
       if (key !== undefined && (typeof key !== "string" || key.length === 0)) {
@@ -382,6 +435,7 @@ export class App {
         updatedAt: now,
       };
       if (notBefore !== undefined) envelope.notBefore = record.notBefore = notBefore;
+      if (internal.meta !== undefined) envelope.meta = internal.meta;
       if (key !== undefined) envelope.idempotencyKey = record.idempotencyKey = key;
       const item: EnqueueItem = {
         message: toMessage(envelope),

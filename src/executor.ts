@@ -26,6 +26,7 @@ import { toJson } from "./json.ts";
 import { AttemptContext } from "./_context.ts";
 import { Deadlines } from "./_deadlines.ts";
 import type { Ledger } from "./ledger.ts";
+import type { Continuation } from "./workflow.ts";
 import { decideRetry } from "./retry.ts";
 import { validate } from "./schema.ts";
 import type { ResolvedTask } from "./task.ts";
@@ -54,6 +55,11 @@ export interface ExecutorDeps {
   clock: Clock;
   random: () => number;
   events: Emitter;
+  /** Carries results and failures of workflow steps onward (absent: no workflows). */
+  workflow?: {
+    succeeded(cont: Continuation, result: unknown): Promise<void>;
+    failed(cont: Continuation, error: ErrorInfo, where: string): Promise<void>;
+  };
   /** Called when a run reaches a final state in this process (wakes `run.result()` waiters). */
   settled(id: string): void;
 }
@@ -231,6 +237,11 @@ export class Executor {
 
     if (ok) {
       const stored = resultJson === undefined ? undefined : (JSON.parse(resultJson) as unknown);
+      const cont = envelope.meta?.cont as Continuation | undefined;
+      // Continue the workflow before acking: a crash in between redelivers, and the next step's
+      // idempotency key absorbs the repeat.
+      if (cont !== undefined && this.#deps.workflow !== undefined)
+        await this.#deps.workflow.succeeded(cont, stored);
       const now = clock.now();
       await this.#deps.ledger.succeed(
         delivery,
@@ -263,6 +274,16 @@ export class Executor {
       return await this.#fail(delivery, envelope, task, record, failure, "result is not JSON");
     }
     return await this.#failed(delivery, envelope, task, record, failure);
+  }
+
+  async #continueFailed(envelope: Envelope, info: ErrorInfo): Promise<void> {
+    const cont = envelope.meta?.cont as Continuation | undefined;
+    if (cont === undefined || this.#deps.workflow === undefined) return;
+    try {
+      await this.#deps.workflow.failed(cont, withoutStack(info), envelope.task);
+    } catch (error) {
+      this.#deps.events.emit("error", { error, where: `workflow of run ${envelope.id}` });
+    }
   }
 
   /** Settles with the task's promise, or rejects with TimeoutError at timeoutMs (aborting ctx.signal). */
@@ -368,6 +389,7 @@ export class Executor {
       options: { ttlMs: task.resultTtlMs },
     });
     this.#deps.settled(envelope.id);
+    await this.#continueFailed(envelope, info);
     events.emit("failed", { id: envelope.id, task: task.name, attempt: envelope.attempt, error: info });
     events.emit("deadLettered", entry);
     return { kind: "failed", id: envelope.id, error: info };
@@ -410,7 +432,10 @@ export class Executor {
             options: { ttlMs: 86_400_000, onlyIf: STARTABLE },
           },
     );
-    if (envelope !== undefined) this.#deps.settled(envelope.id);
+    if (envelope !== undefined) {
+      this.#deps.settled(envelope.id);
+      await this.#continueFailed(envelope, withoutStack(info));
+    }
     events.emit("deadLettered", entry);
     return { kind: "rejected", id, reason: entry.reason };
   }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { RunRecord } from "./contracts.ts";
+import type { Signature } from "./workflow.ts";
 import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
 
@@ -132,6 +133,16 @@ export interface Task<I, R> {
    * ```
    */
   enqueue(input: I, options?: EnqueueOptions): Promise<Run<R>>;
+  /**
+   * A workflow step: this task with `input`, or, called with no argument, with the previous
+   * step's result (see `chain`, `group`, `chord`).
+   *
+   * @example
+   * ```ts
+   * await chain(fetchPage.with({ url }), parse.with()).enqueue();
+   * ```
+   */
+  with(...input: [] | [I]): Signature;
   /** Enqueues many runs in one broker call. */
   enqueueMany(
     inputs: readonly I[],
