@@ -61,6 +61,7 @@ export {
 export { Emitter, type EventMap, type EventType, type Listener } from "./src/events.ts";
 export { errorInfo, Executor, type Outcome, type ProcessOptions } from "./src/executor.ts";
 export { toJson } from "./src/json.ts";
+export { composeLedger, type EnqueueItem, type Ledger } from "./src/ledger.ts";
 export {
   backoffDelay,
   decideRetry,

@@ -1,0 +1,189 @@
+/**
+ * The fused ledger of the Redis backend: each compound step of the executor (enqueue, start,
+ * succeed, retry, fail, defer, skip) is one call of the queue script — one round trip, atomic.
+ * Steps that would span two queues (a retry sent to another queue) fall back to the composed
+ * ledger.
+ *
+ * @module
+ */
+import type { Broker, Delivery, RunRecord, Store, UpdateRunResult } from "../../src/contracts.ts";
+import { BackendError } from "../../src/errors.ts";
+import { composeLedger, type EnqueueItem, type Ledger } from "../../src/ledger.ts";
+import { maybeText, QueueCall, receiveResult, updateResult } from "./_batch.ts";
+
+/** What the fused ledger needs from its backend. */
+export interface LedgerHost {
+  readonly prefix: string;
+  readonly backend: Broker & Store;
+  /** Runs a queue call; resolves to one result per op. */
+  run(call: QueueCall): Promise<unknown[]>;
+  /** Records a queue in the index of known queues (once per process). */
+  register(queue: string): Promise<void>;
+  /** Wakes this process's waiters on a queue. */
+  wake(queue: string): void;
+}
+
+/**
+ * What {@link RedisLedger.succeedAndReceive} leases after recording success.
+ *
+ * @example
+ * ```ts
+ * const next: TakeNext = { max: 1, leaseMs: 30_000 };
+ * ```
+ */
+export interface TakeNext {
+  /** Most deliveries to lease from the delivery's own queue. */
+  max: number;
+  /** Lease of the deliveries taken. */
+  leaseMs: number;
+}
+
+/**
+ * An idempotency key to map to the run that succeeded (or undefined).
+ *
+ * @example
+ * ```ts
+ * const idempotency: Idempotency = { key: "welcome:a@b.co", ttlMs: 86_400_000 };
+ * ```
+ */
+export type Idempotency = { key: string; ttlMs: number } | undefined;
+
+/**
+ * The fused ledger, plus a step a worker may use to take its next task in the same call.
+ *
+ * @example
+ * ```ts
+ * const ledger = backend.ledger(backend) as RedisLedger;
+ * const [next] = await ledger.succeedAndReceive(delivery, id, patch, ttlMs, undefined, { max: 1, leaseMs: 30_000 });
+ * ```
+ */
+export interface RedisLedger extends Ledger {
+  /**
+   * Records success (mapping `idempotency`'s key to this run), acks, and leases up to `next.max`
+   * due messages of the same queue — like BullMQ's moveToFinished, one round trip per task
+   * under load.
+   */
+  succeedAndReceive(
+    delivery: Delivery,
+    id: string,
+    patch: Partial<RunRecord>,
+    ttlMs: number,
+    idempotency: Idempotency,
+    next: TakeNext,
+  ): Promise<Delivery[]>;
+}
+
+/** Builds the fused ledger over a backend that is both broker and store. */
+export function fusedLedger(host: LedgerHost): RedisLedger {
+  const composed = composeLedger(host.backend, host.backend);
+  const call = (queue: string) => new QueueCall(host.prefix, queue);
+  const one = async (c: QueueCall): Promise<unknown[]> => await host.run(c);
+  const succeedAndReceive: RedisLedger["succeedAndReceive"] = async (
+    delivery,
+    id,
+    patch,
+    ttlMs,
+    idem,
+    next,
+  ) => {
+    const c = call(delivery.queue);
+    c.update(id, patch, { ttlMs }, false);
+    if (idem !== undefined) c.claim(idem.key, id, idem.ttlMs);
+    c.ack(delivery);
+    const take = next.max >= 1 ? c.receive(Math.floor(next.max), next.leaseMs) : -1;
+    const results = await one(c);
+    return take < 0 ? [] : receiveResult(results[take], delivery.queue).deliveries;
+  };
+
+  return {
+    async enqueue(items: readonly EnqueueItem[]) {
+      const out: (string | null)[] = items.map(() => null);
+      const groups = new Map<string, number[]>();
+      items.forEach((item, index) => {
+        const queue = item.message.queue;
+        const group = groups.get(queue);
+        if (group === undefined) groups.set(queue, [index]);
+        else group.push(index);
+      });
+      await Promise.all(
+        [...groups].map(async ([queue, indexes]) => {
+          await host.register(queue);
+          const c = call(queue);
+          for (const index of indexes) {
+            const item = items[index]!;
+            c.enqueue(item.message, { record: item.record, ttlMs: item.ttlMs }, item.idempotency);
+          }
+          const results = await one(c);
+          indexes.forEach((index, j) => {
+            out[index] = maybeText(results[j], "idempotency owner");
+          });
+          host.wake(queue);
+        }),
+      );
+      return out;
+    },
+
+    async start(delivery, id, patch, options): Promise<UpdateRunResult> {
+      const c = call(delivery.queue);
+      c.update(id, patch, options, true);
+      const [reply] = await one(c);
+      return updateResult(reply, patch, options.replace === true);
+    },
+
+    async succeed(delivery, id, patch, ttlMs, idempotency) {
+      await succeedAndReceive(delivery, id, patch, ttlMs, idempotency, { max: 0, leaseMs: 0 });
+    },
+
+    succeedAndReceive,
+
+    async retry(delivery, id, patch, ttlMs, next) {
+      if (next.queue !== delivery.queue) return await composed.retry(delivery, id, patch, ttlMs, next);
+      const c = call(delivery.queue);
+      c.update(id, patch, { ttlMs }, false);
+      c.ack(delivery);
+      c.enqueue(next);
+      await one(c);
+      host.wake(next.queue);
+    },
+
+    async fail(delivery, entry, update) {
+      if (entry.queue !== delivery.queue) return await composed.fail(delivery, entry, update);
+      await host.register(entry.queue);
+      const c = call(delivery.queue);
+      if (update !== undefined) c.update(entry.id, update.patch, update.options, false);
+      c.deadAdd(entry);
+      c.ack(delivery);
+      await one(c);
+    },
+
+    async defer(delivery, next) {
+      if (next.queue !== delivery.queue) return await composed.defer(delivery, next);
+      const c = call(delivery.queue);
+      c.ack(delivery);
+      c.enqueue(next);
+      await one(c);
+      host.wake(next.queue);
+    },
+
+    async skip(delivery) {
+      const c = call(delivery.queue);
+      c.ack(delivery);
+      await one(c);
+    },
+
+    async idempotencyOwner(key, queue) {
+      const c = call(queue);
+      c.owner(key);
+      const [reply] = await one(c);
+      return maybeText(reply, "idempotency owner");
+    },
+  };
+}
+
+/** Fails loudly when a reply does not have one result per op. */
+export function checkResults(results: unknown[], expected: number): unknown[] {
+  if (results.length !== expected) {
+    throw new BackendError(`redis queue script answered ${results.length} results for ${expected} ops`);
+  }
+  return results;
+}

@@ -1,0 +1,417 @@
+/**
+ * The Redis backend: broker and store in one, over Lua scripts that run unchanged on a single
+ * Redis, Redis Cluster and Upstash — through an ioredis client (TCP, blocking waits) or an
+ * `@upstash/redis` client (REST, polling). Pass the same instance as broker and store to fuse
+ * each step of the executor into one round trip.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from "celeriac";
+ * import { redis } from "celeriac/adapters/redis";
+ * import { Redis } from "ioredis";
+ *
+ * const r = redis({ client: new Redis("redis://127.0.0.1:6379") });
+ * const app = createApp({ broker: r, store: r });
+ * ```
+ *
+ * @module
+ */
+import type {
+  Broker,
+  DeadLetter,
+  Delivery,
+  Message,
+  ReceiveOptions,
+  RunRecord,
+  Store,
+  UpdateRunOptions,
+  UpdateRunResult,
+} from "../../src/contracts.ts";
+import { BackendError } from "../../src/errors.ts";
+import type { Ledger } from "../../src/ledger.ts";
+import {
+  deadListResult,
+  decodeDeadLetter,
+  decodeRecord,
+  int,
+  list,
+  maybeText,
+  ms,
+  QueueCall,
+  receiveResult,
+  text,
+  updateResult,
+} from "./_batch.ts";
+import { type RedisClientLike, type Transport, transport } from "./_client.ts";
+import { checkResults, fusedLedger, type RedisLedger } from "./_ledger.ts";
+import { KEY_SCRIPT, QUEUE_SCRIPT } from "./_scripts.ts";
+import { Waiter } from "./_waiter.ts";
+
+export type { BunRedisLike, IoRedisLike, RedisClientLike, UpstashLike } from "./_client.ts";
+export type { Idempotency, RedisLedger, TakeNext } from "./_ledger.ts";
+
+/**
+ * Options of {@link redis}.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from "@upstash/redis";
+ * const r = redis({ client: new Redis({ url, token }), prefix: "myapp", commandTimeoutMs: 3_000 });
+ * ```
+ */
+export interface RedisOptions {
+  /**
+   * An ioredis `Redis` (or `Cluster`) instance, Bun's `RedisClient`, or an `@upstash/redis`
+   * `Redis` instance. The backend never closes it. Over TCP, blocking waits run on connections
+   * duplicated from it.
+   */
+  client: RedisClientLike;
+  /** First part of every key and hash tag (`{prefix:queue}`). @default "celeriac" */
+  prefix?: string;
+  /** Longest time one Redis call may take before it fails with `BackendError`. @default 5_000 */
+  commandTimeoutMs?: number;
+  /** Polling without blocking (REST): the first wait after an empty poll. @default 50 */
+  pollMinMs?: number;
+  /** Polling without blocking (REST): waits double up to this; an idle worker polls this often. @default 2_000 */
+  pollMaxMs?: number;
+}
+
+/** The longest single wait a timer can take. */
+const MAX_WAIT_MS = 2 ** 31 - 1;
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+    throw new RangeError(`${name} must be a positive number, got ${String(value)}`);
+  }
+  return v;
+}
+
+/**
+ * The broker and store of {@link redis}. Keys: per queue, under the hash tag `{prefix:queue}`
+ * (messages, leases, run records, idempotency claims, dead letters); generic store keys at
+ * `prefix:kv:<key>`; the index of known queues at `prefix:queues`.
+ *
+ * Lookups without the run's queue (`getRun(id)` with no hint, `updateRun` without
+ * `options.queue`, `listDeadLetters`, `takeDeadLetter`) read the queue index and then ask every
+ * known queue, in parallel: one extra round trip plus one script per queue.
+ *
+ * Call `close()` (or `app.close()`) when done: it drops the connections opened for blocking
+ * waits. The client you passed stays open; close it yourself.
+ *
+ * @example
+ * ```ts
+ * const backend: RedisBackend = redis({ client });
+ * const app = createApp({ broker: backend, store: backend });
+ * // …
+ * await app.close();
+ * client.disconnect();
+ * ```
+ */
+export class RedisBackend implements Broker, Store {
+  /** The key prefix. */
+  readonly prefix: string;
+  /** "tcp" (ioredis or Bun's client: blocking waits) or "rest" (@upstash/redis: polling). */
+  readonly transport: "tcp" | "rest";
+  readonly #t: Transport;
+  readonly #known = new Map<string, Promise<void>>();
+  readonly #waiter: Waiter;
+  #closed = false;
+  #ledger: RedisLedger | undefined;
+
+  /** Wraps the client; throws TypeError/RangeError naming a wrong option. Prefer {@link redis}. */
+  constructor(options: RedisOptions) {
+    if (options === null || typeof options !== "object" || options.client == null) {
+      throw new TypeError("redis() needs { client }: an ioredis or @upstash/redis client");
+    }
+    const prefix = options.prefix ?? "celeriac";
+    if (typeof prefix !== "string" || prefix === "" || /[{}]/.test(prefix)) {
+      throw new TypeError(`prefix must be a non-empty string without braces, got ${JSON.stringify(prefix)}`);
+    }
+    this.prefix = prefix;
+    const timeout = positive("commandTimeoutMs", options.commandTimeoutMs, 5_000);
+    const pollMinMs = positive("pollMinMs", options.pollMinMs, 50);
+    const pollMaxMs = positive("pollMaxMs", options.pollMaxMs, 2_000);
+    if (pollMaxMs < pollMinMs) {
+      throw new RangeError(`pollMaxMs must be >= pollMinMs (${pollMinMs}), got ${pollMaxMs}`);
+    }
+    this.#t = transport(options.client, timeout);
+    this.transport = this.#t.kind;
+    this.#waiter = new Waiter(this.#t, prefix, pollMinMs, pollMaxMs);
+  }
+
+  // ---- plumbing ----
+
+  async #run(call: QueueCall): Promise<unknown[]> {
+    const reply = await this.#t.run(QUEUE_SCRIPT, call.keys, call.args);
+    return checkResults(list(reply, "queue script"), call.size);
+  }
+
+  #key(op: string, key: string, ...args: string[]): Promise<unknown> {
+    return this.#t.run(KEY_SCRIPT, [key], [op, ...args]);
+  }
+
+  #kv(key: string): string {
+    return `${this.prefix}:kv:${key}`;
+  }
+
+  /** Adds a queue to the index of known queues, once per process (retried after a failure). */
+  #register(queue: string): Promise<void> {
+    let done = this.#known.get(queue);
+    if (done === undefined) {
+      done = this.#key("sadd", `${this.prefix}:queues`, queue).then(() => {});
+      done.catch(() => this.#known.delete(queue));
+      this.#known.set(queue, done);
+    }
+    return done;
+  }
+
+  async #queues(): Promise<string[]> {
+    const reply = list(await this.#key("smembers", `${this.prefix}:queues`), "queue index");
+    return reply.map((q) => text(q, "queue name"));
+  }
+
+  #byQueue<T extends { queue: string }>(items: readonly T[]): Map<string, T[]> {
+    const groups = new Map<string, T[]>();
+    for (const item of items) {
+      const group = groups.get(item.queue);
+      if (group === undefined) groups.set(item.queue, [item]);
+      else group.push(item);
+    }
+    return groups;
+  }
+
+  async #each<T extends { queue: string }>(items: readonly T[], add: (c: QueueCall, item: T) => void) {
+    await Promise.all(
+      [...this.#byQueue(items)].map(([queue, group]) => {
+        const c = new QueueCall(this.prefix, queue);
+        for (const item of group) add(c, item);
+        return this.#run(c);
+      }),
+    );
+  }
+
+  // ---- broker ----
+
+  /** Sends messages (one script per queue); a message replaces an undelivered one with its id. */
+  async send(messages: readonly Message[]): Promise<void> {
+    await Promise.all([...this.#byQueue(messages).keys()].map((q) => this.#register(q)));
+    await this.#each(messages, (c, m) => c.enqueue(m));
+    this.#waiter.wake();
+  }
+
+  /**
+   * Leases up to `max` due messages, queue by queue in order (one script per queue). When none
+   * is due it waits up to `waitMs`: blocking on the queues' markers over TCP, polling over REST.
+   */
+  async receive(options: ReceiveOptions): Promise<Delivery[]> {
+    const max = Math.floor(options.max);
+    if (!(max >= 1) || options.queues.length === 0) return [];
+    const waitMs = options.waitMs > 0 ? Math.min(options.waitMs, MAX_WAIT_MS) : 0;
+    const signal = options.signal;
+    const deadline = Date.now() + waitMs;
+    if (waitMs > 0) await this.#waiter.pace(waitMs, signal);
+    for (;;) {
+      if (signal?.aborted || this.#closed) return [];
+      const out: Delivery[] = [];
+      let dueInMs = Number.POSITIVE_INFINITY;
+      for (const queue of options.queues) {
+        if (out.length >= max) break;
+        const c = new QueueCall(this.prefix, queue);
+        c.receive(max - out.length, options.leaseMs);
+        const taken = receiveResult((await this.#run(c))[0], queue);
+        out.push(...taken.deliveries);
+        dueInMs = Math.min(dueInMs, taken.dueInMs);
+      }
+      if (out.length > 0) {
+        this.#waiter.found();
+        return out;
+      }
+      this.#waiter.empty();
+      const left = deadline - Date.now();
+      if (waitMs === 0 || left <= 0 || signal?.aborted) return [];
+      const waited = Math.min(left, dueInMs + 1);
+      // Waited out the deadline with nothing due: return, the caller asks again (no extra poll).
+      if (!(await this.#waiter.wait(options.queues, waited, signal)) && waited >= left) return [];
+    }
+  }
+
+  /** Removes delivered messages; a stale receipt is ignored. */
+  async ack(deliveries: readonly Delivery[]): Promise<void> {
+    await this.#each(deliveries, (c, d) => c.ack(d));
+  }
+
+  /** Extends leases; a stale receipt is ignored. */
+  async renew(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
+    await this.#each(deliveries, (c, d) => c.renew(d, leaseMs));
+  }
+
+  /** Returns leased messages to the front of their priority at once. */
+  async release(deliveries: readonly Delivery[]): Promise<void> {
+    await this.#each(deliveries, (c, d) => c.release(d));
+    this.#waiter.wake();
+  }
+
+  /** Removes a message that was not delivered yet. */
+  async cancel(id: string, queue: string): Promise<boolean> {
+    const c = new QueueCall(this.prefix, queue);
+    c.cancel(id);
+    return int((await this.#run(c))[0], "cancel") === 1;
+  }
+
+  /** The fused ledger (one script call per step) when `store` is this backend. */
+  ledger(store: Store): Ledger | undefined {
+    if ((store as unknown) !== this) return undefined;
+    this.#ledger ??= fusedLedger({
+      prefix: this.prefix,
+      backend: this,
+      run: (c) => this.#run(c),
+      register: (q) => this.#register(q),
+      wake: () => this.#waiter.wake(),
+    });
+    return this.#ledger;
+  }
+
+  // ---- store ----
+
+  async #getIn(queue: string, id: string): Promise<RunRecord | null> {
+    const c = new QueueCall(this.prefix, queue);
+    c.get(id);
+    return decodeRecord(list((await this.#run(c))[0], "run record"));
+  }
+
+  /** Finds a run in every known queue but `skip`; resolves to its queue and record. */
+  async #find(id: string, skip?: string): Promise<{ queue: string; record: RunRecord } | null> {
+    const queues = (await this.#queues()).filter((q) => q !== skip);
+    const records = await Promise.all(queues.map((q) => this.#getIn(q, id)));
+    const i = records.findIndex((r) => r !== null);
+    return i < 0 ? null : { queue: queues[i]!, record: records[i]! };
+  }
+
+  /** The run's record; without `queue` (or when not found there) every known queue is asked. */
+  async getRun(id: string, queue?: string): Promise<RunRecord | null> {
+    if (queue !== undefined) {
+      const record = await this.#getIn(queue, id);
+      if (record !== null) return record;
+    }
+    return (await this.#find(id, queue))?.record ?? null;
+  }
+
+  /** Merges (or replaces) a run record atomically with the `onlyIf` check, and resets its TTL. */
+  async updateRun(
+    id: string,
+    patch: Partial<RunRecord>,
+    options: UpdateRunOptions,
+  ): Promise<UpdateRunResult> {
+    const queue = options.queue ?? (await this.#find(id))?.queue ?? patch.queue ?? "default";
+    await this.#register(queue);
+    const c = new QueueCall(this.prefix, queue);
+    c.update(id, patch, options, true);
+    return updateResult((await this.#run(c))[0], patch, options.replace === true);
+  }
+
+  /** The value at a generic key (`prefix:kv:<key>`), or null. */
+  async get(key: string): Promise<string | null> {
+    return maybeText(await this.#key("get", this.#kv(key)));
+  }
+
+  /** Sets a generic key, with an optional time to live. */
+  async set(key: string, value: string, ttlMs?: number): Promise<void> {
+    await this.#key("set", this.#kv(key), value, ttlMs === undefined ? "" : ms(ttlMs));
+  }
+
+  /** Sets a key when absent: null when set, or the value already there. */
+  async setIfAbsent(key: string, value: string, ttlMs?: number): Promise<string | null> {
+    return maybeText(await this.#key("nx", this.#kv(key), value, ttlMs === undefined ? "" : ms(ttlMs)));
+  }
+
+  /** Deletes a key when its value equals `expected`. */
+  async compareAndDelete(key: string, expected: string): Promise<boolean> {
+    return int(await this.#key("cad", this.#kv(key), expected)) === 1;
+  }
+
+  /** Deletes a key. */
+  async delete(key: string): Promise<void> {
+    await this.#key("del", this.#kv(key));
+  }
+
+  /** Adds `by` (default 1, may be fractional) and returns the new value; the TTL is set on creation. */
+  async incr(key: string, by = 1, ttlMs?: number): Promise<number> {
+    if (typeof by !== "number" || !Number.isFinite(by)) {
+      throw new TypeError(`by must be a finite number, got ${String(by)}`);
+    }
+    const reply = await this.#key("incr", this.#kv(key), String(by), ttlMs === undefined ? "" : ms(ttlMs));
+    return Number(text(reply, "incr"));
+  }
+
+  /** Keeps a dead letter under its queue. */
+  async addDeadLetter(entry: DeadLetter): Promise<void> {
+    await this.#register(entry.queue);
+    const c = new QueueCall(this.prefix, entry.queue);
+    c.deadAdd(entry);
+    await this.#run(c);
+  }
+
+  /** Dead letters of every known queue, newest first. */
+  async listDeadLetters(options: { limit?: number } = {}): Promise<DeadLetter[]> {
+    const limit = Math.floor(options.limit ?? 100);
+    if (!(limit >= 1)) return [];
+    const lists = await Promise.all(
+      (await this.#queues()).map(async (queue) => {
+        const c = new QueueCall(this.prefix, queue);
+        c.deadList(limit);
+        return deadListResult((await this.#run(c))[0]);
+      }),
+    );
+    return lists
+      .flat()
+      .sort((a, b) => b.at - a.at)
+      .slice(0, limit)
+      .map((e) => e.entry);
+  }
+
+  /** Removes and returns a dead letter, looked up in every known queue. */
+  async takeDeadLetter(id: string): Promise<DeadLetter | null> {
+    const found = await Promise.all(
+      (await this.#queues()).map(async (queue) => {
+        const c = new QueueCall(this.prefix, queue);
+        c.deadTake(id);
+        return maybeText((await this.#run(c))[0], "dead letter");
+      }),
+    );
+    const json = found.find((f) => f !== null);
+    return json === undefined ? null : decodeDeadLetter(json);
+  }
+
+  /** Checks Redis answers (one script call). */
+  async ping(): Promise<void> {
+    const reply = await this.#key("ping", this.#kv("ping"));
+    if (int(reply, "ping") !== 1) throw new BackendError("redis ping answered unexpectedly");
+  }
+
+  /** Drops the blocking connections this backend opened and wakes its waiters; the client stays open. */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#t.close();
+    this.#waiter.wake();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Creates a Redis broker and store. Pass the same instance as both: each step of the executor
+ * then takes one round trip.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from "celeriac";
+ * import { redis } from "celeriac/adapters/redis";
+ * import { Redis } from "@upstash/redis";
+ *
+ * const r = redis({ client: new Redis({ url: env.UPSTASH_REDIS_REST_URL, token: env.UPSTASH_REDIS_REST_TOKEN }) });
+ * const app = createApp({ broker: r, store: r });
+ * ```
+ */
+export function redis(options: RedisOptions): RedisBackend {
+  return new RedisBackend(options);
+}

@@ -1,0 +1,193 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import type { Redis as IoRedis } from "ioredis";
+import { type App, createApp } from "../mod.ts";
+import { freshPrefix, type RedisRig, startRig, waitFor } from "./support/redis-fixtures.ts";
+
+const CHILD = fileURLToPath(new URL("./support/redis-crash-worker.ts", import.meta.url));
+
+/** The current runtime, running a TypeScript file as a script. */
+function command(script: string, args: string[]): [string, string[]] {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown };
+  if (g.Bun !== undefined) return [process.execPath, [script, ...args]];
+  if (g.Deno !== undefined) return [process.execPath, ["run", "-A", script, ...args]];
+  return [process.execPath, ["--import", "tsx", script, ...args]];
+}
+
+interface Child {
+  process: ChildProcess;
+  /** Resolves with the first output line matching `pattern`. */
+  line(pattern: RegExp, ms?: number): Promise<string>;
+  exited: Promise<void>;
+}
+
+function startChild(args: string[]): Child {
+  const [file, argv] = command(CHILD, args);
+  const child = spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  let partial = "";
+  let err = "";
+  const listeners = new Set<() => void>();
+  child.stdout!.on("data", (chunk: Buffer) => {
+    partial += chunk.toString("utf8");
+    const parts = partial.split("\n");
+    partial = parts.pop() ?? "";
+    lines.push(...parts);
+    for (const listener of listeners) listener();
+  });
+  child.stderr!.on("data", (chunk: Buffer) => {
+    err = (err + chunk.toString("utf8")).slice(-2_000);
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    process: child,
+    exited,
+    line(pattern, ms = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = lines.find((l) => pattern.test(l));
+          if (found === undefined) return;
+          clearTimeout(timer);
+          listeners.delete(check);
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`child printed no line matching ${pattern} in ${ms} ms; stderr:\n${err}`));
+        }, ms);
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** A task that applies its effect once per execution: a fresh token dedupes transport resends. */
+const EFFECT = `if redis.call('SET', KEYS[1], '1', 'NX', 'PX', 600000) then
+  return redis.call('HINCRBY', KEYS[2], ARGV[1], 1) end return 0`;
+
+function effect(client: IoRedis, prefix: string, field: string): Promise<unknown> {
+  return client.eval(EFFECT, 2, `${prefix}:token:${crypto.randomUUID()}`, `${prefix}:effects`, field);
+}
+
+describe("redis backend recovery", () => {
+  let rig: RedisRig;
+  before(async () => {
+    rig = await startRig({ appendonly: true });
+  });
+  after(async () => {
+    await rig?.stop();
+  });
+
+  it("completes a task whose worker process was SIGKILLed mid-task, with its effect once", {
+    timeout: 60_000,
+  }, async () => {
+    const prefix = freshPrefix();
+    const child = startChild([rig.server.url, prefix]);
+    const { backend, close } = rig.backend("tcp", { prefix });
+    const counter = rig.tcp();
+    try {
+      await child.line(/^ready$/);
+      const app = createApp({ broker: backend, store: backend });
+      const task = app.task({
+        name: "effect",
+        idempotencyKey: (input) => (input as { key: string }).key,
+        timeoutMs: 1_000,
+        async run(input: { key: string }) {
+          await counter.incr(`${prefix}:started`);
+          await effect(counter, prefix, input.key);
+          return "done";
+        },
+      });
+      const run = await task.enqueue({ key: "k1" });
+      assert.equal(await child.line(/^started /), `started ${run.id}`);
+      child.process.kill("SIGKILL");
+      await child.exited;
+
+      assert.equal((await task.enqueue({ key: "k1" })).id, run.id, "the key still maps to the same run");
+      const worker = app.worker({ concurrency: 2, leaseMs: 300, pollMs: 500 }).start();
+      try {
+        assert.equal(await run.result({ timeoutMs: 30_000 }), "done");
+      } finally {
+        await worker.stop();
+      }
+      assert.equal(
+        await counter.get(`${prefix}:started`),
+        "2",
+        "started by the dead worker, then by this one",
+      );
+      assert.deepEqual(await counter.hgetall(`${prefix}:effects`), { k1: "1" });
+      assert.equal((await task.enqueue({ key: "k1" })).id, run.id);
+      assert.equal(await app.drain(), 0, "nothing left to run");
+    } finally {
+      child.process.kill("SIGKILL");
+      await child.exited;
+      await close();
+    }
+  });
+
+  it("loses nothing across a redis-server restart: 5,000 tasks, each effect once", {
+    timeout: 90_000,
+  }, async () => {
+    const N = 5_000;
+    const prefix = freshPrefix();
+    // While Redis restarts, commands wait for the reconnection (no retry cap), bounded by the
+    // backend's command timeout: generous, as a restart on a loaded machine can take seconds.
+    const patient = { maxRetriesPerRequest: null };
+    const effects = rig.tcp(patient);
+    const sides = [0, 1].map(() => rig.backend("tcp", { prefix, commandTimeoutMs: 30_000 }, patient));
+    const errors: unknown[] = [];
+    const apps: App[] = sides.map(({ backend }) => {
+      const app = createApp({ broker: backend, store: backend });
+      app.on("error", (e) => errors.push(e.error));
+      return app;
+    });
+    const tasks = apps.map((app) =>
+      app.task({
+        name: "work",
+        idempotencyKey: (n) => `w${n as number}`,
+        retry: { maxAttempts: 20, backoff: "fixed", baseMs: 100, jitter: "none" },
+        async run(n: number) {
+          await effect(effects, prefix, String(n));
+          return n;
+        },
+      }),
+    );
+    const inputs = Array.from({ length: N }, (_, i) => i);
+    const runs = [];
+    for (let i = 0; i < N; i += 500) runs.push(...(await tasks[0]!.enqueueMany(inputs.slice(i, i + 500))));
+    const workers = apps.map((app) => app.worker({ concurrency: 50, leaseMs: 5_000, pollMs: 1_000 }).start());
+    const done = async () => await effects.hlen(`${prefix}:effects`);
+    try {
+      await waitFor(async () => (await done()) >= N / 5, 30_000, "a fifth of the tasks");
+      await rig.server.restart();
+      const again = [];
+      for (let i = 0; i < N; i += 500) again.push(...(await tasks[1]!.enqueueMany(inputs.slice(i, i + 500))));
+      assert.deepEqual(
+        again.map((r) => r.id),
+        runs.map((r) => r.id),
+        "enqueueing the same keys again returns the same runs",
+      );
+      await waitFor(async () => (await done()) >= N, 60_000, "every effect");
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+    const states = await Promise.all(runs.map(async (r) => (await r.status())?.state ?? "missing"));
+    const succeeded = states.filter((s) => s === "succeeded").length;
+    assert.equal(
+      N - succeeded,
+      0,
+      `lost ${N - succeeded}: ${JSON.stringify(states.filter((s) => s !== "succeeded").slice(0, 5))}`,
+    );
+    const counts = Object.values(await effects.hgetall(`${prefix}:effects`));
+    assert.equal(counts.length, N);
+    assert.deepEqual(
+      counts.filter((c) => c !== "1"),
+      [],
+      "every effect exactly once",
+    );
+    for (const side of sides) await side.close();
+  });
+});

@@ -1,0 +1,210 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { RedisLedger } from "../adapters/redis/mod.ts";
+import { createApp, type Message } from "../mod.ts";
+import { brokerContract } from "./support/broker-contract.ts";
+import { type RedisRig, startRig, subject, TRANSPORTS, waitFor } from "./support/redis-fixtures.ts";
+
+describe("redis backend", () => {
+  let rig: RedisRig;
+  before(async () => {
+    rig = await startRig();
+  });
+  after(async () => {
+    await rig?.stop();
+  });
+
+  brokerContract(
+    "contract over TCP (ioredis)",
+    subject(() => rig, "tcp"),
+  );
+  brokerContract(
+    "contract over REST (@upstash/redis)",
+    subject(() => rig, "rest"),
+  );
+  if (TRANSPORTS.includes("bun"))
+    brokerContract(
+      "contract over Bun's RedisClient",
+      subject(() => rig, "bun"),
+    );
+
+  for (const kind of TRANSPORTS) {
+    describe(`over ${kind}`, () => {
+      it("a worker runs tasks enqueued through another client, woken without delay", async () => {
+        const producer = rig.backend(kind);
+        const consumer = rig.backend(kind, { prefix: producer.backend.prefix, pollMaxMs: 200 });
+        try {
+          const worker = createApp({ broker: consumer.backend, store: consumer.backend });
+          worker.task({ name: "echo", run: (text: string) => `echo ${text}` });
+          const running = worker.worker({ concurrency: 4, pollMs: 10_000 }).start();
+          const app = createApp({ broker: producer.backend, store: producer.backend });
+          const echo = app.task({ name: "echo", run: (text: string) => text });
+          try {
+            for (const text of ["a", "b", "c"]) {
+              const started = Date.now();
+              const run = await echo.enqueue(text);
+              assert.equal(await run.result({ timeoutMs: 5_000 }), `echo ${text}`);
+              assert.ok(Date.now() - started < 5_000, `${text} took ${Date.now() - started} ms`);
+            }
+          } finally {
+            await running.stop();
+          }
+        } finally {
+          await producer.close();
+          await consumer.close();
+        }
+      });
+
+      it("hands back bodies exactly, even ones that look like JSON", async () => {
+        const { backend, close } = rig.backend(kind);
+        try {
+          const bodies = [
+            "123",
+            "null",
+            "true",
+            '"text"',
+            "[1,2]",
+            '{"a":1}',
+            "",
+            "~tilde",
+            "a:b:c",
+            "ünï ☃ 😀",
+          ];
+          const messages: Message[] = bodies.map((body, i) => ({
+            id: `m${i}`,
+            queue: "q",
+            priority: 0,
+            body,
+          }));
+          await backend.send(messages);
+          const got = await backend.receive({ queues: ["q"], max: 20, leaseMs: 30_000, waitMs: 0 });
+          assert.deepEqual(
+            got.map((d) => d.body),
+            bodies,
+          );
+          for (const value of ["123", "true", "null", '{"a":1}', "~x"]) {
+            await backend.set(`k:${value}`, value);
+            assert.equal(await backend.get(`k:${value}`), value);
+          }
+        } finally {
+          await close();
+        }
+      });
+
+      it("recovers after SCRIPT FLUSH by sending the script again", async () => {
+        const { backend, close } = rig.backend(kind);
+        try {
+          await backend.send([{ id: "a", queue: "q", priority: 0, body: "x" }]);
+          await rig.tcp().call("SCRIPT", "FLUSH");
+          const [d] = await backend.receive({ queues: ["q"], max: 1, leaseMs: 30_000, waitMs: 0 });
+          assert.equal(d?.id, "a");
+          await rig.tcp().call("SCRIPT", "FLUSH");
+          assert.equal(await backend.setIfAbsent("k", "v"), null);
+        } finally {
+          await close();
+        }
+      });
+    });
+  }
+
+  it("an idle TCP worker blocks instead of polling", { timeout: 20_000 }, async () => {
+    const { backend, close } = rig.backend("tcp");
+    const app = createApp({ broker: backend, store: backend });
+    app.task({ name: "idle", run: () => null });
+    const worker = app.worker({ pollMs: 1_000 }).start();
+    try {
+      await waitFor(
+        async () => ((await rig.commandStats()).get("bzpopmin") ?? 0) > 0,
+        5_000,
+        "a blocking wait",
+      );
+      await rig.resetStats();
+      const since = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 2_000)); // measuring an idle period
+      const stats = await rig.commandStats();
+      const seconds = (Date.now() - since) / 1000;
+      const scripts = (stats.get("evalsha") ?? 0) + (stats.get("eval") ?? 0);
+      const waits = stats.get("bzpopmin") ?? 0;
+      // One receive script and one blocking wait per pollMs (1 s) of idleness.
+      assert.ok(scripts <= seconds + 1, `${scripts} script calls in ${seconds} s`);
+      assert.ok(waits <= seconds + 1, `${waits} blocking waits in ${seconds} s`);
+    } finally {
+      await worker.stop();
+      await close();
+    }
+  });
+
+  it("an idle REST worker stays under one request per second", { timeout: 20_000 }, async () => {
+    const { backend, close } = rig.backend("rest");
+    const app = createApp({ broker: backend, store: backend });
+    app.task({ name: "idle", run: () => null });
+    const worker = app.worker({ pollMs: 5_000 }).start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 2_000)); // let the backoff reach its cap
+      const before = rig.bridge.requests;
+      const since = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 4_000)); // measuring an idle period
+      const perSecond = (rig.bridge.requests - before) / ((Date.now() - since) / 1000);
+      assert.ok(perSecond < 1, `${perSecond.toFixed(2)} requests/s`);
+    } finally {
+      await worker.stop();
+      await close();
+    }
+  });
+
+  it("fuses a task cycle (enqueue, receive, start, succeed) into four script calls", async () => {
+    const { backend, close } = rig.backend("tcp");
+    try {
+      const app = createApp({ broker: backend, store: backend });
+      const task = app.task({ name: "cycle", run: (n: number) => n + 1 });
+      await task.enqueue(0);
+      await app.drain(); // warm up: queue registered, scripts cached
+      await rig.resetStats();
+      const run = await task.enqueue(1);
+      const [delivery] = await backend.receive({ queues: ["default"], max: 1, leaseMs: 30_000, waitMs: 0 });
+      assert.ok(delivery);
+      const outcome = await app.executor.process(delivery);
+      assert.equal(outcome.kind, "succeeded");
+      const stats = await rig.commandStats();
+      stats.delete("info");
+      stats.delete("config|resetstat");
+      assert.equal(stats.get("evalsha"), 4);
+      const inner = [...stats].filter(([name]) => name !== "evalsha").reduce((sum, [, n]) => sum + n, 0);
+      assert.ok(inner <= 21, `${inner} commands inside the scripts: ${JSON.stringify([...stats])}`);
+      assert.equal(await run.result(), 2);
+    } finally {
+      await close();
+    }
+  });
+
+  it("succeedAndReceive records success, acks and leases the next task in one call", async () => {
+    const { backend, close } = rig.backend("tcp");
+    try {
+      const ledger = backend.ledger(backend) as RedisLedger;
+      await backend.send([
+        { id: "a", queue: "q", priority: 0, body: "A" },
+        { id: "b", queue: "q", priority: 0, body: "B" },
+      ]);
+      const [a] = await backend.receive({ queues: ["q"], max: 1, leaseMs: 30_000, waitMs: 0 });
+      assert.ok(a);
+      await backend.updateRun("a", { id: "a", state: "active" }, { ttlMs: 60_000, queue: "q" });
+      const next = await ledger.succeedAndReceive(
+        a,
+        "a",
+        { state: "succeeded" },
+        60_000,
+        { key: "ka", ttlMs: 60_000 },
+        { max: 1, leaseMs: 30_000 },
+      );
+      assert.deepEqual(
+        next.map((d) => [d.id, d.body, d.deliveries]),
+        [["b", "B", 1]],
+      );
+      assert.equal((await backend.getRun("a", "q"))?.state, "succeeded");
+      assert.equal(await ledger.idempotencyOwner("ka", "q"), "a");
+      assert.deepEqual(await backend.receive({ queues: ["q"], max: 5, leaseMs: 30_000, waitMs: 0 }), []);
+    } finally {
+      await close();
+    }
+  });
+});

@@ -1,0 +1,38 @@
+/**
+ * A worker process for the crash-recovery test: it serves the "effect" task on the Redis
+ * backend, counts that it started, prints `started <run id>`, then hangs until it is killed.
+ *
+ * Usage: `<runtime> tests/support/redis-crash-worker.ts <redis url> <prefix>`; prints `ready`
+ * once the worker runs.
+ *
+ * @module
+ */
+import process from "node:process";
+import { Redis } from "ioredis";
+import { redis } from "../../adapters/redis/mod.ts";
+import { createApp } from "../../mod.ts";
+
+const [url, prefix] = process.argv.slice(2);
+if (url === undefined || prefix === undefined) {
+  process.stderr.write("usage: redis-crash-worker.ts <redis url> <prefix>\n");
+  process.exit(2);
+}
+
+const client = new Redis(url, { maxRetriesPerRequest: 3, connectTimeout: 2_000 });
+client.on("error", () => {});
+const backend = redis({ client, prefix });
+const app = createApp({ broker: backend, store: backend });
+
+app.task({
+  name: "effect",
+  idempotencyKey: (input) => (input as { key: string }).key,
+  timeoutMs: 1_500,
+  async run(_input, ctx) {
+    await client.incr(`${prefix}:started`);
+    process.stdout.write(`started ${ctx.id}\n`);
+    await new Promise(() => {}); // mid-task, forever: the test kills this process now
+  },
+});
+
+app.worker({ concurrency: 1, leaseMs: 300, pollMs: 1_000 }).start();
+process.stdout.write("ready\n");
