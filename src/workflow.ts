@@ -30,9 +30,9 @@ export type WorkflowNode =
 
 /** What happens when a node ends; carried in the envelope of the step that is running. */
 export type Continuation =
-  | { k: "chain"; id: string; q: string; pos: number; rest: WorkflowNode[]; then?: Continuation }
-  | { k: "group"; id: string; q: string; i: number; n: number; then?: Continuation }
-  | { k: "chord"; id: string; q: string; cb: WorkflowNode; then?: Continuation };
+  | { k: "chain"; id: string; q: string; pos: number; rest: WorkflowNode[]; up?: Continuation }
+  | { k: "group"; id: string; q: string; i: number; n: number; up?: Continuation }
+  | { k: "chord"; id: string; q: string; cb: WorkflowNode; up?: Continuation };
 
 /** The app internals a workflow needs. */
 export interface WorkflowHost {
@@ -235,7 +235,7 @@ export class WorkflowEngine {
     if (node.t === "chain") {
       const [first, ...rest] = node.steps;
       const cont: Continuation = { k: "chain", id, q, pos: 0, rest };
-      if (then !== undefined) cont.then = then;
+      if (then !== undefined) cont.up = then;
       await this.start(first!, input, cont, `${id}.0`, q);
       return;
     }
@@ -244,12 +244,12 @@ export class WorkflowEngine {
     if (node.t === "chord") {
       await this.#open(groupId, q, "group");
       groupThen = { k: "chord", id, q, cb: node.callback };
-      if (then !== undefined) groupThen.then = then;
+      if (then !== undefined) groupThen.up = then;
     }
     const n = node.members.length;
     for (let i = 0; i < n; i++) {
       const cont: Continuation = { k: "group", id: groupId, q, i, n };
-      if (groupThen !== undefined) cont.then = groupThen;
+      if (groupThen !== undefined) cont.up = groupThen;
       await this.start(node.members[i]!, input, cont, `${groupId}.${i}`, q);
     }
   }
@@ -261,7 +261,7 @@ export class WorkflowEngine {
         const [next, ...rest] = cont.rest;
         if (next === undefined) {
           await this.#close(cont.id, cont.q, { state: "succeeded", result });
-          if (cont.then !== undefined) await this.succeeded(cont.then, result);
+          if (cont.up !== undefined) await this.succeeded(cont.up, result);
           return;
         }
         const pos = cont.pos + 1;
@@ -276,7 +276,7 @@ export class WorkflowEngine {
       }
       case "chord": {
         const cb: Continuation = { k: "chain", id: cont.id, q: cont.q, pos: 0, rest: [] };
-        if (cont.then !== undefined) cb.then = cont.then;
+        if (cont.up !== undefined) cb.up = cont.up;
         if (cont.cb.t === "task") {
           await this.#host.enqueueStep(
             cont.cb.task,
@@ -301,7 +301,7 @@ export class WorkflowEngine {
           message: `step ${cont.pos + 1} (${where}) failed: ${error.message}`,
         };
         await this.#close(cont.id, cont.q, { state: "failed", error: info });
-        if (cont.then !== undefined) await this.failed(cont.then, info, "chain");
+        if (cont.up !== undefined) await this.failed(cont.up, info, "chain");
         return;
       }
       case "group":
@@ -313,7 +313,7 @@ export class WorkflowEngine {
       case "chord": {
         const info = { name: error.name, message: `chord header failed, callback not run: ${error.message}` };
         await this.#close(cont.id, cont.q, { state: "failed", error: info });
-        if (cont.then !== undefined) await this.failed(cont.then, info, "chord");
+        if (cont.up !== undefined) await this.failed(cont.up, info, "chord");
       }
     }
   }
@@ -341,7 +341,7 @@ export class WorkflowEngine {
     if (failures.length === 0) {
       const results = outcomes.map((o) => o.v);
       if (await this.#close(cont.id, cont.q, { state: "succeeded", result: results })) {
-        if (cont.then !== undefined) await this.succeeded(cont.then, results);
+        if (cont.up !== undefined) await this.succeeded(cont.up, results);
       }
       return;
     }
@@ -353,7 +353,7 @@ export class WorkflowEngine {
       message: `${failures.length} of ${cont.n} failed: ${failures.join("; ")}`,
     };
     if (await this.#close(cont.id, cont.q, { state: "failed", error: info, result: report })) {
-      if (cont.then !== undefined) await this.failed(cont.then, info, "group");
+      if (cont.up !== undefined) await this.failed(cont.up, info, "group");
     }
   }
 
