@@ -107,7 +107,7 @@ describe("group and chord", () => {
     await assert.rejects(run.result(), /1 of 3 failed: member 2: Error: odd\.only: 2 is even/);
     const record = await run.status();
     assert.deepEqual(
-      (record?.result as { state: string }[]).map((m) => m.state),
+      ((record?.result ?? []) as { state: string }[]).map((m) => m.state),
       ["succeeded", "failed", "succeeded"],
     );
   });
