@@ -33,7 +33,13 @@ import type { ResolvedTask } from "./task.ts";
 
 /** What happened to one delivery. The HTTP handler maps it to a status code. */
 export type Outcome =
-  | { kind: "succeeded"; id: string; result: unknown }
+  | {
+      kind: "succeeded";
+      id: string;
+      result: unknown;
+      /** Deliveries leased in the same step (asked for with `takeNext`): the caller runs them. */
+      next?: Delivery[];
+    }
   /** An attempt failed; the next one was sent with a delay. */
   | { kind: "retrying"; id: string; delayMs: number; error: ErrorInfo }
   /** The run failed for good and was dead-lettered. */
@@ -68,6 +74,11 @@ export interface ExecutorDeps {
 export interface ProcessOptions {
   /** Aborting it aborts the task's `ctx.signal` (a worker stopping for good). */
   signal?: AbortSignal;
+  /**
+   * Pull workers: on success, lease the next due delivery of the same queue in the same step
+   * when the ledger can. The caller must process what comes back in `Outcome.next`.
+   */
+  takeNext?: { leaseMs: number };
 }
 
 const STARTABLE = ["queued", "scheduled", "retrying", "active", "missing"] as const;
@@ -243,7 +254,7 @@ export class Executor {
       if (cont !== undefined && this.#deps.workflow !== undefined)
         await this.#deps.workflow.succeeded(cont, stored);
       const now = clock.now();
-      await this.#deps.ledger.succeed(
+      const next = await this.#deps.ledger.succeed(
         delivery,
         envelope.id,
         {
@@ -256,6 +267,7 @@ export class Executor {
         envelope.idempotencyKey === undefined
           ? undefined
           : { key: envelope.idempotencyKey, ttlMs: task.idempotencyTtlMs },
+        options.takeNext === undefined ? undefined : { max: 1, leaseMs: options.takeNext.leaseMs },
       );
       this.#deps.settled(envelope.id);
       events.emit("succeeded", {
@@ -265,7 +277,9 @@ export class Executor {
         result: stored,
         durationMs: now - startedAt,
       });
-      return { kind: "succeeded", id: envelope.id, result: stored };
+      return next === undefined || next.length === 0
+        ? { kind: "succeeded", id: envelope.id, result: stored }
+        : { kind: "succeeded", id: envelope.id, result: stored, next };
     }
     if (
       failure instanceof SerializationError ||

@@ -28,6 +28,14 @@ export interface EnqueueItem {
   idempotency?: { key: string; ttlMs: number };
 }
 
+/** What a succeed step may lease for the same worker in the same round trip. */
+export interface TakeNext {
+  /** At most this many deliveries, from the queue of the delivery that succeeded. */
+  max: number;
+  /** Their lease. */
+  leaseMs: number;
+}
+
 /** Compound steps over a broker and a store. Every method is all-or-nothing where it can be. */
 export interface Ledger {
   /**
@@ -44,7 +52,9 @@ export interface Ledger {
   ): Promise<UpdateRunResult>;
   /**
    * Records success and acks. With `idempotency`, the key now maps to this run (the one whose
-   * effect happened), so later deliveries holding the key return this run's result.
+   * effect happened), so later deliveries holding the key return this run's result. With
+   * `next`, a ledger that can (Redis) also leases the next due deliveries of the same queue in
+   * the same round trip and hands them back; the composed ledger hands back none.
    */
   succeed(
     delivery: Delivery,
@@ -52,7 +62,8 @@ export interface Ledger {
     patch: Partial<RunRecord>,
     ttlMs: number,
     idempotency?: { key: string; ttlMs: number },
-  ): Promise<void>;
+    next?: TakeNext,
+  ): Promise<Delivery[] | undefined>;
   /** Records the failed attempt, sends the next one, acks this one. */
   retry(
     delivery: Delivery,
@@ -119,6 +130,7 @@ export function composeLedger(broker: Broker, store: Store): Ledger {
       await store.updateRun(id, patch, { ttlMs, queue: delivery.queue });
       if (idempotency !== undefined) await store.set(`idem:${idempotency.key}`, id, idempotency.ttlMs);
       await ack(delivery);
+      return undefined;
     },
     async retry(delivery, id, patch, ttlMs, next) {
       await store.updateRun(id, patch, { ttlMs, queue: delivery.queue });

@@ -84,6 +84,7 @@ export class Worker {
   #slotFreed: (() => void) | undefined;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
   #processed = 0;
+  #firstQueue: string | undefined;
 
   constructor(host: WorkerHost, options: WorkerOptions = {}) {
     if (!host.broker.receive) {
@@ -134,6 +135,7 @@ export class Worker {
     this.#abandon = new AbortController();
     this.#stopping = undefined;
     const queues = this.#queues ?? this.#host.queues();
+    this.#firstQueue = queues[0];
     this.#loop = this.#run(queues);
     this.#renewTimer = setInterval(() => this.#renew(), Math.max(10, this.#leaseMs / 3));
     return this;
@@ -207,18 +209,37 @@ export class Worker {
 
   #launch(delivery: Delivery): void {
     const slot = { delivery } as Slot;
-    slot.done = this.#host.executor
-      .process(delivery, { signal: this.#abandon.signal })
-      .then(
-        () => {},
-        (error) => this.#host.events.emit("error", { error, where: `processing run ${delivery.id}` }),
-      )
-      .finally(() => {
-        this.#inflight.delete(slot);
-        this.#processed++;
-        this.#slotFreed?.();
-      });
+    slot.done = this.#runSlot(slot).finally(() => {
+      this.#inflight.delete(slot);
+      this.#slotFreed?.();
+    });
     this.#inflight.add(slot);
+  }
+
+  /**
+   * Runs a delivery, then whatever the ledger handed back with its success (Redis leases the next
+   * task of the same queue in the same round trip). Only the first queue chains, so a busy later
+   * queue never starves an earlier one.
+   */
+  async #runSlot(slot: Slot): Promise<void> {
+    const executor = this.#host.executor;
+    const signal = this.#abandon.signal;
+    for (let current: Delivery | undefined = slot.delivery; current !== undefined; ) {
+      slot.delivery = current;
+      const chain = !this.#abort.signal.aborted && current.queue === this.#firstQueue;
+      let next: Delivery | undefined;
+      try {
+        const outcome = await executor.process(
+          current,
+          chain ? { signal, takeNext: { leaseMs: this.#leaseMs } } : { signal },
+        );
+        if (outcome.kind === "succeeded") next = outcome.next?.[0];
+      } catch (error) {
+        this.#host.events.emit("error", { error, where: `processing run ${current.id}` });
+      }
+      this.#processed++;
+      current = next;
+    }
   }
 
   #renew(): void {

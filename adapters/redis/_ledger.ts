@@ -130,8 +130,8 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       return updateResult(reply, patch, options.replace === true);
     },
 
-    async succeed(delivery, id, patch, ttlMs, idempotency) {
-      await succeedAndReceive(delivery, id, patch, ttlMs, idempotency, { max: 0, leaseMs: 0 });
+    succeed(delivery, id, patch, ttlMs, idempotency, next) {
+      return succeedAndReceive(delivery, id, patch, ttlMs, idempotency, next ?? { max: 0, leaseMs: 0 });
     },
 
     succeedAndReceive,
