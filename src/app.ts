@@ -268,6 +268,22 @@ export class App {
   }
 
   /**
+   * Enqueues a registered task by name, exactly as `task.enqueue()` does (for callers holding a
+   * name, such as the HTTP enqueue API). Rejects with `UnknownTaskError` for an unknown name.
+   *
+   * @example
+   * ```ts
+   * const run = await app.enqueue("email.send", { to: "a@b.co" }, { delayMs: 5000 });
+   * ```
+   */
+  async enqueue(name: string, input: unknown, options: EnqueueOptions = {}): Promise<Run<unknown>> {
+    const task = this.#tasks.get(name);
+    if (task === undefined) throw new UnknownTaskError(name);
+    const [run] = await this.#enqueue(task, [input], options);
+    return run!;
+  }
+
+  /**
    * Lists dead letters, newest first.
    *
    * @example
@@ -299,7 +315,14 @@ export class App {
     }
     const now = this.clock.now();
     const { notBefore: _n, errors: _e, ...rest } = envelope;
-    const fresh: Envelope = { ...rest, attempt: 1, enqueuedAt: now };
+    // Count replays in the envelope so a push broker's dedup id (run:attempt) differs each time.
+    const prev = rest.meta?.replays;
+    const fresh: Envelope = {
+      ...rest,
+      attempt: 1,
+      enqueuedAt: now,
+      meta: { ...rest.meta, replays: typeof prev === "number" ? prev + 1 : 1 },
+    };
     const task = this.#tasks.get(envelope.task);
     const record: RunRecord = {
       id: envelope.id,

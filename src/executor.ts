@@ -158,7 +158,10 @@ export class Executor {
       const holder = await store.setIfAbsent(claimKey, claimValue, task.timeoutMs + 5_000);
       if (holder !== null && holder !== claimValue) {
         const delayMs = Math.min(task.timeoutMs, 5_000);
-        await ledger.defer(delivery, toMessage({ ...envelope, notBefore: clock.now() + delayMs }));
+        // Count deferrals so a push broker's dedup id (run:attempt) differs on each re-send.
+        const prev = envelope.meta?.deferrals;
+        const meta = { ...envelope.meta, deferrals: typeof prev === "number" ? prev + 1 : 1 };
+        await ledger.defer(delivery, toMessage({ ...envelope, notBefore: clock.now() + delayMs, meta }));
         return { kind: "deferred", id: envelope.id, delayMs };
       }
     }
