@@ -136,13 +136,8 @@ export class Executor {
             delivery,
             envelope.id,
             {
-              id: envelope.id,
-              task: envelope.task,
-              queue: envelope.queue,
+              ...runFields(envelope, task),
               state: "succeeded",
-              attempt: envelope.attempt,
-              maxAttempts: task.retry.maxAttempts,
-              enqueuedAt: envelope.enqueuedAt,
               result: done.result,
               finishedAt: now,
               updatedAt: now,
@@ -170,18 +165,7 @@ export class Executor {
     const start = await ledger.start(
       delivery,
       envelope.id,
-      {
-        id: envelope.id,
-        task: envelope.task,
-        queue: envelope.queue,
-        state: "active",
-        attempt: envelope.attempt,
-        maxAttempts: task.retry.maxAttempts,
-        enqueuedAt: envelope.enqueuedAt,
-        startedAt,
-        updatedAt: startedAt,
-        ...(envelope.idempotencyKey === undefined ? {} : { idempotencyKey: envelope.idempotencyKey }),
-      },
+      { ...runFields(envelope, task), state: "active", startedAt, updatedAt: startedAt },
       { ttlMs: task.resultTtlMs, onlyIf: STARTABLE },
     );
     if (!start.applied) {
@@ -468,6 +452,20 @@ export function toMessage(envelope: Envelope): Message {
   };
   if (envelope.notBefore !== undefined) message.notBefore = envelope.notBefore;
   return message;
+}
+
+/** The record fields a delivery carries, enough to create the run's record when it is missing. */
+function runFields(envelope: Envelope, task: ResolvedTask): Omit<RunRecord, "state" | "updatedAt"> {
+  const fields: Omit<RunRecord, "state" | "updatedAt"> = {
+    id: envelope.id,
+    task: envelope.task,
+    queue: envelope.queue,
+    attempt: envelope.attempt,
+    maxAttempts: task.retry.maxAttempts,
+    enqueuedAt: envelope.enqueuedAt,
+  };
+  if (envelope.idempotencyKey !== undefined) fields.idempotencyKey = envelope.idempotencyKey;
+  return fields;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

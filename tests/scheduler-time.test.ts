@@ -1,33 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import * as v from "valibot";
-import { memory } from "../adapters/memory/mod.ts";
-import { type App, createApp, type ManualClock, manualClock, type TickResult } from "../mod.ts";
-
-const MIN = 60_000;
-const at = (iso: string) => Date.parse(iso);
-const iso = (d: Date) => d.toISOString().replace(".000Z", "Z");
-const ticksOf = (r: TickResult, reason?: string) =>
-  reason === undefined
-    ? r.enqueued.map((e) => iso(e.tick))
-    : r.skipped.filter((s) => s.reason === reason).map((s) => iso(s.tick));
-
-/** An app on a manual clock with one task that records the tick it ran for. */
-function tickApp(start: number) {
-  const clock = manualClock(start);
-  const app = createApp({ broker: memory({ clock }), clock });
-  const ran: number[] = [];
-  const beat = app.task({
-    name: "beat",
-    input: v.object({ tick: v.number() }),
-    run: ({ tick }) => {
-      ran.push(tick);
-      return tick;
-    },
-  });
-  const input = (tick: Date) => ({ tick: tick.getTime() });
-  return { clock, app, ran, beat, input };
-}
+import { at, iso, MIN, ticksOf, tickApp } from "./support/scheduler-fixtures.ts";
+import type { App, ManualClock, TickResult } from "../mod.ts";
 
 /** Ticks every `stepMs` from `from` to `to` and returns the enqueued ticks as ISO strings. */
 async function sweep(

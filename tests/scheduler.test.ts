@@ -2,15 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as v from "valibot";
 import { memory } from "../adapters/memory/mod.ts";
-import { createApp, MAX_TICKS_PER_CALL, manualClock, scheduled, type TickResult } from "../mod.ts";
-
-const MIN = 60_000;
-const at = (iso: string) => Date.parse(iso);
-const iso = (d: Date) => d.toISOString().replace(".000Z", "Z");
-const ticksOf = (r: TickResult, reason?: string) =>
-  reason === undefined
-    ? r.enqueued.map((e) => iso(e.tick))
-    : r.skipped.filter((s) => s.reason === reason).map((s) => iso(s.tick));
+import { at, iso, MIN, ticksOf, tickApp } from "./support/scheduler-fixtures.ts";
+import { createApp, MAX_TICKS_PER_CALL, manualClock, scheduled } from "../mod.ts";
 
 /** mulberry32: a seeded random source, so a failure replays exactly. */
 function seeded(seed: number): () => number {
@@ -30,23 +23,6 @@ function deferred() {
     resolve = r;
   });
   return { promise, resolve };
-}
-
-/** An app on a manual clock with one task that records the tick it ran for. */
-function tickApp(start: number) {
-  const clock = manualClock(start);
-  const app = createApp({ broker: memory({ clock }), clock });
-  const ran: number[] = [];
-  const beat = app.task({
-    name: "beat",
-    input: v.object({ tick: v.number() }),
-    run: ({ tick }) => {
-      ran.push(tick);
-      return tick;
-    },
-  });
-  const input = (tick: Date) => ({ tick: tick.getTime() });
-  return { clock, app, ran, beat, input };
 }
 
 describe("scheduler", () => {
