@@ -1,0 +1,274 @@
+/**
+ * Benchmark (not a test): QStash push deliveries per second through `createHandler` — signature
+ * verification with the real `Receiver`, then the executor running a no-op task on the memory
+ * store — next to a bare Hono route answering 200, on the same runtime and the same HTTP server.
+ *
+ *   npx tsx bench/handler.ts            (one run: Node, then Bun, then Deno, each in a child process)
+ *   npx tsx bench/handler.ts --quick    (smoke run: fewer requests)
+ *
+ * The load generator is this (Node) process: `CONCURRENCY` keep-alive connections writing
+ * pre-built raw HTTP/1.1 requests (lean, like wrk or autocannon, so it leaves the server CPU), every delivery pre-signed before the clock starts (a fresh run id each, so every one
+ * runs the task; none is a duplicate). Both servers of a runtime run side by side and are loaded
+ * in turn, `ROUNDS` times each; the medians are reported. Each server runs in a child process on its runtime's own
+ * server (@hono/node-server, Bun.serve, Deno.serve), which also times `Receiver.verify` alone.
+ * The machine is shared by generator and server, so absolute figures are conservative; the
+ * ratio handler / bare is the number to watch (target ≥ 50%).
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { connect } from "node:net";
+import { fileURLToPath } from "node:url";
+import { Hono } from "hono";
+import { qstashVerifier } from "../adapters/qstash/mod.ts";
+import { createApp } from "../mod.ts";
+import { createHandler } from "../src/hono.ts";
+import { freePort, serveHere } from "../tests/edge/_support.ts";
+import { signQStashDelivery } from "../tests/support/qstash-emulator.ts";
+
+const KEYS = { currentSigningKey: "sig_bench_current", nextSigningKey: "sig_bench_next" };
+const proc = (
+  globalThis as unknown as { process: { argv: string[]; execPath: string; exit(code: number): never } }
+).process;
+const argv = proc.argv;
+const QUICK = argv.includes("--quick");
+const REQUESTS = QUICK ? 3_000 : 20_000;
+const WARMUP = QUICK ? 500 : 3_000;
+const CONCURRENCY = 32;
+/** Alternating runs of bare and handler per runtime; medians are reported. */
+const ROUNDS = QUICK ? 1 : 3;
+const VERIFY_RUNS = QUICK ? 500 : 5_000;
+
+// ---------------------------------------------------------------- child: one server
+
+async function serveChild(mode: "handler" | "bare", port: number): Promise<void> {
+  const url = `http://127.0.0.1:${port}/qstash`;
+  let fetcher: (request: Request) => Response | Promise<Response>;
+  if (mode === "bare") {
+    const bare = new Hono();
+    bare.post("/qstash", (c) => c.text("ok"));
+    fetcher = bare.fetch;
+  } else {
+    const app = createApp();
+    app.task({ name: "noop", run: () => null });
+    fetcher = createHandler(app, { qstash: { ...KEYS, url } }).fetch;
+  }
+  // Receiver.verify alone, sequentially: the per-request cost of signature verification.
+  const verify = qstashVerifier(KEYS);
+  const body = envelope();
+  const signature = await signQStashDelivery({ signingKey: KEYS.currentSigningKey, url, body });
+  for (let i = 0; i < 200; i++) await verify({ signature, body, url });
+  const started = performance.now();
+  for (let i = 0; i < VERIFY_RUNS; i++) await verify({ signature, body, url });
+  const verifyUs = ((performance.now() - started) * 1000) / VERIFY_RUNS;
+
+  const server = await serveHere((req) => fetcher(req), port);
+  const real = Number(new URL(server.origin).port);
+  if (real !== port) throw new Error(`asked for port ${port}, got ${real}`);
+  console.log(JSON.stringify({ ready: true, server: server.runtime, verifyUs }));
+}
+
+// ---------------------------------------------------------------- parent: load
+
+function envelope(): string {
+  const id = crypto.randomUUID();
+  return JSON.stringify({
+    v: 1,
+    id,
+    task: "noop",
+    queue: "default",
+    priority: 0,
+    attempt: 1,
+    enqueuedAt: Date.now(),
+    input: null,
+  });
+}
+
+/** One delivery as raw HTTP/1.1 bytes, signed for the handler's URL. */
+type Signed = Buffer;
+
+async function presign(count: number, url: string): Promise<Signed[]> {
+  const { host } = new URL(url);
+  const out: Signed[] = [];
+  for (let i = 0; i < count; i++) {
+    const body = envelope();
+    const signature = await signQStashDelivery({
+      signingKey: KEYS.currentSigningKey,
+      url,
+      body,
+      exp: Math.floor(Date.now() / 1000) + 3600,
+    });
+    const head = [
+      "POST /qstash HTTP/1.1",
+      `host: ${host}`,
+      "content-type: application/json",
+      `content-length: ${Buffer.byteLength(body)}`,
+      `upstash-signature: ${signature}`,
+      `upstash-message-id: msg_${i}`,
+      "upstash-retried: 0",
+    ].join("\r\n");
+    out.push(Buffer.from(`${head}\r\n\r\n${body}`));
+  }
+  return out;
+}
+
+/**
+ * A lean keep-alive client on one socket (like wrk or autocannon): writes a pre-built request,
+ * reads the response to its end (Content-Length or chunked), calls back with the status.
+ */
+function connection(port: number): Promise<{ send(item: Signed): Promise<number>; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.setNoDelay(true);
+    let buffer: Buffer = Buffer.alloc(0);
+    let waiting: ((status: number) => void) | undefined;
+    socket.on("data", (chunk: Buffer) => {
+      buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+      const end = buffer.indexOf("\r\n\r\n");
+      if (end === -1) return;
+      const head = buffer.toString("latin1", 0, end);
+      const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+      let total: number;
+      if (length !== null) {
+        total = end + 4 + Number(length[1]);
+      } else {
+        const last = buffer.indexOf("\r\n0\r\n\r\n", end);
+        if (last === -1) return;
+        total = last + 7;
+      }
+      if (buffer.length < total) return;
+      buffer = buffer.subarray(total);
+      const done = waiting;
+      waiting = undefined;
+      done?.(Number(head.slice(9, 12)));
+    });
+    socket.once("error", reject);
+    socket.once("connect", () =>
+      resolve({
+        send: (item) =>
+          new Promise<number>((done) => {
+            waiting = done;
+            socket.write(item);
+          }),
+        close: () => socket.destroy(),
+      }),
+    );
+  });
+}
+
+/** Sends every item with CONCURRENCY connections busy; resolves with requests/s. Every answer must be 200. */
+async function load(port: number, items: Signed[]): Promise<number> {
+  const sockets = await Promise.all(Array.from({ length: CONCURRENCY }, () => connection(port)));
+  let next = 0;
+  let bad = 0;
+  const started = performance.now();
+  await Promise.all(
+    sockets.map(async (socket) => {
+      while (next < items.length) {
+        const item = items[next++] as Signed;
+        if ((await socket.send(item)) !== 200) bad++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  for (const socket of sockets) socket.close();
+  if (bad > 0) throw new Error(`${bad} of ${items.length} requests did not answer 200`);
+  return items.length / seconds;
+}
+
+function start(
+  runtime: string,
+  mode: string,
+  port: number,
+): Promise<{ child: ChildProcess; info: { server: string; verifyUs: number } }> {
+  const file = fileURLToPath(import.meta.url);
+  const args = ["--serve", mode, String(port)];
+  const [cmd, base] =
+    runtime === "node"
+      ? [proc.execPath, ["--import", "tsx", file]]
+      : runtime === "bun"
+        ? [bin("bun"), [file]]
+        : [bin("deno"), ["run", "-A", file]];
+  const child = spawn(cmd, [...base, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (line !== undefined) resolve({ child, info: JSON.parse(line) });
+    });
+    child.once("exit", (code) => reject(new Error(`${runtime} ${mode} server exited with ${code}`)));
+  });
+}
+
+function bin(name: string): string {
+  return fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
+}
+
+interface Row {
+  server: string;
+  bare: number;
+  handler: number;
+  verifyUs: number;
+}
+
+/** Both servers up side by side; ROUNDS alternating runs of each; medians. */
+async function measure(runtime: string): Promise<Row> {
+  const [barePort, handlerPort] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${handlerPort}/qstash`;
+  // Fresh deliveries for every handler run (a repeated run id would be a cheaper duplicate).
+  const batches = await Promise.all(
+    Array.from({ length: ROUNDS + 1 }, (_, i) => presign(i === 0 ? WARMUP : REQUESTS, url)),
+  );
+  const bare = await start(runtime, "bare", barePort);
+  const handler = await start(runtime, "handler", handlerPort);
+  try {
+    const [warm, ...rounds] = batches as [Signed[], ...Signed[][]];
+    await load(barePort, warm);
+    await load(handlerPort, warm);
+    const bareRps: number[] = [];
+    const handlerRps: number[] = [];
+    for (const items of rounds) {
+      bareRps.push(await load(barePort, items));
+      handlerRps.push(await load(handlerPort, items));
+    }
+    return {
+      server: handler.info.server,
+      bare: median(bareRps),
+      handler: median(handlerRps),
+      verifyUs: handler.info.verifyUs,
+    };
+  } finally {
+    bare.child.kill("SIGTERM");
+    handler.child.kill("SIGTERM");
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+async function main(): Promise<void> {
+  const serveAt = argv.indexOf("--serve");
+  if (serveAt !== -1) {
+    await serveChild(argv[serveAt + 1] as "handler" | "bare", Number(argv[serveAt + 2]));
+    return;
+  }
+  console.log(
+    `push deliveries through createHandler vs a bare Hono route: ${REQUESTS} requests, ${CONCURRENCY} in flight\n`,
+  );
+  console.log(
+    "| runtime | server | bare route req/s | handler deliveries/s | handler / bare | Receiver.verify µs/op |",
+  );
+  console.log("| --- | --- | ---: | ---: | ---: | ---: |");
+  for (const runtime of ["node", "bun", "deno"]) {
+    const row = await measure(runtime);
+    const ratio = ((row.handler / row.bare) * 100).toFixed(0);
+    console.log(
+      `| ${runtime} | ${row.server} | ${row.bare.toFixed(0)} | ${row.handler.toFixed(0)} | ${ratio}% | ${row.verifyUs.toFixed(1)} |`,
+    );
+  }
+}
+
+await main();
