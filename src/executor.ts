@@ -125,8 +125,9 @@ export class Executor {
 
     // Idempotency: one holder of the key at a time; a finished key returns its result.
     let claimKey: string | undefined;
-    const claimValue = `${envelope.id}:${envelope.attempt}:${delivery.receipt}`;
+    let claimValue = "";
     if (envelope.idempotencyKey !== undefined) {
+      claimValue = `${envelope.id}:${envelope.attempt}:${delivery.receipt}`;
       const owner = await ledger.idempotencyOwner(envelope.idempotencyKey, envelope.queue);
       if (owner !== null && owner !== envelope.id) {
         const done = await store.getRun(owner, envelope.queue);
@@ -176,7 +177,9 @@ export class Executor {
     }
     const record = start.record;
 
-    this.#deps.events.emit("active", { id: envelope.id, task: task.name, attempt: envelope.attempt });
+    if (this.#deps.events.has("active")) {
+      this.#deps.events.emit("active", { id: envelope.id, task: task.name, attempt: envelope.attempt });
+    }
     try {
       return await this.#attempt(delivery, envelope, task, record, startedAt, options);
     } finally {
@@ -244,12 +247,9 @@ export class Executor {
       const next = await this.#deps.ledger.succeed(
         delivery,
         envelope.id,
-        {
-          state: "succeeded",
-          finishedAt: now,
-          updatedAt: now,
-          ...(stored === undefined ? {} : { result: stored }),
-        },
+        stored === undefined
+          ? { state: "succeeded", finishedAt: now, updatedAt: now }
+          : { state: "succeeded", finishedAt: now, updatedAt: now, result: stored },
         task.resultTtlMs,
         envelope.idempotencyKey === undefined
           ? undefined

@@ -45,13 +45,16 @@ function check(value: unknown, path: string, seen: Set<object>): void {
   seen.delete(obj);
 }
 
+/** The `seen` set passed for a primitive, which `check` never writes to. */
+const NO_OBJECTS: Set<object> = new Set();
+
 /**
  * Encodes `value` as JSON, throwing {@link SerializationError} where JSON would lose or change it.
  * `what` names the value in the message ("input", "result").
  */
 export function toJson(value: unknown, what: string): string {
   // Fast path for plain data; the check walks only when plain stringify could hide a problem.
-  check(value, what, new Set());
+  check(value, what, typeof value === "object" && value !== null ? new Set() : NO_OBJECTS);
   let text: string | undefined;
   try {
     text = JSON.stringify(value);

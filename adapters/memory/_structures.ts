@@ -63,6 +63,13 @@ export class MinHeap<T> {
     items[i] = node;
   }
 
+  /** Keeps only the items `keep` accepts, in O(n log n): a sorted array is a valid heap. */
+  retain(keep: (key: number, item: T) => boolean): void {
+    this.#items = this.#items
+      .filter((node) => keep(node.key, node.item))
+      .sort((a, b) => a.key - b.key || a.seq - b.seq);
+  }
+
   peekKey(): number | undefined {
     return this.#items[0]?.key;
   }

@@ -131,6 +131,7 @@ export class MemoryBackend implements Broker, Store {
       entry.state = "gone";
       if (this.#pending.get(entry.message.id) === entry) this.#pending.delete(entry.message.id);
     }
+    this.#compactLeases();
     return Promise.resolve();
   }
 
@@ -173,6 +174,18 @@ export class MemoryBackend implements Broker, Store {
     let delayed = 0;
     for (const e of this.#pending.values()) if (e.state === "delayed") delayed++;
     return { ready, delayed, leased: this.#leased.size };
+  }
+
+  /**
+   * Acked, released and renewed leases stay in the expiry heap until they would have expired (lazy
+   * deletion), holding their messages; drop them once they outnumber the live leases.
+   */
+  #compactLeases(): void {
+    if (this.#leases.size < 1024 || this.#leases.size < 2 * this.#leased.size) return;
+    this.#leases.retain(
+      (key, entry) =>
+        entry.state === "leased" && entry.expiresAt === key && this.#leased.get(entry.receipt) === entry,
+    );
   }
 
   #queue(name: string): QueueState {
@@ -266,8 +279,13 @@ export class MemoryBackend implements Broker, Store {
     // Amortized: a full pass only after as many writes as there are entries.
     if (++this.#writes < 4096 + this.#runs.size + this.#kv.size) return;
     this.#writes = 0;
-    for (const [k, v] of this.#runs) if (v.expiresAt <= now) this.#runs.delete(k);
-    for (const [k, v] of this.#kv) if (v.expiresAt <= now) this.#kv.delete(k);
+    // forEach rather than for…of over entries: no [key, value] array per entry.
+    this.#runs.forEach((v, k, map) => {
+      if (v.expiresAt <= now) map.delete(k);
+    });
+    this.#kv.forEach((v, k, map) => {
+      if (v.expiresAt <= now) map.delete(k);
+    });
   }
 
   #live<T>(map: Map<string, Stored<T>>, key: string, now: number): Stored<T> | undefined {
@@ -298,7 +316,10 @@ export class MemoryBackend implements Broker, Store {
       record = { ...patch } as RunRecord;
       this.#runs.set(id, { value: record, expiresAt });
     } else {
-      record = Object.assign(item.value, patch);
+      // A new object, not Object.assign(item.value, patch): V8 adds properties to an existing
+      // object through its slow generic path; a spread into a fresh literal is the fast one.
+      record = { ...item.value, ...patch };
+      item.value = record;
       item.expiresAt = expiresAt;
     }
     this.#sweep(now);
