@@ -78,6 +78,11 @@ export interface Delivery {
   receipt: string;
   /** How many times this message has been handed out, this time included. */
   deliveries: number;
+  /**
+   * Set by brokers that started the run as they leased it (asked with `ReceiveOptions.start`):
+   * true when its record is now active, or the record's state (JSON) that kept it from starting.
+   */
+  started?: true | string;
 }
 
 /** Arguments of {@link Broker.receive}. */
@@ -92,6 +97,8 @@ export interface ReceiveOptions {
   waitMs: number;
   /** Aborting ends a wait early with an empty result. */
   signal?: AbortSignal;
+  /** Brokers that can: mark each leased run active (startedAt = `at`) in the same step. */
+  start?: { at: number };
 }
 
 /**

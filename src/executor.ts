@@ -163,6 +163,17 @@ export class Executor {
     }
 
     const startedAt = clock.now();
+    if (delivery.started !== undefined && claimKey === undefined) {
+      // The broker started the run as it leased it, in the same round trip.
+      if (delivery.started !== true) {
+        await ledger.skip(delivery);
+        return { kind: "duplicate", id: envelope.id, state: JSON.parse(delivery.started) as string };
+      }
+      if (this.#deps.events.has("active")) {
+        this.#deps.events.emit("active", { id: envelope.id, task: task.name, attempt: envelope.attempt });
+      }
+      return await this.#attempt(delivery, envelope, task, null, startedAt, options);
+    }
     const start = await ledger.start(
       delivery,
       envelope.id,
@@ -254,7 +265,9 @@ export class Executor {
         envelope.idempotencyKey === undefined
           ? undefined
           : { key: envelope.idempotencyKey, ttlMs: task.idempotencyTtlMs },
-        options.takeNext === undefined ? undefined : { max: 1, leaseMs: options.takeNext.leaseMs },
+        options.takeNext === undefined
+          ? undefined
+          : { max: 1, leaseMs: options.takeNext.leaseMs, startAt: clock.now() },
       );
       this.#deps.settled(envelope.id);
       events.emit("succeeded", {

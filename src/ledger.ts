@@ -34,6 +34,8 @@ export interface TakeNext {
   max: number;
   /** Their lease. */
   leaseMs: number;
+  /** Also mark the leased runs active as of this time, when the ledger can (`Delivery.started`). */
+  startAt?: number;
 }
 
 /** Compound steps over a broker and a store. Every method is all-or-nothing where it can be. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Broker, Delivery } from "./contracts.ts";
+import type { Broker, Clock, Delivery } from "./contracts.ts";
 import type { Emitter } from "./events.ts";
 import type { Executor } from "./executor.ts";
 
@@ -34,6 +34,7 @@ export interface WorkerHost {
   readonly broker: Broker;
   readonly executor: Executor;
   readonly events: Emitter;
+  readonly clock: Clock;
   /** Every queue the app's tasks use. */
   queues(): string[];
 }
@@ -194,6 +195,7 @@ export class Worker {
           leaseMs: this.#leaseMs,
           waitMs: this.#pollMs,
           signal,
+          start: { at: this.#host.clock.now() },
         });
         backoff = 0;
       } catch (error) {

@@ -80,18 +80,32 @@ function priorityOf(message: Message): string {
   return String(Number.isInteger(p) && p >= 0 && p <= 9 ? p : 0);
 }
 
-/** One call of the queue script, built op by op; `run` hands it to the transport. */
+const FIXED_KEYS = new Map<string, readonly string[]>();
+
+/**
+ * One call of the queue script, built op by op; `run` hands it to the transport. Calls on the
+ * same queue merge with `absorb` (extra keys are referenced by position, renumbered on merge).
+ */
 export class QueueCall {
   readonly prefix: string;
   readonly queue: string;
-  readonly keys: string[];
-  readonly args: string[] = [];
+  readonly #fixed: readonly string[];
+  /** Keys after the seven queue keys (run records, idempotency keys). */
+  readonly #extra: string[] = [];
+  /** The ops' arguments; a number n stands for the key `#extra[n]`. */
+  readonly #parts: (string | number)[] = [];
   #ops = 0;
 
   constructor(prefix: string, queue: string) {
     this.prefix = prefix;
     this.queue = queue;
-    this.keys = queueKeys(prefix, queue);
+    const tag = queueTag(prefix, queue);
+    let fixed = FIXED_KEYS.get(tag);
+    if (fixed === undefined) {
+      fixed = queueKeys(prefix, queue);
+      FIXED_KEYS.set(tag, fixed);
+    }
+    this.#fixed = fixed;
   }
 
   /** How many ops (and so results) the call has. */
@@ -99,13 +113,34 @@ export class QueueCall {
     return this.#ops;
   }
 
-  #key(key: string): string {
-    this.keys.push(key);
-    return String(this.keys.length);
+  /** KEYS of the script: the queue's seven, then the extra ones. */
+  get keys(): string[] {
+    return [...this.#fixed, ...this.#extra];
   }
 
-  #op(...args: string[]): number {
-    this.args.push(...args);
+  /** ARGV of the script, key references turned into KEYS indexes. */
+  get args(): string[] {
+    const base = this.#fixed.length + 1;
+    return this.#parts.map((p) => (typeof p === "number" ? String(base + p) : p));
+  }
+
+  /** Appends the ops of another call on the same queue; returns the index of its first result. */
+  absorb(other: QueueCall): number {
+    const shift = this.#extra.length;
+    for (const k of other.#extra) this.#extra.push(k);
+    for (const p of other.#parts) this.#parts.push(typeof p === "number" ? p + shift : p);
+    const first = this.#ops;
+    this.#ops += other.#ops;
+    return first;
+  }
+
+  #key(key: string): number {
+    this.#extra.push(key);
+    return this.#extra.length - 1;
+  }
+
+  #op(...args: (string | number)[]): number {
+    for (const a of args) this.#parts.push(a);
     return this.#ops++;
   }
 
@@ -148,8 +183,9 @@ export class QueueCall {
     return this.#op(OP.cancel, id);
   }
 
-  receive(max: number, leaseMs: number): number {
-    return this.#op(OP.receive, String(max), ms(leaseMs));
+  /** Leases up to `max`; with `startAt`, also marks each leased run active as of that time. */
+  receive(max: number, leaseMs: number, startAt?: number): number {
+    return this.#op(OP.receive, String(max), ms(leaseMs), startAt === undefined ? "" : String(startAt));
   }
 
   /** Updates a run record; `want` asks for the record as it was before the update. */
@@ -220,14 +256,18 @@ export function receiveResult(reply: unknown, queue: string): { deliveries: Deli
   const flat = list(reply, "receive");
   const due = int(flat[0], "receive");
   const deliveries: Delivery[] = [];
-  for (let i = 1; i + 3 < flat.length; i += 4) {
-    deliveries.push({
+  for (let i = 1; i + 4 < flat.length; i += 5) {
+    const delivery: Delivery = {
       id: text(flat[i], "delivery id"),
       queue,
       body: text(flat[i + 1], "delivery body"),
       receipt: text(flat[i + 2], "delivery receipt"),
       deliveries: int(flat[i + 3], "delivery count"),
-    });
+    };
+    const started = flat[i + 4];
+    if (started === 1) delivery.started = true;
+    else if (typeof started === "string") delivery.started = text(started, "run state");
+    deliveries.push(delivery);
   }
   return { deliveries, dueInMs: due < 0 ? Number.POSITIVE_INFINITY : due };
 }

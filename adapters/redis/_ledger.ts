@@ -36,6 +36,8 @@ export interface TakeNext {
   max: number;
   /** Lease of the deliveries taken. */
   leaseMs: number;
+  /** Also mark the runs taken active as of this time (`Delivery.started`). */
+  startAt?: number;
 }
 
 /**
@@ -90,7 +92,7 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
     c.update(id, patch, { ttlMs }, false);
     if (idem !== undefined) c.claim(idem.key, id, idem.ttlMs);
     c.ack(delivery);
-    const take = next.max >= 1 ? c.receive(Math.floor(next.max), next.leaseMs) : -1;
+    const take = next.max >= 1 ? c.receive(Math.floor(next.max), next.leaseMs, next.startAt) : -1;
     const results = await one(c);
     return take < 0 ? [] : receiveResult(results[take], delivery.queue).deliveries;
   };
@@ -124,8 +126,9 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
     },
 
     async start(delivery, id, patch, options): Promise<UpdateRunResult> {
+      // Reads back only the state (for a duplicate's outcome), not the whole record.
       const c = call(delivery.queue);
-      c.update(id, patch, options, true);
+      c.update(id, patch, options, false);
       const [reply] = await one(c);
       return updateResult(reply, patch, options.replace === true);
     },

@@ -47,7 +47,7 @@ export const OP = {
   release: "F",
   /** id → 1 | 0 */
   cancel: "C",
-  /** max, leaseMs → { nextDueInMs | -1, ~id, ~body, ~receipt, deliveries, … } */
+  /** max, leaseMs, startAt|"" → { nextDueInMs | -1, ~id, ~body, ~receipt, deliveries, started (1 | 0 | ~state), … } */
   receive: "Q",
   /** runKey#, ttlMs, replace 1|0, want 1|0, nGuards, guards…, nFields, fields… → { applied, ~field, ~value, … } */
   update: "U",
@@ -67,6 +67,7 @@ export const OP = {
 
 const QUEUE_LUA = `
 local R, T, M, C, W, X, XI = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local BASE = string.sub(R, 1, -3)
 local a = 1
 local function arg() local v = ARGV[a]; a = a + 1; return v end
 local function num() return tonumber(arg()) end
@@ -132,7 +133,7 @@ local function leased(id, receipt)
   if r == '' or r ~= receipt then return nil end
   return p, d, body
 end
-local woke = false
+local woke, more = false, false
 local out = {}
 while a <= #ARGV do
   local op = arg()
@@ -195,7 +196,7 @@ while a <= #ARGV do
     else res = 0 end
   elseif op == 'Q' then
     flush()
-    local max, lease = num(), num()
+    local max, lease, startAt = num(), num(), arg()
     local t = now()
     local bound = t.ms * 20 + 19
     local due = -1
@@ -237,10 +238,28 @@ while a <= #ARGV do
         redis.call('HSET', M, id, pack(p, d, receipt, body))
         z[#z + 1] = tscore(t.ms + lease, 1, p); z[#z + 1] = id
         res[#res + 1] = '~' .. id; res[#res + 1] = '~' .. body; res[#res + 1] = '~' .. receipt; res[#res + 1] = d
+        -- Start the run as it is leased (startable states only; a missing record is left to the
+        -- executor, which can create it). Same hash tag, so the same slot as every declared key.
+        local started = 0
+        if startAt ~= '' then
+          local rk = BASE .. ':run:' .. id
+          local st = redis.call('HGET', rk, 'state')
+          if st == '"queued"' or st == '"scheduled"' or st == '"retrying"' or st == '"active"' then
+            local ok, env = pcall(cjson.decode, body)
+            local att = ok and type(env) == 'table' and tonumber(env.attempt)
+            if att then
+              redis.call('HSET', rk, 'state', '"active"', 'attempt', fmt(att), 'startedAt', startAt, 'updatedAt', startAt)
+              started = 1
+            end
+          elseif st then
+            started = '~' .. st
+          end
+        end
+        res[#res + 1] = started
       end
     end
     if #z > 0 then redis.call('ZADD', T, unpack(z)); res[1] = 0 end
-    if #popped / 2 >= max then woke = true end
+    if #popped / 2 >= max then more = true end
   elseif op == 'U' then
     local key, ttl, replace, want, ng = KEYS[tonumber(arg())], arg(), arg() == '1', arg() == '1', num()
     local guards = {}
@@ -257,6 +276,7 @@ while a <= #ARGV do
     local ok = ng == 0
     for i = 1, ng do if guards[i] == state then ok = true end end
     if ok then record(key, f, ttl, replace and state ~= 'missing') end
+    if not ok and not want and state ~= 'missing' then cur = { 'state', state } end
     res = tilde(cur)
     table.insert(res, 1, ok and 1 or 0)
   elseif op == 'G' then
@@ -295,7 +315,8 @@ while a <= #ARGV do
   out[#out + 1] = res
 end
 flush()
-if woke then redis.call('ZADD', W, 0, '1') end
+-- A receive that took all it asked for re-arms the marker only when more is ready.
+if woke or (more and redis.call('ZCARD', R) > 0) then redis.call('ZADD', W, 0, '1') end
 return out
 `;
 
@@ -306,11 +327,12 @@ return out
  *   call; + HSET, PEXPIRE with a record (+ DEL, HSET when one existed: replay); + GET, SET with
  *   an idempotency key; + TIME when
  *   `notBefore` is set; + 2×ZREM when the id already had a message (replaced).
- * - receive: TIME, ZRANGE timers head, ZPOPMIN; per message HGET + HSET; one ZADD for the
- *   leases; + ZADD marker when it took `max` (more may wait); due delayed messages and expired
- *   leases add ZRANGEBYSCORE, ZREM, HINCRBY, ZADD (+ HGET, HSET per expired lease) when present.
+ * - receive: TIME, ZRANGE timers head, ZPOPMIN; per message HGET + HSET (+ HGET state, HSET
+ *   on its run record with `startAt`); one ZADD for the leases; + ZCARD (and ZADD marker when
+ *   more is ready) when it took `max`; due delayed messages and expired leases add
+ *   ZRANGEBYSCORE, ZREM, HINCRBY, ZADD (+ HGET, HSET per expired lease) when present.
  * - ack: HGET, HDEL, ZREM. renew: HGET, TIME, ZADD. release: HGET, HSET, ZREM, HINCRBY, ZADD.
- * - update: HGETALL (or HGET state with a guard, or nothing), [DEL], HSET, PEXPIRE.
+ * - update: HGETALL (`want`; or HGET state with a guard, or nothing), [DEL], HSET, PEXPIRE.
  * - dead letter: HSET, TIME, ZADD. claim: SET. owner: GET.
  */
 export const QUEUE_SCRIPT: Script = { name: "celeriac.queue", source: QUEUE_LUA };
