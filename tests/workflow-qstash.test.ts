@@ -3,12 +3,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "@upstash/redis";
-import * as v from "valibot";
 import { qstash } from "../adapters/qstash/mod.ts";
 import { redis } from "../adapters/redis/mod.ts";
 import { chain, chord, createApp, group } from "../mod.ts";
 import { createHandler } from "../src/hono.ts";
 import { freePort, type Listening, serveHere } from "./edge/_support.ts";
+import { mathTasks } from "./support/workflow-fixtures.ts";
 import { type QStashEmulator, startQStashEmulator } from "./support/qstash-emulator.ts";
 import { type RedisServer, startRedis } from "./support/redis-server.ts";
 import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge.ts";
@@ -21,19 +21,7 @@ describe("workflows over QStash push with the Redis store", () => {
   let bridge: UpstashBridge;
   let listening: Listening;
   let app: ReturnType<typeof createApp>;
-  let tasks: ReturnType<typeof define>;
-
-  function define(a: ReturnType<typeof createApp>) {
-    return {
-      add: a.task({
-        name: "add",
-        input: v.object({ a: v.number(), b: v.number() }),
-        run: ({ a, b }) => a + b,
-      }),
-      double: a.task({ name: "double", input: v.number(), run: (n) => n * 2 }),
-      sum: a.task({ name: "sum", input: v.array(v.number()), run: (ns) => ns.reduce((x, y) => x + y, 0) }),
-    };
-  }
+  let tasks: ReturnType<typeof mathTasks>;
 
   before(async () => {
     emulator = await startQStashEmulator({ ...KEYS, backoff: () => 10 });
@@ -46,7 +34,7 @@ describe("workflows over QStash push with the Redis store", () => {
       prefix: `wf${Date.now().toString(36)}`,
     });
     app = createApp({ broker: qstash({ ...KEYS, url, baseUrl: emulator.url }), store });
-    tasks = define(app);
+    tasks = mathTasks(app);
     const handler = createHandler(app);
     listening = await serveHere((request) => handler.fetch(request), port);
   });

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as v from "valibot";
 import { chain, chord, createApp, group } from "../mod.ts";
+import { mathTasks } from "./support/workflow-fixtures.ts";
 import { type RedisRig, startRig, TRANSPORTS } from "./support/redis-fixtures.ts";
 
 describe("workflows on redis", () => {
@@ -18,17 +19,7 @@ describe("workflows on redis", () => {
   function setup(kind: (typeof TRANSPORTS)[number]) {
     const { backend, close } = rig.backend(kind);
     const app = createApp({ broker: backend, store: backend });
-    const add = app.task({
-      name: "add",
-      input: v.object({ a: v.number(), b: v.number() }),
-      run: ({ a, b }) => a + b,
-    });
-    const double = app.task({ name: "double", input: v.number(), run: (n) => n * 2 });
-    const sum = app.task({
-      name: "sum",
-      input: v.array(v.number()),
-      run: (ns) => ns.reduce((x, y) => x + y, 0),
-    });
+    const { add, double, sum } = mathTasks(app);
     return { app, backend, close, add, double, sum };
   }
 

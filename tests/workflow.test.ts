@@ -2,23 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as v from "valibot";
 import { memory } from "../adapters/memory/mod.ts";
+import { mathTasks } from "./support/workflow-fixtures.ts";
 import { chain, chord, createApp, group, manualClock, TaskFailedError, ValidationError } from "../mod.ts";
 
 function setup(options: { eager?: boolean } = {}) {
   const clock = manualClock(Date.UTC(2030, 0, 1));
   const backend = memory({ clock, ...options });
   const app = createApp({ broker: backend, store: backend, clock, random: () => 0 });
-  const add = app.task({
-    name: "add",
-    input: v.object({ a: v.number(), b: v.number() }),
-    run: ({ a, b }) => a + b,
-  });
-  const double = app.task({ name: "double", input: v.number(), run: (n) => n * 2 });
-  const sum = app.task({
-    name: "sum",
-    input: v.array(v.number()),
-    run: (ns) => ns.reduce((x, y) => x + y, 0),
-  });
+  const { add, double, sum } = mathTasks(app);
   return { clock, backend, app, add, double, sum };
 }
 

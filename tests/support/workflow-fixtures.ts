@@ -1,0 +1,19 @@
+/** The small arithmetic tasks the workflow suites compose, registered on a given app. */
+import * as v from "valibot";
+import type { App } from "../../mod.ts";
+
+/** Registers `add`, `double` and `sum` on `app`. */
+export function mathTasks(app: App) {
+  const add = app.task({
+    name: "add",
+    input: v.object({ a: v.number(), b: v.number() }),
+    run: ({ a, b }) => a + b,
+  });
+  const double = app.task({ name: "double", input: v.number(), run: (n) => n * 2 });
+  const sum = app.task({
+    name: "sum",
+    input: v.array(v.number()),
+    run: (ns) => ns.reduce((x, y) => x + y, 0),
+  });
+  return { add, double, sum };
+}
