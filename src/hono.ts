@@ -29,9 +29,9 @@
  * import { fromEnv } from "celeriac/adapters/qstash";
  * import { createHandler } from "celeriac/hono";
  *
- * const app = createApp({ broker: fromEnv(process.env, { url: "https://tasks.example.com/qstash" }) });
+ * const app = createApp({ broker: fromEnv(env, { url: "https://tasks.example.com/qstash" }) });
  * app.task({ name: "hello", run: () => "world" });
- * export default createHandler(app, { token: process.env.CELERIAC_TOKEN });
+ * export default createHandler(app, { token: env.CELERIAC_TOKEN });
  * ```
  *
  * @module

@@ -14,10 +14,10 @@
  *
  * const app = createApp({
  *   broker: qstash({
- *     token: process.env.QSTASH_TOKEN!,
+ *     token: env.QSTASH_TOKEN,
  *     url: "https://tasks.example.com/qstash",
- *     currentSigningKey: process.env.QSTASH_CURRENT_SIGNING_KEY!,
- *     nextSigningKey: process.env.QSTASH_NEXT_SIGNING_KEY!,
+ *     currentSigningKey: env.QSTASH_CURRENT_SIGNING_KEY,
+ *     nextSigningKey: env.QSTASH_NEXT_SIGNING_KEY,
  *   }),
  * });
  * export default createHandler(app);
