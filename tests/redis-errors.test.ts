@@ -1,25 +1,12 @@
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Redis as UpstashRedis } from "@upstash/redis";
 import { Redis as IoRedis } from "ioredis";
 import { queueKeys } from "../adapters/redis/_batch.ts";
 import { redis } from "../adapters/redis/mod.ts";
 import { BackendError, createApp } from "../mod.ts";
+import { freePort as closedPort } from "./edge/_support.ts";
 import { type RedisRig, startRig, type Transport, waitFor } from "./support/redis-fixtures.ts";
-
-/** A loopback port nothing listens on. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function rejectsWithin(work: Promise<unknown>, ms: number, pattern: RegExp): Promise<BackendError> {
   const started = Date.now();

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as v from "valibot";
 import { chain, chord, createApp, group } from "../mod.ts";
-import { mathTasks } from "./support/workflow-fixtures.ts";
+import { deliverEachTwice, mathTasks } from "./support/workflow-fixtures.ts";
 import { type RedisRig, startRig, TRANSPORTS } from "./support/redis-fixtures.ts";
 
 describe("workflows on redis", () => {
@@ -48,14 +48,7 @@ describe("workflows on redis", () => {
             if (e.task === "sum") callbacks++;
           });
           const run = await chord(group([1, 2, 3, 4].map((n) => double.with(n))), sum.with()).enqueue();
-          for (;;) {
-            const ds = await backend.receive({ queues: ["default"], max: 10, leaseMs: 60_000, waitMs: 0 });
-            if (ds.length === 0) break;
-            for (const d of ds) {
-              await app.executor.process(d);
-              await app.executor.process({ ...d, receipt: `${d.receipt}-dup` });
-            }
-          }
+          await deliverEachTwice(app, backend);
           assert.equal(await run.result(), 20);
           assert.equal(callbacks, 1);
         } finally {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as v from "valibot";
 import { memory } from "../adapters/memory/mod.ts";
-import { mathTasks } from "./support/workflow-fixtures.ts";
+import { deliverEachTwice, mathTasks } from "./support/workflow-fixtures.ts";
 import { chain, chord, createApp, group, manualClock, TaskFailedError, ValidationError } from "../mod.ts";
 
 function setup(options: { eager?: boolean } = {}) {
@@ -121,14 +121,7 @@ describe("group and chord", () => {
     });
     const run = await chord(group([flaky.with(1), flaky.with(2), flaky.with(3)]), sum.with()).enqueue();
     // Deliver every member twice, as a broker may after a lost ack.
-    for (;;) {
-      const ds = await backend.receive({ queues: ["default"], max: 10, leaseMs: 60_000, waitMs: 0 });
-      if (ds.length === 0) break;
-      for (const d of ds) {
-        await app.executor.process(d);
-        await app.executor.process({ ...d, receipt: `${d.receipt}-dup` });
-      }
-    }
+    await deliverEachTwice(app, backend);
     clock.advance(10);
     await app.drain();
     assert.equal(await run.result(), 60);

@@ -1,6 +1,6 @@
 /** The small arithmetic tasks the workflow suites compose, registered on a given app. */
 import * as v from "valibot";
-import type { App } from "../../mod.ts";
+import type { App, Broker } from "../../mod.ts";
 
 /** Registers `add`, `double` and `sum` on `app`. */
 export function mathTasks(app: App) {
@@ -16,4 +16,16 @@ export function mathTasks(app: App) {
     run: (ns) => ns.reduce((x, y) => x + y, 0),
   });
   return { add, double, sum };
+}
+
+/** Processes every due delivery twice, as a broker may after a lost ack, until none is left. */
+export async function deliverEachTwice(app: App, broker: Broker): Promise<void> {
+  for (;;) {
+    const ds = (await broker.receive?.({ queues: ["default"], max: 10, leaseMs: 60_000, waitMs: 0 })) ?? [];
+    if (ds.length === 0) return;
+    for (const d of ds) {
+      await app.executor.process(d);
+      await app.executor.process({ ...d, receipt: `${d.receipt}-dup` });
+    }
+  }
 }
