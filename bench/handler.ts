@@ -5,6 +5,8 @@
  *
  *   npx tsx bench/handler.ts            (one run: Node, then Bun, then Deno, each in a child process)
  *   npx tsx bench/handler.ts --quick    (smoke run: fewer requests)
+ *   npx tsx bench/handler.ts --runtime=node   (one runtime only: node, bun or deno)
+ *   npx tsx bench/handler.ts --runtime=node --profile=DIR   (Node servers write CPU profiles)
  *
  * The load generator is this (Node) process: `CONCURRENCY` keep-alive connections writing
  * pre-built raw HTTP/1.1 requests (lean, like wrk or autocannon, so it leaves the server CPU), every delivery pre-signed before the clock starts (a fresh run id each, so every one
@@ -32,6 +34,8 @@ const proc = (
 ).process;
 const argv = proc.argv;
 const QUICK = argv.includes("--quick");
+/** `--profile=DIR`: Node servers write a CPU profile (`--cpu-prof`) into DIR as they exit. */
+const PROFILE = argv.find((a) => a.startsWith("--profile="))?.slice("--profile=".length);
 const REQUESTS = QUICK ? 3_000 : 20_000;
 const WARMUP = QUICK ? 500 : 3_000;
 const CONCURRENCY = 32;
@@ -42,6 +46,11 @@ const VERIFY_RUNS = QUICK ? 500 : 5_000;
 // ---------------------------------------------------------------- child: one server
 
 async function serveChild(mode: "handler" | "bare", port: number): Promise<void> {
+  // Exit (rather than die) on SIGTERM, so `--cpu-prof` and the like can write their output.
+  (globalThis as { process?: { on?(signal: string, listener: () => void): void } }).process?.on?.(
+    "SIGTERM",
+    () => proc.exit(0),
+  );
   const url = `http://127.0.0.1:${port}/qstash`;
   let fetcher: (request: Request) => Response | Promise<Response>;
   if (mode === "bare") {
@@ -185,7 +194,15 @@ function start(
   const args = ["--serve", mode, String(port)];
   const [cmd, base] =
     runtime === "node"
-      ? [proc.execPath, ["--import", "tsx", file]]
+      ? [
+          proc.execPath,
+          [
+            ...(PROFILE === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${PROFILE}`]),
+            "--import",
+            "tsx",
+            file,
+          ],
+        ]
       : runtime === "bun"
         ? [bin("bun"), [file]]
         : [bin("deno"), ["run", "-A", file]];
@@ -262,7 +279,8 @@ async function main(): Promise<void> {
     "| runtime | server | bare route req/s | handler deliveries/s | handler / bare | Receiver.verify µs/op |",
   );
   console.log("| --- | --- | ---: | ---: | ---: | ---: |");
-  for (const runtime of ["node", "bun", "deno"]) {
+  const only = argv.find((a) => a.startsWith("--runtime="))?.slice("--runtime=".length);
+  for (const runtime of ["node", "bun", "deno"].filter((r) => only === undefined || r === only)) {
     const row = await measure(runtime);
     const ratio = ((row.handler / row.bare) * 100).toFixed(0);
     console.log(
