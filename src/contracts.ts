@@ -65,6 +65,11 @@ export interface Message {
   notBefore?: number;
   /** The encoded envelope (JSON text). */
   body: string;
+  /**
+   * The envelope's attempt (1-based), so a broker that starts runs as it leases them
+   * (`ReceiveOptions.start`) need not decode the body. Brokers that do not may ignore it.
+   */
+  attempt?: number;
 }
 
 /** A message handed out by a pull broker, leased to one consumer. */

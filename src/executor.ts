@@ -462,6 +462,7 @@ export function toMessage(envelope: Envelope): Message {
     queue: envelope.queue,
     priority: envelope.priority,
     body: encodeEnvelope(envelope),
+    attempt: envelope.attempt,
   };
   if (envelope.notBefore !== undefined) message.notBefore = envelope.notBefore;
   return message;

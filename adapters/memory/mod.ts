@@ -25,6 +25,7 @@ import type {
   UpdateRunOptions,
   UpdateRunResult,
 } from "../../src/contracts.ts";
+import { composeLedger, type Ledger } from "../../src/ledger.ts";
 import { Deque, MinHeap } from "./_structures.ts";
 
 /** Options of {@link memory}. */
@@ -57,6 +58,8 @@ interface Stored<T> {
 }
 
 const PRIORITIES = 10;
+/** States a run may be started from as it is leased (a missing record is left to the executor). */
+const STARTABLE: ReadonlySet<string> = new Set(["queued", "scheduled", "retrying", "active"]);
 
 class QueueState {
   readonly buckets: Deque<Entry>[] = Array.from({ length: PRIORITIES }, () => new Deque<Entry>());
@@ -81,6 +84,8 @@ export class MemoryBackend implements Broker, Store {
   readonly #dead = new Map<string, DeadLetter>();
   #receipts = 0;
   #writes = 0;
+  /** True once an app uses this backend as its broker and its store: runs start as they are leased. */
+  #fused = false;
 
   constructor(options: MemoryOptions = {}) {
     this.eager = options.eager === true;
@@ -124,15 +129,17 @@ export class MemoryBackend implements Broker, Store {
   }
 
   ack(deliveries: readonly Delivery[]): Promise<void> {
-    for (const d of deliveries) {
-      const entry = this.#leased.get(d.receipt);
-      if (entry === undefined) continue;
-      this.#leased.delete(d.receipt);
-      entry.state = "gone";
-      if (this.#pending.get(entry.message.id) === entry) this.#pending.delete(entry.message.id);
-    }
+    for (const d of deliveries) this.#ackOne(d);
     this.#compactLeases();
     return Promise.resolve();
+  }
+
+  #ackOne(delivery: Delivery): void {
+    const entry = this.#leased.get(delivery.receipt);
+    if (entry === undefined) return;
+    this.#leased.delete(delivery.receipt);
+    entry.state = "gone";
+    if (this.#pending.get(entry.message.id) === entry) this.#pending.delete(entry.message.id);
   }
 
   renew(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
@@ -165,6 +172,39 @@ export class MemoryBackend implements Broker, Store {
     entry.state = "gone";
     this.#pending.delete(id);
     return Promise.resolve(true);
+  }
+
+  /**
+   * When this backend is also the app's store: the composed steps, with `succeed` leasing the next
+   * delivery of the same queue in the same step (as the Redis ledger does), and runs started as
+   * they are leased. Fewer turns of the event loop per task; the same records and events.
+   */
+  ledger(store: Store): Ledger | undefined {
+    if (store !== this) return undefined;
+    this.#fused = true;
+    const composed = composeLedger(this, this);
+    return {
+      ...composed,
+      start: (_delivery, id, patch, options) => this.updateRun(id, patch, options),
+      succeed: (delivery, id, patch, ttlMs, idempotency, next) => {
+        const now = this.#clock.now();
+        this.#patchRun(id, patch, now + ttlMs, now);
+        if (idempotency !== undefined) {
+          this.#kv.set(`idem:${idempotency.key}`, { value: id, expiresAt: now + idempotency.ttlMs });
+        }
+        this.#ackOne(delivery);
+        this.#compactLeases();
+        if (next === undefined || next.max <= 0) return Promise.resolve(undefined);
+        const taken = this.#take({
+          queues: [delivery.queue],
+          max: next.max,
+          leaseMs: next.leaseMs,
+          waitMs: 0,
+          ...(next.startAt === undefined ? {} : { start: { at: next.startAt } }),
+        });
+        return Promise.resolve(taken);
+      },
+    };
   }
 
   /** Messages waiting (ready or delayed) and leased, for tests and monitoring. */
@@ -240,18 +280,34 @@ export class MemoryBackend implements Broker, Store {
           entry.expiresAt = now + options.leaseMs;
           this.#leased.set(entry.receipt, entry);
           this.#leases.push(entry.expiresAt, entry);
-          out.push({
+          const delivery: Delivery = {
             id: entry.message.id,
             queue: entry.message.queue,
             body: entry.message.body,
             receipt: entry.receipt,
             deliveries: entry.deliveries,
-          });
+          };
+          if (options.start !== undefined && this.#fused)
+            this.#startRun(entry.message, delivery, options.start.at);
+          out.push(delivery);
         }
       }
       if (out.length >= options.max) break;
     }
     return out;
+  }
+
+  /** Marks a leased run active, as the executor's start step would; notes on the delivery what happened. */
+  #startRun(message: Message, delivery: Delivery, at: number): void {
+    const item = this.#live(this.#runs, message.id, at);
+    if (item === undefined || message.attempt === undefined) return;
+    const state = item.value.state;
+    if (!STARTABLE.has(state)) {
+      delivery.started = JSON.stringify(state);
+      return;
+    }
+    item.value = { ...item.value, state: "active", attempt: message.attempt, startedAt: at, updatedAt: at };
+    delivery.started = true;
   }
 
   #wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -310,20 +366,31 @@ export class MemoryBackend implements Broker, Store {
     if (options.onlyIf !== undefined && !options.onlyIf.includes(state)) {
       return Promise.resolve({ applied: false, record: item === undefined ? null : { ...item.value } });
     }
-    const expiresAt = now + options.ttlMs;
-    let record: RunRecord;
-    if (item === undefined || options.replace === true) {
-      record = { ...patch } as RunRecord;
-      this.#runs.set(id, { value: record, expiresAt });
-    } else {
-      // A new object, not Object.assign(item.value, patch): V8 adds properties to an existing
-      // object through its slow generic path; a spread into a fresh literal is the fast one.
-      record = { ...item.value, ...patch };
-      item.value = record;
-      item.expiresAt = expiresAt;
-    }
-    this.#sweep(now);
+    const record =
+      options.replace === true
+        ? this.#putRun(id, patch, now + options.ttlMs, now)
+        : this.#patchRun(id, patch, now + options.ttlMs, now);
     return Promise.resolve({ applied: true, record });
+  }
+
+  #putRun(id: string, patch: Partial<RunRecord>, expiresAt: number, now: number): RunRecord {
+    const record = { ...patch } as RunRecord;
+    this.#runs.set(id, { value: record, expiresAt });
+    this.#sweep(now);
+    return record;
+  }
+
+  /** Merges `patch` into the live record (creating it when missing) and sets its expiry. */
+  #patchRun(id: string, patch: Partial<RunRecord>, expiresAt: number, now: number): RunRecord {
+    const item = this.#live(this.#runs, id, now);
+    if (item === undefined) return this.#putRun(id, patch, expiresAt, now);
+    // A new object, not Object.assign(item.value, patch): V8 adds properties to an existing
+    // object through its slow generic path; a spread into a fresh literal is the fast one.
+    const record = { ...item.value, ...patch };
+    item.value = record;
+    item.expiresAt = expiresAt;
+    this.#sweep(now);
+    return record;
   }
 
   get(key: string): Promise<string | null> {
