@@ -29,7 +29,6 @@ export class AttemptContext implements TaskContext {
   readonly #outer: AbortSignal | undefined;
   #controller: AbortController | undefined;
   #reason: unknown;
-  #listening = false;
   #chain: Promise<unknown> | undefined;
 
   constructor(
@@ -56,14 +55,15 @@ export class AttemptContext implements TaskContext {
       if (this.#reason !== undefined) controller.abort(this.#reason);
       else if (outer?.aborted) controller.abort(outer.reason);
       else if (outer !== undefined) {
-        this.#listening = true;
+        this.#onOuterAbort = () => this.abort(outer.reason);
         outer.addEventListener("abort", this.#onOuterAbort, { once: true });
       }
     }
     return this.#controller.signal;
   }
 
-  readonly #onOuterAbort = (): void => this.abort(this.#outer?.reason);
+  /** Made with the signal, only when a task asks for it (most never do). */
+  #onOuterAbort: (() => void) | undefined;
 
   /** Aborts `signal` (once). */
   abort(reason: unknown): void {
@@ -97,9 +97,9 @@ export class AttemptContext implements TaskContext {
     throw new RetryRequest(delayMs, options.reason);
   }
 
-  /** Waits for progress writes and detaches from the worker's signal. */
-  async settle(): Promise<void> {
-    if (this.#listening) this.#outer?.removeEventListener("abort", this.#onOuterAbort);
-    if (this.#chain !== undefined) await this.#chain;
+  /** Detaches from the worker's signal; returns the pending progress writes to wait for, if any. */
+  settle(): Promise<unknown> | undefined {
+    if (this.#onOuterAbort !== undefined) this.#outer?.removeEventListener("abort", this.#onOuterAbort);
+    return this.#chain;
   }
 }

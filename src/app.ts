@@ -259,13 +259,16 @@ export class App {
    * ```
    */
   run<R = unknown>(id: string, queue?: string): Run<R> {
-    return {
-      id,
-      status: () => this.store.getRun(id, queue),
-      result: (options) => this.#result(id, queue, options?.timeoutMs ?? 60_000) as Promise<R>,
-      cancel: () => this.#cancel(id, queue),
+    this.#runs ??= {
+      status: (id, queue) => this.store.getRun(id, queue),
+      result: (id, queue, timeoutMs) => this.#result(id, queue, timeoutMs),
+      cancel: (id, queue) => this.#cancel(id, queue),
     };
+    return new RunHandle<R>(this.#runs, id, queue);
   }
+
+  /** What every run handle of this app calls (one set of closures per app, not per run). */
+  #runs: RunHost | undefined;
 
   /**
    * Enqueues a registered task by name, exactly as `task.enqueue()` does (for callers holding a
@@ -589,6 +592,38 @@ export class App {
  * console.log(await run.result()); // "world"
  * ```
  */
+/** The app's side of a {@link Run} handle. */
+interface RunHost {
+  status(id: string, queue: string | undefined): Promise<RunRecord | null>;
+  result(id: string, queue: string | undefined, timeoutMs: number): Promise<unknown>;
+  cancel(id: string, queue: string | undefined): Promise<boolean>;
+}
+
+/** A handle on one run: its id plus calls into the app (a class: enqueue makes one per run). */
+class RunHandle<R> implements Run<R> {
+  readonly id: string;
+  readonly #host: RunHost;
+  readonly #queue: string | undefined;
+
+  constructor(host: RunHost, id: string, queue: string | undefined) {
+    this.#host = host;
+    this.id = id;
+    this.#queue = queue;
+  }
+
+  status(): Promise<RunRecord | null> {
+    return this.#host.status(this.id, this.#queue);
+  }
+
+  result(options?: { timeoutMs?: number }): Promise<R> {
+    return this.#host.result(this.id, this.#queue, options?.timeoutMs ?? 60_000) as Promise<R>;
+  }
+
+  cancel(): Promise<boolean> {
+    return this.#host.cancel(this.id, this.#queue);
+  }
+}
+
 export function createApp(options: AppOptions = {}): App {
   return new App(options);
 }

@@ -245,7 +245,8 @@ export class Executor {
     } catch (error) {
       failure = error;
     }
-    await ctx.settle();
+    const writes = ctx.settle();
+    if (writes !== undefined) await writes;
 
     if (ok) {
       const stored = resultJson === undefined ? undefined : (JSON.parse(resultJson) as unknown);

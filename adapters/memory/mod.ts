@@ -306,7 +306,12 @@ export class MemoryBackend implements Broker, Store {
       delivery.started = JSON.stringify(state);
       return;
     }
-    item.value = { ...item.value, state: "active", attempt: message.attempt, startedAt: at, updatedAt: at };
+    // In place: stored records are never handed out (reads and updates return copies).
+    const record = item.value;
+    record.state = "active";
+    record.attempt = message.attempt;
+    record.startedAt = at;
+    record.updatedAt = at;
     delivery.started = true;
   }
 
@@ -370,7 +375,8 @@ export class MemoryBackend implements Broker, Store {
       options.replace === true
         ? this.#putRun(id, patch, now + options.ttlMs, now)
         : this.#patchRun(id, patch, now + options.ttlMs, now);
-    return Promise.resolve({ applied: true, record });
+    // A copy: the stored record may later change in place (fused start and succeed).
+    return Promise.resolve({ applied: true, record: { ...record } });
   }
 
   #putRun(id: string, patch: Partial<RunRecord>, expiresAt: number, now: number): RunRecord {
