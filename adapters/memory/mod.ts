@@ -185,6 +185,27 @@ export class MemoryBackend implements Broker, Store {
     const composed = composeLedger(this, this);
     return {
       ...composed,
+      enqueue: (items) => {
+        const now = this.#clock.now();
+        const out: (string | null)[] = [];
+        const messages: Message[] = [];
+        for (const item of items) {
+          if (item.idempotency !== undefined) {
+            const key = `idem:${item.idempotency.key}`;
+            const holder = this.#live(this.#kv, key, now);
+            if (holder !== undefined) {
+              out.push(holder.value);
+              continue;
+            }
+            this.#kv.set(key, { value: item.record.id, expiresAt: now + item.idempotency.ttlMs });
+          }
+          this.#putRun(item.record.id, item.record, now + item.ttlMs, now);
+          messages.push(item.message);
+          out.push(null);
+        }
+        if (messages.length > 0) this.send(messages);
+        return Promise.resolve(out);
+      },
       start: (_delivery, id, patch, options) => this.updateRun(id, patch, options),
       succeed: (delivery, id, patch, ttlMs, idempotency, next) => {
         const now = this.#clock.now();
