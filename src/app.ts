@@ -469,6 +469,7 @@ export class App {
         ttlMs: task.resultTtlMs + (notBefore === undefined ? 0 : notBefore - now),
       };
       if (key !== undefined) item.idempotency = { key, ttlMs: task.idempotencyTtlMs };
+      if (options.id === undefined) item.fresh = true;
       items.push(item);
     }
     const owners = await this.ledger.enqueue(items);

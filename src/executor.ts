@@ -41,7 +41,14 @@ export type Outcome =
       next?: Delivery[];
     }
   /** An attempt failed; the next one was sent with a delay. */
-  | { kind: "retrying"; id: string; delayMs: number; error: ErrorInfo }
+  | {
+      kind: "retrying";
+      id: string;
+      delayMs: number;
+      error: ErrorInfo;
+      /** Deliveries leased in the same step (asked for with `takeNext`): the caller runs them. */
+      next?: Delivery[];
+    }
   /** The run failed for good and was dead-lettered. */
   | { kind: "failed"; id: string; error: ErrorInfo }
   /** The delivery could not be run at all (undecodable, unknown task) and was dead-lettered. */
@@ -288,7 +295,7 @@ export class Executor {
     ) {
       return await this.#fail(delivery, envelope, task, record, failure, "result is not JSON");
     }
-    return await this.#failed(delivery, envelope, task, record, failure);
+    return await this.#failed(delivery, envelope, task, record, failure, options);
   }
 
   async #continueFailed(envelope: Envelope, info: ErrorInfo): Promise<void> {
@@ -335,6 +342,7 @@ export class Executor {
     task: ResolvedTask,
     record: RunRecord | null,
     failure: unknown,
+    options: ProcessOptions,
   ): Promise<Outcome> {
     const { clock, events } = this.#deps;
     const decision = decideRetry(task.retry, failure, envelope.attempt, this.#deps.random);
@@ -357,13 +365,16 @@ export class Executor {
     ];
     const delayMs = Math.max(0, Math.round(decision.delayMs));
     const notBefore = now + delayMs;
-    await this.#deps.ledger.retry(
+    const next = (await this.#deps.ledger.retry(
       delivery,
       envelope.id,
       { state: "retrying", notBefore, updatedAt: now, errors: history },
       task.resultTtlMs + delayMs,
       toMessage({ ...envelope, attempt: envelope.attempt + 1, notBefore, errors: history }),
-    );
+      options.takeNext === undefined
+        ? undefined
+        : { max: 1, leaseMs: options.takeNext.leaseMs, startAt: clock.now() },
+    )) as Delivery[] | undefined;
     events.emit("retrying", {
       id: envelope.id,
       task: task.name,
@@ -371,7 +382,9 @@ export class Executor {
       error: info,
       delayMs,
     });
-    return { kind: "retrying", id: envelope.id, delayMs, error: info };
+    return next === undefined || next.length === 0
+      ? { kind: "retrying", id: envelope.id, delayMs, error: info }
+      : { kind: "retrying", id: envelope.id, delayMs, error: info, next };
   }
 
   async #fail(

@@ -26,6 +26,11 @@ export interface EnqueueItem {
   ttlMs: number;
   /** When set: send only if no run holds this key; the key then maps to this run. */
   idempotency?: { key: string; ttlMs: number };
+  /**
+   * True when the run id was generated for this enqueue (random, never seen before): a backend
+   * may skip looking for an earlier message or record under the same id.
+   */
+  fresh?: boolean;
 }
 
 /** What a succeed step may lease for the same worker in the same round trip. */
@@ -66,14 +71,18 @@ export interface Ledger {
     idempotency?: { key: string; ttlMs: number },
     next?: TakeNext,
   ): Promise<Delivery[] | undefined>;
-  /** Records the failed attempt, sends the next one, acks this one. */
+  /**
+   * Records the failed attempt, sends the next one, acks this one. With `take`, a ledger that
+   * can also leases the next due deliveries of the same queue in the same step, as `succeed` does.
+   */
   retry(
     delivery: Delivery,
     id: string,
     patch: Partial<RunRecord>,
     ttlMs: number,
     next: Message,
-  ): Promise<void>;
+    take?: TakeNext,
+  ): Promise<Delivery[] | undefined | void>;
   /** Records a final failure (when `patch` is given), dead-letters, acks. */
   fail(
     delivery: Delivery,

@@ -235,7 +235,7 @@ export class Worker {
           current,
           chain ? { signal, takeNext: { leaseMs: this.#leaseMs } } : { signal },
         );
-        if (outcome.kind === "succeeded") next = outcome.next?.[0];
+        if (outcome.kind === "succeeded" || outcome.kind === "retrying") next = outcome.next?.[0];
       } catch (error) {
         this.#host.events.emit("error", { error, where: `processing run ${current.id}` });
       }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Redis as UpstashRedis } from "@upstash/redis";
 import { Redis as IoRedis } from "ioredis";
-import { queueKeys } from "../adapters/redis/_batch.ts";
+import { queueKeys, runKey } from "../adapters/redis/_batch.ts";
 import { redis } from "../adapters/redis/mod.ts";
 import { BackendError, createApp } from "../mod.ts";
 import { freePort as closedPort } from "./edge/_support.ts";
@@ -85,10 +85,10 @@ describe("redis backend on bad input", () => {
       const echo = app.task({ name: "echo", run: (n: number) => n });
       try {
         const victim = await echo.enqueue(1);
-        const [ready, , messages] = queueKeys(backend.prefix, "default");
-        // Overwrite the body of a stored message, and add one whose stored value has no structure.
-        await raw.hset(messages!, victim.id, '0:0::{"v":1,"id":');
-        await raw.hset(messages!, "stray", "\u0000 not a message at all");
+        const [ready] = queueKeys(backend.prefix, "default");
+        // Overwrite the body of a stored message, and add one that has a body and nothing else.
+        await raw.hset(runKey(backend.prefix, "default", victim.id), ".b", '{"v":1,"id":');
+        await raw.hset(runKey(backend.prefix, "default", "stray"), ".b", "\u0000 not a message at all");
         await raw.zadd(ready!, 0, "stray");
         const worker = app.worker({ concurrency: 2, pollMs: 500 }).start();
         try {

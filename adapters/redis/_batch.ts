@@ -14,10 +14,10 @@ export function queueTag(prefix: string, queue: string): string {
   return `{${prefix}:${queue}}`;
 }
 
-/** The seven fixed keys of a queue, in the order the script expects. */
+/** The six fixed keys of a queue, in the order the script expects. */
 export function queueKeys(prefix: string, queue: string): string[] {
   const tag = queueTag(prefix, queue);
-  return ["r", "t", "m", "c", "w", "x", "xi"].map((suffix) => `${tag}:${suffix}`);
+  return ["r", "t", "c", "w", "x", "xi"].map((suffix) => `${tag}:${suffix}`);
 }
 
 /** The key of a run record. */
@@ -50,12 +50,17 @@ export function encodeFields(patch: Partial<RunRecord>): string[] {
   return out;
 }
 
-/** A run record from `~field, ~json, …`; null when there are no fields. */
+/**
+ * A run record from `~field, ~json, …`; null when it has no fields. Fields starting with a dot
+ * belong to the run's message (same hash) and are not part of the record.
+ */
 export function decodeRecord(flat: readonly unknown[], from = 0): RunRecord | null {
-  if (flat.length <= from) return null;
   const record: Record<string, unknown> = {};
+  let fields = 0;
   for (let i = from; i + 1 < flat.length; i += 2) {
     const name = text(flat[i], "a run record field");
+    if (name.startsWith(".")) continue;
+    fields++;
     const raw = text(flat[i + 1], "a run record value");
     try {
       record[name] = JSON.parse(raw) as unknown;
@@ -63,7 +68,7 @@ export function decodeRecord(flat: readonly unknown[], from = 0): RunRecord | nu
       throw new BackendError(`run record field ${name} is not JSON`, { cause });
     }
   }
-  return record as unknown as RunRecord;
+  return fields === 0 ? null : (record as unknown as RunRecord);
 }
 
 /** A stored dead letter. */
@@ -90,7 +95,7 @@ export class QueueCall {
   readonly prefix: string;
   readonly queue: string;
   readonly #fixed: readonly string[];
-  /** Keys after the seven queue keys (run records, idempotency keys). */
+  /** Keys after the six queue keys (run records, idempotency keys). */
   readonly #extra: string[] = [];
   /** The ops' arguments; a number n stands for the key `#extra[n]`. */
   readonly #parts: (string | number)[] = [];
@@ -113,7 +118,7 @@ export class QueueCall {
     return this.#ops;
   }
 
-  /** KEYS of the script: the queue's seven, then the extra ones. */
+  /** KEYS of the script: the queue's six, then the extra ones. */
   get keys(): string[] {
     return [...this.#fixed, ...this.#extra];
   }
@@ -144,11 +149,15 @@ export class QueueCall {
     return this.#ops++;
   }
 
-  /** Sends a message; with `record`, (re)creates the run record; with `idem`, only if unclaimed. */
+  /**
+   * Sends a message; with `record`, (re)creates the run record; with `idem`, only if unclaimed.
+   * `fresh`: the id was generated for this run just now (nothing to replace: one HSET).
+   */
   enqueue(
     message: Message,
     record?: { record: RunRecord; ttlMs: number },
     idem?: { key: string; ttlMs: number },
+    fresh = false,
   ): number {
     const fields = record === undefined ? [] : encodeFields(record.record);
     const withRecord = record !== undefined && fields.length > 0;
@@ -158,6 +167,8 @@ export class QueueCall {
       priorityOf(message),
       message.notBefore === undefined ? "" : String(Math.ceil(message.notBefore)),
       message.body,
+      message.attempt === undefined ? "" : String(message.attempt),
+      fresh && withRecord ? "1" : "0",
       withRecord ? this.#key(runKey(this.prefix, this.queue, message.id)) : "",
       withRecord ? ms(record.ttlMs) : "",
       String(fields.length / 2),
@@ -183,9 +194,47 @@ export class QueueCall {
     return this.#op(OP.cancel, id);
   }
 
-  /** Leases up to `max`; with `startAt`, also marks each leased run active as of that time. */
-  receive(max: number, leaseMs: number, startAt?: number): number {
-    return this.#op(OP.receive, String(max), ms(leaseMs), startAt === undefined ? "" : String(startAt));
+  /**
+   * Leases up to `max`; with `startAt`, also marks each leased run active as of that time.
+   * `mark` false: do not re-arm the wake-up marker (a worker taking its next task as it ends one).
+   */
+  receive(max: number, leaseMs: number, startAt?: number, mark = true): number {
+    return this.#op(
+      OP.receive,
+      String(max),
+      ms(leaseMs),
+      startAt === undefined ? "" : String(startAt),
+      mark ? "1" : "0",
+    );
+  }
+
+  /** Acks a leased delivery, records the failed attempt and sends `next` (same run, same queue). */
+  retry(delivery: Delivery, patch: Partial<RunRecord>, next: Message): number {
+    const fields = encodeFields(patch);
+    return this.#op(
+      OP.retry,
+      delivery.id,
+      delivery.receipt,
+      priorityOf(next),
+      next.notBefore === undefined ? "" : String(Math.ceil(next.notBefore)),
+      next.body,
+      next.attempt === undefined ? "" : String(next.attempt),
+      String(fields.length / 2),
+      ...fields,
+    );
+  }
+
+  /** Acks a leased delivery and records the run's final fields, in one step. */
+  finish(delivery: Delivery, patch: Partial<RunRecord>, ttlMs: number): number {
+    const fields = encodeFields(patch);
+    return this.#op(
+      OP.finish,
+      delivery.id,
+      delivery.receipt,
+      ms(ttlMs),
+      String(fields.length / 2),
+      ...fields,
+    );
   }
 
   /** Updates a run record; `want` asks for the record as it was before the update. */

@@ -89,10 +89,14 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
     next,
   ) => {
     const c = call(delivery.queue);
-    c.update(id, patch, { ttlMs }, false);
+    if (delivery.id === id) c.finish(delivery, patch, ttlMs);
+    else {
+      c.update(id, patch, { ttlMs }, false);
+      c.ack(delivery);
+    }
     if (idem !== undefined) c.claim(idem.key, id, idem.ttlMs);
-    c.ack(delivery);
-    const take = next.max >= 1 ? c.receive(Math.floor(next.max), next.leaseMs, next.startAt) : -1;
+    // The worker chains to what it takes: no need to wake another one for it.
+    const take = next.max >= 1 ? c.receive(Math.floor(next.max), next.leaseMs, next.startAt, false) : -1;
     const results = await one(c);
     return take < 0 ? [] : receiveResult(results[take], delivery.queue).deliveries;
   };
@@ -113,7 +117,7 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
           const c = call(queue);
           for (const index of indexes) {
             const item = items[index]!;
-            c.enqueue(item.message, { record: item.record, ttlMs: item.ttlMs }, item.idempotency);
+            c.enqueue(item.message, { record: item.record, ttlMs: item.ttlMs }, item.idempotency, item.fresh);
           }
           const results = await one(c);
           indexes.forEach((index, j) => {
@@ -139,23 +143,34 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
 
     succeedAndReceive,
 
-    async retry(delivery, id, patch, ttlMs, next) {
+    async retry(delivery, id, patch, ttlMs, next, take) {
       if (next.queue !== delivery.queue) return await composed.retry(delivery, id, patch, ttlMs, next);
       const c = call(delivery.queue);
-      c.update(id, patch, { ttlMs }, false);
-      c.ack(delivery);
-      c.enqueue(next);
-      await one(c);
+      if (delivery.id === id && next.id === id) {
+        // One op: the record's key holds the next attempt's message, so it keeps no TTL.
+        c.retry(delivery, patch, next);
+      } else {
+        c.ack(delivery);
+        c.update(id, patch, { ttlMs }, false);
+        c.enqueue(next);
+      }
+      const at =
+        take !== undefined && take.max >= 1
+          ? c.receive(Math.floor(take.max), take.leaseMs, take.startAt, false)
+          : -1;
+      const results = await one(c);
       host.wake(next.queue);
+      return at < 0 ? undefined : receiveResult(results[at], delivery.queue).deliveries;
     },
 
     async fail(delivery, entry, update) {
       if (entry.queue !== delivery.queue) return await composed.fail(delivery, entry, update);
       await host.register(entry.queue);
+      // Ack first, so the final record takes its TTL (a key with a pending message keeps none).
       const c = call(delivery.queue);
+      c.ack(delivery);
       if (update !== undefined) c.update(entry.id, update.patch, update.options, false);
       c.deadAdd(entry);
-      c.ack(delivery);
       await one(c);
     },
 

@@ -9,17 +9,19 @@
  * JSON-parses string results (`@upstash/redis` does by default) leaves it alone; the client
  * strips the `~`. Integers travel as integers, absent values as nil.
  *
- * Per-queue keys (`B` = `{prefix:queue}`), passed as KEYS[1..7] in this order:
+ * Per-queue keys (`B` = `{prefix:queue}`), passed as KEYS[1..6] in this order:
  * - `B:r` ready ZSET: id → (9 − priority)·1e14 + sequence (higher priority first, FIFO within)
- * - `B:t` timers ZSET: id → time·20 + kind·10 + (9 − priority), where kind 0 is a delayed
- *   message due at `time` and kind 1 a lease that expires at `time` (a message is in one of
- *   `B:r` or `B:t`, or in neither once acked)
- * - `B:m` messages HASH: id → `priority:deliveries:receipt:body` (receipt empty unless leased)
+ * - `B:t` timers ZSET: time·20 + kind·10 + (9 − priority), where kind 0 is a delayed message
+ *   (member: its id) due at `time` and kind 1 a lease (member: `receipt|id`) that expires at
+ *   `time`; a message is in one of `B:r` or `B:t`, or in neither once settled
  * - `B:c` counters HASH: `b` (back of a priority, grows), `f` (front, shrinks)
  * - `B:w` wake-up marker ZSET (one member), popped by blocking waiters
  * - `B:x` dead letters HASH: id → JSON; `B:xi` ZSET: id → microseconds when added
- * Further KEYS (run records `B:run:<id>`, idempotency keys `B:idem:<key>`) follow, referenced
- * by index from the operations.
+ * - `B:run:<id>` one HASH per run: the run record (one JSON value per field) and its message
+ *   (fields starting with a dot: `.b` body, `.p` priority, `.d` deliveries, `.r` receipt while
+ *   leased, `.a` attempt, `.q` "1" while pending, `.t` TTL to apply once settled). The key has
+ *   no TTL while its message is pending, so a message never expires with its record.
+ * Run keys and idempotency keys `B:idem:<key>` follow as further KEYS, referenced by index.
  *
  * Times come from the server's `TIME` (one clock for every worker's leases).
  *
@@ -37,20 +39,39 @@ export interface Script {
  * Each op appends one result to the reply.
  */
 export const OP = {
-  /** id, priority, notBefore|"", body, runKey#|"", ttlMs, nFields, fields…, idemKey#|"", idemTtlMs → nil (sent) | ~owner */
+  /**
+   * id, priority, notBefore|"", body, attempt|"", fresh 1|0, runKey#|"", ttlMs, nFields, fields…,
+   * idemKey#|"", idemTtlMs → nil (sent) | ~owner. `fresh`: the id was generated for this run just
+   * now, so no earlier message or record can exist (one HSET, no checks).
+   */
   enqueue: "E",
   /** id, receipt → 1 | 0 */
   ack: "A",
+  /**
+   * id, receipt, priority, notBefore|"", body, attempt|"", nFields, fields… → 1 | 0: acks a
+   * leased message, records the failed attempt and sends the next attempt's message, in one step
+   * (0: the lease was not held; the next attempt is sent all the same).
+   */
+  retry: "Y",
   /** id, receipt, leaseMs → 1 | 0 */
   renew: "N",
   /** id, receipt → 1 | 0 */
   release: "F",
   /** id → 1 | 0 */
   cancel: "C",
-  /** max, leaseMs, startAt|"" → { nextDueInMs | -1, ~id, ~body, ~receipt, deliveries, started (1 | 0 | ~state), … } */
+  /**
+   * max, leaseMs, startAt|"", mark 1|0 → { nextDueInMs | -1, ~id, ~body, ~receipt, deliveries,
+   * started (1 | 0 | ~state), … }. `mark` 0 (a worker taking its next task as it finishes one)
+   * skips re-arming the wake-up marker.
+   */
   receive: "Q",
   /** runKey#, ttlMs, replace 1|0, want 1|0, nGuards, guards…, nFields, fields… → { applied, ~field, ~value, … } */
   update: "U",
+  /**
+   * id, receipt, ttlMs, nFields, fields… → 1 | 0: acks a leased message and records the run's
+   * final fields in one step (0: the lease was not held; the record is written all the same).
+   */
+  finish: "S",
   /** runKey# → { ~field, ~value, … } */
   get: "G",
   /** id, json → 1 */
@@ -66,12 +87,13 @@ export const OP = {
 } as const;
 
 const QUEUE_LUA = `
-local R, T, M, C, W, X, XI = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local R, T, C, W, X, XI = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local BASE = string.sub(R, 1, -3)
 local a = 1
 local function arg() local v = ARGV[a]; a = a + 1; return v end
 local function num() return tonumber(arg()) end
 local function fmt(n) return string.format('%.0f', n) end
+local function rk(id) return BASE .. ':run:' .. id end
 local clock
 local function now()
   if not clock then
@@ -81,19 +103,20 @@ local function now()
   end
   return clock
 end
-local function parse(v)
-  local i = string.find(v, ':', 1, true)
-  local j = i and string.find(v, ':', i + 1, true)
-  local k = j and string.find(v, ':', j + 1, true)
-  if not k then return 0, 0, '', v end
-  local p, d = tonumber(string.sub(v, 1, i - 1)), tonumber(string.sub(v, i + 1, j - 1))
-  if not p or not d then return 0, 0, '', v end
-  if p ~= p or p < 0 or p > 9 then p = 0 end
-  return math.floor(p), d, string.sub(v, j + 1, k - 1), string.sub(v, k + 1)
+local function prio(v)
+  local p = tonumber(v)
+  if not p or p ~= p or p < 0 or p > 9 then return 0 end
+  return math.floor(p)
 end
-local function pack(p, d, r, body) return p .. ':' .. d .. ':' .. r .. ':' .. body end
 local function rscore(p, n) return fmt((9 - p) * 1e14 + n) end
 local function tscore(ms, kind, p) return fmt(ms * 20 + kind * 10 + 9 - p) end
+-- A lease in the timers set is the member receipt|id: removing it is the check that it is held.
+local function lease(receipt, id) return receipt .. '|' .. id end
+local function unlease(member)
+  local i = string.find(member, '|', 1, true)
+  if not i then return nil, member end
+  return string.sub(member, 1, i - 1), string.sub(member, i + 1)
+end
 local back = {}
 local function flush()
   local k = #back / 2
@@ -117,29 +140,39 @@ local function fields(n)
   for i = 1, 2 * n do f[i] = arg() end
   return f
 end
-local function record(key, f, ttl, replace)
-  if replace then redis.call('DEL', key) end
-  if #f > 0 then redis.call('HSET', key, unpack(f)) end
-  redis.call('PEXPIRE', key, ttl)
-end
 local function tilde(list)
   for i = 1, #list do list[i] = '~' .. list[i] end
   return list
 end
-local function leased(id, receipt)
-  local v = redis.call('HGET', M, id)
-  if not v then return nil end
-  local p, d, r, body = parse(v)
-  if r == '' or r ~= receipt then return nil end
-  return p, d, body
+-- Drops the run record's own fields, keeping the message's (names starting with a dot).
+local function droprecord(key)
+  local names = redis.call('HKEYS', key)
+  local drop = {}
+  for i = 1, #names do
+    if string.sub(names[i], 1, 1) ~= '.' then drop[#drop + 1] = names[i] end
+  end
+  if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
 end
-local woke, more = false, false
+-- Takes the message of id out of the ready and timers sets (it is being replaced).
+local function unqueue(id, receipt)
+  redis.call('ZREM', R, id); redis.call('ZREM', T, id)
+  if receipt and receipt ~= '' then redis.call('ZREM', T, lease(receipt, id)) end
+end
+-- The message of key is gone for good (acked or cancelled): a key holding only the message goes
+-- with it; a run record keeps its fields and now expires as its last update asked (.t).
+local function settle(key)
+  local m = redis.call('HMGET', key, 'state', '.t')
+  if not m[1] then redis.call('DEL', key); return end
+  redis.call('HSET', key, '.q', '', '.r', '')
+  if m[2] then redis.call('PEXPIRE', key, m[2]) end
+end
+local woke, more, mark = false, false, true
 local out = {}
 while a <= #ARGV do
   local op = arg()
   local res = 1
   if op == 'E' then
-    local id, p, nb, body, rk, ttl = arg(), num(), arg(), arg(), arg(), arg()
+    local id, p, nb, body, att, fresh, rki, ttl = arg(), num(), arg(), arg(), arg(), arg() == '1', arg(), arg()
     local f = fields(num())
     local ik, ittl = arg(), arg()
     local owner = false
@@ -151,16 +184,22 @@ while a <= #ARGV do
       res = '~' .. owner
     else
       res = false
-      if rk ~= '' then
-        -- A fresh record takes one HSET; only when fields were overwritten is there an old one to drop.
-        local key = KEYS[tonumber(rk)]
-        if redis.call('HSET', key, unpack(f)) < #f / 2 then
-          redis.call('DEL', key); redis.call('HSET', key, unpack(f))
-        end
-        redis.call('PEXPIRE', key, ttl)
-      end
-      if redis.call('HSET', M, id, pack(p, 0, '', body)) == 0 then
-        redis.call('ZREM', R, id); redis.call('ZREM', T, id)
+      local key = rki ~= '' and KEYS[tonumber(rki)] or rk(id)
+      f[#f + 1] = '.b'; f[#f + 1] = body
+      f[#f + 1] = '.p'; f[#f + 1] = p
+      f[#f + 1] = '.d'; f[#f + 1] = '0'
+      f[#f + 1] = '.r'; f[#f + 1] = ''
+      f[#f + 1] = '.a'; f[#f + 1] = att
+      f[#f + 1] = '.q'; f[#f + 1] = '1'
+      if fresh then
+        redis.call('HSET', key, unpack(f))
+      else
+        -- An id seen before: replace its pending message, if any; a new record replaces the old.
+        local was = redis.call('HMGET', key, '.q', '.r')
+        if was[1] == '1' then unqueue(id, was[2]) end
+        if rki ~= '' then droprecord(key) end
+        redis.call('HSET', key, unpack(f))
+        redis.call('PERSIST', key)
       end
       if nb ~= '' and tonumber(nb) > now().ms then
         redis.call('ZADD', T, tscore(tonumber(nb), 0, p), id)
@@ -170,33 +209,79 @@ while a <= #ARGV do
       woke = true
     end
   elseif op == 'A' then
-    local id = arg()
-    if leased(id, arg()) then
-      redis.call('HDEL', M, id); redis.call('ZREM', T, id)
-    else res = 0 end
+    local id, receipt = arg(), arg()
+    if redis.call('ZREM', T, lease(receipt, id)) == 1 then settle(rk(id)) else res = 0 end
+  elseif op == 'S' then
+    local id, receipt, ttl = arg(), arg(), arg()
+    local f = fields(num())
+    local key = rk(id)
+    if redis.call('ZREM', T, lease(receipt, id)) == 1 then
+      f[#f + 1] = '.q'; f[#f + 1] = ''
+      f[#f + 1] = '.r'; f[#f + 1] = ''
+      redis.call('HSET', key, unpack(f))
+      redis.call('PEXPIRE', key, ttl)
+    else
+      -- The lease was lost (expired and taken again): record the outcome, keep the message.
+      res = 0
+      if redis.call('HGET', key, '.q') == '1' then
+        f[#f + 1] = '.t'; f[#f + 1] = ttl
+        redis.call('HSET', key, unpack(f))
+      else
+        redis.call('HSET', key, unpack(f))
+        redis.call('PEXPIRE', key, ttl)
+      end
+    end
+  elseif op == 'Y' then
+    local id, receipt, p, nb, body, att = arg(), arg(), num(), arg(), arg(), arg()
+    local f = fields(num())
+    local key = rk(id)
+    if redis.call('ZREM', T, lease(receipt, id)) == 0 then
+      -- The lease was lost: the next attempt replaces whatever message the run has now.
+      res = 0
+      local was = redis.call('HMGET', key, '.q', '.r')
+      if was[1] == '1' then unqueue(id, was[2]) end
+    end
+    f[#f + 1] = '.b'; f[#f + 1] = body
+    f[#f + 1] = '.p'; f[#f + 1] = p
+    f[#f + 1] = '.d'; f[#f + 1] = '0'
+    f[#f + 1] = '.r'; f[#f + 1] = ''
+    f[#f + 1] = '.a'; f[#f + 1] = att
+    f[#f + 1] = '.q'; f[#f + 1] = '1'
+    redis.call('HSET', key, unpack(f))
+    if nb ~= '' and tonumber(nb) > now().ms then
+      redis.call('ZADD', T, tscore(tonumber(nb), 0, p), id)
+    else
+      back[#back + 1] = p; back[#back + 1] = id
+    end
+    woke = true
   elseif op == 'N' then
-    local id, receipt, lease = arg(), arg(), num()
-    local p = leased(id, receipt)
-    if p then redis.call('ZADD', T, tscore(now().ms + lease, 1, p), id) else res = 0 end
+    local id, receipt, ms = arg(), arg(), num()
+    local member = lease(receipt, id)
+    if redis.call('ZSCORE', T, member) then
+      local p = prio(redis.call('HGET', rk(id), '.p'))
+      redis.call('ZADD', T, tscore(now().ms + ms, 1, p), member)
+    else res = 0 end
   elseif op == 'F' then
     flush()
-    local id = arg()
-    local p, d, body = leased(id, arg())
-    if p then
-      redis.call('HSET', M, id, pack(p, d, '', body)); redis.call('ZREM', T, id)
+    local id, receipt = arg(), arg()
+    if redis.call('ZREM', T, lease(receipt, id)) == 1 then
+      local key = rk(id)
+      local p = prio(redis.call('HGET', key, '.p'))
+      redis.call('HSET', key, '.r', '')
       front({ p, id }); woke = true
     else res = 0 end
   elseif op == 'C' then
     flush()
     local id = arg()
-    local v = redis.call('HGET', M, id)
-    local _, _, r = parse(v or '')
-    if v and r == '' and (redis.call('ZREM', R, id) + redis.call('ZREM', T, id)) > 0 then
-      redis.call('HDEL', M, id)
+    local key = rk(id)
+    local was = redis.call('HMGET', key, '.q', '.r')
+    if was[1] == '1' and (was[2] or '') == '' and (redis.call('ZREM', R, id) + redis.call('ZREM', T, id)) > 0 then
+      settle(key)
     else res = 0 end
   elseif op == 'Q' then
     flush()
-    local max, lease, startAt = num(), num(), arg()
+    local max, ms, startAt = num(), num(), arg()
+    if arg() == '0' then mark = false end
     local t = now()
     local bound = t.ms * 20 + 19
     local due = -1
@@ -205,56 +290,64 @@ while a <= #ARGV do
       due = math.max(math.floor(tonumber(head[2]) / 20) - t.ms, 0)
     elseif head[1] then
       local list = redis.call('ZRANGEBYSCORE', T, '-inf', fmt(bound), 'WITHSCORES', 'LIMIT', 0, 1000)
-      local ids, expired = {}, {}
+      local members, expired = {}, {}
       for i = 1, #list, 2 do
-        local id, sc = list[i], tonumber(list[i + 1])
-        ids[#ids + 1] = id
+        local member, sc = list[i], tonumber(list[i + 1])
+        members[#members + 1] = member
         if math.floor(sc / 10) % 2 == 0 then
-          back[#back + 1] = 9 - sc % 10; back[#back + 1] = id
+          back[#back + 1] = 9 - sc % 10; back[#back + 1] = member
         else
-          local v = redis.call('HGET', M, id)
-          if v then
-            local p, d, _, body = parse(v)
-            redis.call('HSET', M, id, pack(p, d, '', body))
-            expired[#expired + 1] = p; expired[#expired + 1] = id
+          local receipt, id = unlease(member)
+          local key = rk(id)
+          local was = redis.call('HMGET', key, '.q', '.r')
+          if receipt and was[1] == '1' and was[2] == receipt then
+            redis.call('HSET', key, '.r', '')
+            expired[#expired + 1] = 9 - sc % 10; expired[#expired + 1] = id
           end
         end
       end
-      redis.call('ZREM', T, unpack(ids))
+      redis.call('ZREM', T, unpack(members))
       flush()
       front(expired)
-      if #ids == 1000 then due = 0 end
+      if #members == 1000 then due = 0 end
     end
     local popped = redis.call('ZPOPMIN', R, max)
     res = { due }
     local z = {}
     for i = 1, #popped, 2 do
       local id = popped[i]
-      local v = redis.call('HGET', M, id)
-      if v then
-        local p, d, _, body = parse(v)
-        d = d + 1
+      local key = rk(id)
+      local m = redis.call('HMGET', key, '.b', '.p', '.d', '.a', 'state')
+      local body = m[1]
+      if body then
+        local p, d = prio(m[2]), (tonumber(m[3]) or 0) + 1
         local receipt = t.stamp .. '.' .. d
-        redis.call('HSET', M, id, pack(p, d, receipt, body))
-        z[#z + 1] = tscore(t.ms + lease, 1, p); z[#z + 1] = id
+        local set = { '.d', d, '.r', receipt, '.q', '1' }
+        z[#z + 1] = tscore(t.ms + ms, 1, p); z[#z + 1] = lease(receipt, id)
         res[#res + 1] = '~' .. id; res[#res + 1] = '~' .. body; res[#res + 1] = '~' .. receipt; res[#res + 1] = d
         -- Start the run as it is leased (startable states only; a missing record is left to the
-        -- executor, which can create it). Same hash tag, so the same slot as every declared key.
+        -- executor, which can create it).
         local started = 0
         if startAt ~= '' then
-          local rk = BASE .. ':run:' .. id
-          local st = redis.call('HGET', rk, 'state')
+          local st = m[5]
           if st == '"queued"' or st == '"scheduled"' or st == '"retrying"' or st == '"active"' then
-            local ok, env = pcall(cjson.decode, body)
-            local att = ok and type(env) == 'table' and tonumber(env.attempt)
+            local att = tonumber(m[4])
+            if not att then
+              local ok, env = pcall(cjson.decode, body)
+              att = ok and type(env) == 'table' and tonumber(env.attempt)
+            end
             if att then
-              redis.call('HSET', rk, 'state', '"active"', 'attempt', fmt(att), 'startedAt', startAt, 'updatedAt', startAt)
+              set[#set + 1] = 'state'; set[#set + 1] = '"active"'
+              set[#set + 1] = 'attempt'; set[#set + 1] = fmt(att)
+              set[#set + 1] = 'startedAt'; set[#set + 1] = startAt
+              set[#set + 1] = 'updatedAt'; set[#set + 1] = startAt
               started = 1
             end
           elseif st then
             started = '~' .. st
           end
         end
+        redis.call('HSET', key, unpack(set))
         res[#res + 1] = started
       end
     end
@@ -265,17 +358,27 @@ while a <= #ARGV do
     local guards = {}
     for i = 1, ng do guards[i] = arg() end
     local f = fields(num())
-    local cur, state = {}, nil
+    local cur, state, pending = {}, 'missing', false
     if want then
       cur = redis.call('HGETALL', key)
-      state = 'missing'
-      for i = 1, #cur, 2 do if cur[i] == 'state' then state = cur[i + 1] end end
-    elseif ng > 0 then
-      state = redis.call('HGET', key, 'state') or 'missing'
+      for i = 1, #cur, 2 do
+        if cur[i] == 'state' then state = cur[i + 1] elseif cur[i] == '.q' then pending = cur[i + 1] == '1' end
+      end
+    else
+      local m = redis.call('HMGET', key, 'state', '.q')
+      state = m[1] or 'missing'
+      pending = m[2] == '1'
     end
     local ok = ng == 0
     for i = 1, ng do if guards[i] == state then ok = true end end
-    if ok then record(key, f, ttl, replace and state ~= 'missing') end
+    if ok then
+      if replace and state ~= 'missing' then droprecord(key) end
+      -- A key that still carries a pending message never expires (the message would go with it):
+      -- the TTL waits in .t until the message is settled.
+      if pending then f[#f + 1] = '.t'; f[#f + 1] = ttl end
+      if #f > 0 then redis.call('HSET', key, unpack(f)) end
+      if not pending then redis.call('PEXPIRE', key, ttl) end
+    end
     if not ok and not want and state ~= 'missing' then cur = { 'state', state } end
     res = tilde(cur)
     table.insert(res, 1, ok and 1 or 0)
@@ -315,24 +418,28 @@ while a <= #ARGV do
   out[#out + 1] = res
 end
 flush()
--- A receive that took all it asked for re-arms the marker only when more is ready.
-if woke or (more and redis.call('ZCARD', R) > 0) then redis.call('ZADD', W, 0, '1') end
+-- A receive that took all it asked for re-arms the marker only when more is ready (and only
+-- when it was asked to: a worker chaining from task to task wakes no one).
+if woke or (more and mark and redis.call('ZCARD', R) > 0) then redis.call('ZADD', W, 0, '1') end
 return out
 `;
 
 /**
- * Runs a list of operations on one queue. KEYS: the seven queue keys, then run and idempotency
+ * Runs a list of operations on one queue. KEYS: the six queue keys, then run and idempotency
  * keys. Commands per op (besides the EVALSHA):
- * - enqueue: HSET (message), ZADD (ready or timers), HINCRBY once per call, ZADD marker once per
- *   call; + HSET, PEXPIRE with a record (+ DEL, HSET when one existed: replay); + GET, SET with
- *   an idempotency key; + TIME when
- *   `notBefore` is set; + 2×ZREM when the id already had a message (replaced).
- * - receive: TIME, ZRANGE timers head, ZPOPMIN; per message HGET + HSET (+ HGET state, HSET
- *   on its run record with `startAt`); one ZADD for the leases; + ZCARD (and ZADD marker when
- *   more is ready) when it took `max`; due delayed messages and expired leases add
- *   ZRANGEBYSCORE, ZREM, HINCRBY, ZADD (+ HGET, HSET per expired lease) when present.
- * - ack: HGET, HDEL, ZREM. renew: HGET, TIME, ZADD. release: HGET, HSET, ZREM, HINCRBY, ZADD.
- * - update: HGETALL (`want`; or HGET state with a guard, or nothing), [DEL], HSET, PEXPIRE.
+ * - enqueue: HSET (record and message in one hash), ZADD (ready or timers), HINCRBY once per
+ *   call, ZADD marker once per call; an id not freshly generated first reads the old message
+ *   (HMGET; ZREMs when it was pending), drops an old record (HKEYS, HDEL) and ends with
+ *   PERSIST; + GET, SET with an idempotency key; + TIME when `notBefore` is set.
+ * - receive: TIME, ZRANGE timers head, ZPOPMIN; per message HMGET + HSET (the start is in the
+ *   same HSET); one ZADD for the leases; + ZCARD (and ZADD marker when more is ready) when it
+ *   took `max` and may mark; due delayed messages and expired leases add ZRANGEBYSCORE, ZREM,
+ *   HINCRBY, ZADD (+ HMGET, HSET per expired lease) when present.
+ * - finish (ack + record): ZREM, HSET, PEXPIRE. retry (ack + record + next message): ZREM, HSET,
+ *   and the enqueue's ZADD. ack: ZREM, HMGET, HSET [, PEXPIRE].
+ *   renew: ZSCORE, HGET, TIME, ZADD. release: ZREM, HGET, HSET, HINCRBY, ZADD.
+ * - update: HGETALL (`want`) or HMGET state, [HKEYS, HDEL], HSET, PEXPIRE (not while a message is
+ *   pending in the key: the TTL then waits in `.t` until the message is settled).
  * - dead letter: HSET, TIME, ZADD. claim: SET. owner: GET.
  */
 export const QUEUE_SCRIPT: Script = { name: "celeriac.queue", source: QUEUE_LUA };

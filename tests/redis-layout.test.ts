@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { runKey } from "../adapters/redis/_batch.ts";
+import type { RedisLedger } from "../adapters/redis/mod.ts";
+import { createApp } from "../mod.ts";
+import { type RedisRig, startRig } from "./support/redis-fixtures.ts";
+
+/** Commands run inside scripts (and the script calls) since the last reset. */
+async function counted(rig: RedisRig): Promise<{ inner: number; scripts: number; all: Map<string, number> }> {
+  const stats = await rig.commandStats();
+  stats.delete("info");
+  stats.delete("config|resetstat");
+  const scripts = (stats.get("evalsha") ?? 0) + (stats.get("eval") ?? 0);
+  const inner = [...stats]
+    .filter(([name]) => name !== "evalsha" && name !== "eval")
+    .reduce((s, [, n]) => s + n, 0);
+  return { inner, scripts, all: stats };
+}
+
+describe("redis backend: one hash per run, message and record together", () => {
+  let rig: RedisRig;
+  before(async () => {
+    rig = await startRig();
+  });
+  after(async () => {
+    await rig?.stop();
+  });
+
+  it("runs a task cycle in at most 10 commands under load", async () => {
+    const { backend, close } = rig.backend("tcp");
+    try {
+      const app = createApp({ broker: backend, store: backend });
+      const noop = app.task({ name: "noop", run: () => null });
+      await noop.enqueue(null);
+      await app.drain(); // warm up: queue registered, scripts cached
+      const n = 300;
+      await rig.resetStats();
+      const runs = await noop.enqueueMany(Array.from({ length: n }, () => null));
+      let done = 0;
+      const all = new Promise<void>((resolve) => {
+        app.on("succeeded", () => {
+          if (++done === n) resolve();
+        });
+      });
+      const worker = app.worker({ concurrency: 10 }).start();
+      await all;
+      await worker.stop();
+      const { inner, all: stats } = await counted(rig);
+      assert.ok(inner / n <= 10, `${inner / n} commands per task: ${JSON.stringify([...stats])}`);
+      assert.equal((await runs[n - 1]!.status())?.state, "succeeded");
+    } finally {
+      await close();
+    }
+  });
+
+  it("keeps no TTL on a run's key while its message is pending, then the record's own", async () => {
+    const { backend, close } = rig.backend("tcp");
+    const raw = rig.tcp();
+    try {
+      const app = createApp({ broker: backend, store: backend });
+      const ttlMs = 3_600_000;
+      let calls = 0;
+      const flaky = app.task({
+        name: "flaky",
+        resultTtlMs: ttlMs,
+        retry: { maxAttempts: 3, baseMs: 60_000, jitter: "none" },
+        run: () => {
+          if (++calls === 1) throw new Error("first attempt fails");
+          return "ok";
+        },
+      });
+      const ttl = (id: string) => raw.pttl(runKey(backend.prefix, "default", id));
+
+      const queued = await flaky.enqueue(null, { delayMs: 60_000 });
+      assert.equal(await ttl(queued.id), -1, "scheduled: no TTL");
+      assert.equal(await queued.cancel(), true);
+      const cancelled = await ttl(queued.id);
+      assert.ok(cancelled > 0 && cancelled <= ttlMs, `cancelled: TTL ${cancelled}`);
+
+      const run = await flaky.enqueue(null);
+      assert.equal(await ttl(run.id), -1, "queued: no TTL");
+      const [first] = await backend.receive({ queues: ["default"], max: 1, leaseMs: 30_000, waitMs: 0 });
+      assert.ok(first);
+      assert.equal((await app.executor.process(first)).kind, "retrying");
+      assert.equal(await ttl(run.id), -1, "retrying, next attempt pending: no TTL");
+      assert.equal((await run.status())?.state, "retrying");
+
+      // Bring the next attempt forward, then let it succeed.
+      const [again] = await backend.receive({ queues: ["default"], max: 1, leaseMs: 30_000, waitMs: 0 });
+      assert.equal(again, undefined, "the retry waits out its delay");
+      await raw.zadd(`{${backend.prefix}:default}:t`, 0, run.id);
+      const [second] = await backend.receive({ queues: ["default"], max: 1, leaseMs: 30_000, waitMs: 0 });
+      assert.ok(second);
+      assert.equal(second.id, run.id);
+      assert.equal((await app.executor.process(second)).kind, "succeeded");
+      const finished = await ttl(run.id);
+      assert.ok(finished > 0 && finished <= ttlMs, `succeeded: TTL ${finished}`);
+      const record = await run.status();
+      assert.equal(record?.state, "succeeded");
+      assert.equal(record?.attempt, 2);
+      assert.equal(
+        Object.keys(record ?? {}).some((name) => name.startsWith(".")),
+        false,
+        "no message field leaks into the record",
+      );
+    } finally {
+      await close();
+    }
+  });
+
+  it("a retry acks, records the attempt, sends the next and leases another task in one call", async () => {
+    const { backend, close } = rig.backend("tcp");
+    try {
+      const ledger = backend.ledger(backend) as RedisLedger;
+      await backend.send([
+        { id: "a", queue: "q", priority: 0, body: "A1", attempt: 1 },
+        { id: "b", queue: "q", priority: 0, body: "B1", attempt: 1 },
+      ]);
+      await backend.updateRun("a", { id: "a", state: "queued" }, { ttlMs: 60_000, queue: "q" });
+      const [a] = await backend.receive({ queues: ["q"], max: 1, leaseMs: 30_000, waitMs: 0 });
+      assert.ok(a);
+      await rig.resetStats();
+      const next = await ledger.retry(
+        a,
+        "a",
+        { state: "retrying" },
+        60_000,
+        { id: "a", queue: "q", priority: 0, body: "A2", attempt: 2 },
+        { max: 1, leaseMs: 30_000 },
+      );
+      const { scripts } = await counted(rig);
+      assert.equal(scripts, 1);
+      assert.deepEqual(
+        (next ?? []).map((d) => [d.id, d.body, d.deliveries]),
+        [["b", "B1", 1]],
+      );
+      assert.equal((await backend.getRun("a", "q"))?.state, "retrying");
+      // The next attempt of "a" is queued behind "b", with its new body and a fresh count.
+      const [retried] = await backend.receive({ queues: ["q"], max: 5, leaseMs: 30_000, waitMs: 0 });
+      assert.deepEqual([retried?.id, retried?.body, retried?.deliveries], ["a", "A2", 1]);
+      // The old lease is gone: acking with it does nothing.
+      await backend.ack([a]);
+      assert.deepEqual(await backend.receive({ queues: ["q"], max: 5, leaseMs: 30_000, waitMs: 0 }), []);
+    } finally {
+      await close();
+    }
+  });
+});
