@@ -365,7 +365,7 @@ export class Executor {
     ];
     const delayMs = Math.max(0, Math.round(decision.delayMs));
     const notBefore = now + delayMs;
-    const next = (await this.#deps.ledger.retry(
+    const next = await this.#deps.ledger.retry(
       delivery,
       envelope.id,
       { state: "retrying", notBefore, updatedAt: now, errors: history },
@@ -374,7 +374,7 @@ export class Executor {
       options.takeNext === undefined
         ? undefined
         : { max: 1, leaseMs: options.takeNext.leaseMs, startAt: clock.now() },
-    )) as Delivery[] | undefined;
+    );
     events.emit("retrying", {
       id: envelope.id,
       task: task.name,

@@ -82,7 +82,7 @@ export interface Ledger {
     ttlMs: number,
     next: Message,
     take?: TakeNext,
-  ): Promise<Delivery[] | undefined | void>;
+  ): Promise<Delivery[] | undefined>;
   /** Records a final failure (when `patch` is given), dead-letters, acks. */
   fail(
     delivery: Delivery,
@@ -147,6 +147,7 @@ export function composeLedger(broker: Broker, store: Store): Ledger {
       await store.updateRun(id, patch, { ttlMs, queue: delivery.queue });
       await broker.send([next]);
       await ack(delivery);
+      return undefined;
     },
     async fail(delivery, entry, update) {
       if (update !== undefined) {
