@@ -26,7 +26,7 @@ import type {
   UpdateRunResult,
 } from "../../src/contracts.ts";
 import { composeLedger, type Ledger } from "../../src/ledger.ts";
-import { Deque, MinHeap } from "./_structures.ts";
+import { MessageQueues } from "./_queues.ts";
 
 /** Options of {@link memory}. */
 export interface MemoryOptions {
@@ -44,27 +44,13 @@ export interface MemoryOptions {
   clock?: Clock;
 }
 
-interface Entry {
-  message: Message;
-  state: "ready" | "delayed" | "leased" | "gone";
-  receipt: string;
-  expiresAt: number;
-  deliveries: number;
-}
-
 interface Stored<T> {
   value: T;
   expiresAt: number;
 }
 
-const PRIORITIES = 10;
 /** States a run may be started from as it is leased (a missing record is left to the executor). */
 const STARTABLE: ReadonlySet<string> = new Set(["queued", "scheduled", "retrying", "active"]);
-
-class QueueState {
-  readonly buckets: Deque<Entry>[] = Array.from({ length: PRIORITIES }, () => new Deque<Entry>());
-  size = 0;
-}
 
 /** The broker and store of {@link memory}. */
 export class MemoryBackend implements Broker, Store {
@@ -73,16 +59,10 @@ export class MemoryBackend implements Broker, Store {
   /** In eager mode, whether delays are waited out. */
   readonly honorDelays: boolean;
   readonly #clock: Clock;
-  readonly #queues = new Map<string, QueueState>();
-  readonly #delayed = new MinHeap<Entry>();
-  readonly #leases = new MinHeap<Entry>();
-  readonly #leased = new Map<string, Entry>();
-  readonly #pending = new Map<string, Entry>();
-  readonly #waiters = new Set<() => void>();
+  readonly #mq: MessageQueues;
   readonly #runs = new Map<string, Stored<RunRecord>>();
   readonly #kv = new Map<string, Stored<string>>();
   readonly #dead = new Map<string, DeadLetter>();
-  #receipts = 0;
   #writes = 0;
   /** True once an app uses this backend as its broker and its store: runs start as they are leased. */
   #fused = false;
@@ -91,87 +71,40 @@ export class MemoryBackend implements Broker, Store {
     this.eager = options.eager === true;
     this.honorDelays = options.honorDelays === true;
     this.#clock = options.clock ?? { now: () => Date.now() };
+    this.#mq = new MessageQueues(this.#clock, this.eager && !this.honorDelays);
   }
 
   // ---- broker ----
 
   send(messages: readonly Message[]): Promise<void> {
-    const now = this.#clock.now();
-    const collapse = this.eager && !this.honorDelays;
-    for (const message of messages) {
-      const entry: Entry = { message, state: "ready", receipt: "", expiresAt: 0, deliveries: 0 };
-      this.#pending.set(message.id, entry);
-      if (!collapse && message.notBefore !== undefined && message.notBefore > now) {
-        entry.state = "delayed";
-        this.#delayed.push(message.notBefore, entry);
-      } else {
-        this.#enqueueReady(entry, false);
-      }
-    }
-    this.#wake();
-    return Promise.resolve();
+    return this.#mq.send(messages);
   }
 
-  async receive(options: ReceiveOptions): Promise<Delivery[]> {
-    const deadline = options.waitMs > 0 ? this.#clock.now() + options.waitMs : 0;
-    for (;;) {
-      const out = this.#take(options);
-      if (out.length > 0 || options.waitMs <= 0 || options.signal?.aborted) return out;
-      const now = this.#clock.now();
-      if (now >= deadline) return out;
-      let until = deadline - now;
-      const nextDelayed = this.#delayed.peekKey();
-      const nextLease = this.#leases.peekKey();
-      if (nextDelayed !== undefined) until = Math.min(until, Math.max(1, nextDelayed - now));
-      if (nextLease !== undefined) until = Math.min(until, Math.max(1, nextLease - now));
-      await this.#wait(until, options.signal);
-    }
+  receive(options: ReceiveOptions): Promise<Delivery[]> {
+    const start = options.start;
+    if (start === undefined || !this.#fused) return this.#mq.receive(options);
+    return this.#mq.receive(options, (message, delivery) => this.#startRun(message, delivery, start.at));
   }
 
   ack(deliveries: readonly Delivery[]): Promise<void> {
-    for (const d of deliveries) this.#ackOne(d);
-    this.#compactLeases();
-    return Promise.resolve();
-  }
-
-  #ackOne(delivery: Delivery): void {
-    const entry = this.#leased.get(delivery.receipt);
-    if (entry === undefined) return;
-    this.#leased.delete(delivery.receipt);
-    entry.state = "gone";
-    if (this.#pending.get(entry.message.id) === entry) this.#pending.delete(entry.message.id);
+    return this.#mq.ack(deliveries);
   }
 
   renew(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
-    const expiresAt = this.#clock.now() + leaseMs;
-    for (const d of deliveries) {
-      const entry = this.#leased.get(d.receipt);
-      if (entry === undefined) continue;
-      entry.expiresAt = expiresAt;
-      this.#leases.push(expiresAt, entry);
-    }
-    return Promise.resolve();
+    return this.#mq.renew(deliveries, leaseMs);
   }
 
   release(deliveries: readonly Delivery[]): Promise<void> {
-    for (const d of deliveries) {
-      const entry = this.#leased.get(d.receipt);
-      if (entry === undefined) continue;
-      this.#leased.delete(d.receipt);
-      this.#enqueueReady(entry, true);
-    }
-    this.#wake();
-    return Promise.resolve();
+    return this.#mq.release(deliveries);
   }
 
   cancel(id: string): Promise<boolean> {
-    const entry = this.#pending.get(id);
-    if (entry === undefined || (entry.state !== "ready" && entry.state !== "delayed"))
-      return Promise.resolve(false);
-    if (entry.state === "ready") this.#queue(entry.message.queue).size--;
-    entry.state = "gone";
-    this.#pending.delete(id);
-    return Promise.resolve(true);
+    return this.#mq.cancel(id);
+  }
+
+  /** Messages waiting (ready or delayed) and leased, for tests and monitoring. */
+  stats(): { ready: number; delayed: number; leased: number } {
+    return this.#mq.stats();
   }
 
   /**
@@ -213,109 +146,16 @@ export class MemoryBackend implements Broker, Store {
         if (idempotency !== undefined) {
           this.#kv.set(`idem:${idempotency.key}`, { value: id, expiresAt: now + idempotency.ttlMs });
         }
-        this.#ackOne(delivery);
-        this.#compactLeases();
+        this.#mq.ackOne(delivery);
+        this.#mq.compactLeases();
         if (next === undefined || next.max <= 0) return Promise.resolve(undefined);
-        const taken = this.#take({
-          queues: [delivery.queue],
-          max: next.max,
-          leaseMs: next.leaseMs,
-          waitMs: 0,
-          ...(next.startAt === undefined ? {} : { start: { at: next.startAt } }),
-        });
+        const taken = this.#mq.take(
+          { queues: [delivery.queue], max: next.max, leaseMs: next.leaseMs, waitMs: 0 },
+          next.startAt === undefined ? undefined : (message, d) => this.#startRun(message, d, next.startAt!),
+        );
         return Promise.resolve(taken);
       },
     };
-  }
-
-  /** Messages waiting (ready or delayed) and leased, for tests and monitoring. */
-  stats(): { ready: number; delayed: number; leased: number } {
-    let ready = 0;
-    for (const q of this.#queues.values()) ready += q.size;
-    let delayed = 0;
-    for (const e of this.#pending.values()) if (e.state === "delayed") delayed++;
-    return { ready, delayed, leased: this.#leased.size };
-  }
-
-  /**
-   * Acked, released and renewed leases stay in the expiry heap until they would have expired (lazy
-   * deletion), holding their messages; drop them once they outnumber the live leases.
-   */
-  #compactLeases(): void {
-    if (this.#leases.size < 1024 || this.#leases.size < 2 * this.#leased.size) return;
-    this.#leases.retain(
-      (key, entry) =>
-        entry.state === "leased" && entry.expiresAt === key && this.#leased.get(entry.receipt) === entry,
-    );
-  }
-
-  #queue(name: string): QueueState {
-    let q = this.#queues.get(name);
-    if (q === undefined) {
-      q = new QueueState();
-      this.#queues.set(name, q);
-    }
-    return q;
-  }
-
-  #enqueueReady(entry: Entry, front: boolean): void {
-    entry.state = "ready";
-    const q = this.#queue(entry.message.queue);
-    const bucket = q.buckets[entry.message.priority] ?? q.buckets[0]!;
-    if (front) bucket.unshift(entry);
-    else bucket.push(entry);
-    q.size++;
-  }
-
-  #promote(now: number): void {
-    for (let key = this.#delayed.peekKey(); key !== undefined && key <= now; key = this.#delayed.peekKey()) {
-      const entry = this.#delayed.pop()!;
-      if (entry.state === "delayed") this.#enqueueReady(entry, false);
-    }
-    for (let key = this.#leases.peekKey(); key !== undefined && key <= now; key = this.#leases.peekKey()) {
-      const entry = this.#leases.pop()!;
-      if (entry.state === "leased" && entry.expiresAt <= now && this.#leased.get(entry.receipt) === entry) {
-        this.#leased.delete(entry.receipt);
-        this.#enqueueReady(entry, true);
-      }
-    }
-  }
-
-  #take(options: ReceiveOptions): Delivery[] {
-    const now = this.#clock.now();
-    this.#promote(now);
-    const out: Delivery[] = [];
-    for (const name of options.queues) {
-      const q = this.#queues.get(name);
-      if (q === undefined || q.size === 0) continue;
-      for (let p = PRIORITIES - 1; p >= 0 && out.length < options.max; p--) {
-        const bucket = q.buckets[p]!;
-        while (out.length < options.max) {
-          const entry = bucket.shift();
-          if (entry === undefined) break;
-          if (entry.state !== "ready") continue;
-          q.size--;
-          entry.state = "leased";
-          entry.deliveries++;
-          entry.receipt = `${entry.message.id}#${++this.#receipts}`;
-          entry.expiresAt = now + options.leaseMs;
-          this.#leased.set(entry.receipt, entry);
-          this.#leases.push(entry.expiresAt, entry);
-          const delivery: Delivery = {
-            id: entry.message.id,
-            queue: entry.message.queue,
-            body: entry.message.body,
-            receipt: entry.receipt,
-            deliveries: entry.deliveries,
-          };
-          if (options.start !== undefined && this.#fused)
-            this.#startRun(entry.message, delivery, options.start.at);
-          out.push(delivery);
-        }
-      }
-      if (out.length >= options.max) break;
-    }
-    return out;
   }
 
   /** Marks a leased run active, as the executor's start step would; notes on the delivery what happened. */
@@ -334,25 +174,6 @@ export class MemoryBackend implements Broker, Store {
     record.startedAt = at;
     record.updatedAt = at;
     delivery.started = true;
-  }
-
-  #wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(done);
-        signal?.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#waiters.add(done);
-      signal?.addEventListener("abort", done, { once: true });
-    });
-  }
-
-  #wake(): void {
-    if (this.#waiters.size === 0) return;
-    for (const w of [...this.#waiters]) w();
   }
 
   // ---- store ----
@@ -492,7 +313,7 @@ export class MemoryBackend implements Broker, Store {
   }
 
   close(): Promise<void> {
-    this.#wake();
+    this.#mq.wake();
     return Promise.resolve();
   }
 }

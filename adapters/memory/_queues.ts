@@ -1,0 +1,235 @@
+/**
+ * Internal: the message side of the in-memory backend — named queues with ten priorities, delayed
+ * messages, leases with expiry and renewal, and waits for new messages without polling.
+ *
+ * @module
+ */
+import type { Clock, Delivery, Message, ReceiveOptions } from "../../src/contracts.ts";
+import { Deque, MinHeap } from "./_structures.ts";
+
+interface Entry {
+  message: Message;
+  state: "ready" | "delayed" | "leased" | "gone";
+  receipt: string;
+  expiresAt: number;
+  deliveries: number;
+}
+
+/** Called for each message as it is leased, with its delivery and the time of the lease. */
+export type OnLease = (message: Message, delivery: Delivery, at: number) => void;
+
+const PRIORITIES = 10;
+
+class QueueState {
+  readonly buckets: Deque<Entry>[] = Array.from({ length: PRIORITIES }, () => new Deque<Entry>());
+  size = 0;
+}
+
+/** The queues of one memory backend. */
+export class MessageQueues {
+  readonly #clock: Clock;
+  /** Eager mode without honoured delays: every message is due at once. */
+  readonly #collapse: boolean;
+  readonly #queues = new Map<string, QueueState>();
+  readonly #delayed = new MinHeap<Entry>();
+  readonly #leases = new MinHeap<Entry>();
+  readonly #leased = new Map<string, Entry>();
+  readonly #pending = new Map<string, Entry>();
+  readonly #waiters = new Set<() => void>();
+  #receipts = 0;
+
+  constructor(clock: Clock, collapseDelays: boolean) {
+    this.#clock = clock;
+    this.#collapse = collapseDelays;
+  }
+
+  send(messages: readonly Message[]): Promise<void> {
+    const now = this.#clock.now();
+    const collapse = this.#collapse;
+    for (const message of messages) {
+      const entry: Entry = { message, state: "ready", receipt: "", expiresAt: 0, deliveries: 0 };
+      this.#pending.set(message.id, entry);
+      if (!collapse && message.notBefore !== undefined && message.notBefore > now) {
+        entry.state = "delayed";
+        this.#delayed.push(message.notBefore, entry);
+      } else {
+        this.#enqueueReady(entry, false);
+      }
+    }
+    this.wake();
+    return Promise.resolve();
+  }
+
+  async receive(options: ReceiveOptions, onLease?: OnLease): Promise<Delivery[]> {
+    const deadline = options.waitMs > 0 ? this.#clock.now() + options.waitMs : 0;
+    for (;;) {
+      const out = this.take(options, onLease);
+      if (out.length > 0 || options.waitMs <= 0 || options.signal?.aborted) return out;
+      const now = this.#clock.now();
+      if (now >= deadline) return out;
+      let until = deadline - now;
+      const nextDelayed = this.#delayed.peekKey();
+      const nextLease = this.#leases.peekKey();
+      if (nextDelayed !== undefined) until = Math.min(until, Math.max(1, nextDelayed - now));
+      if (nextLease !== undefined) until = Math.min(until, Math.max(1, nextLease - now));
+      await this.#wait(until, options.signal);
+    }
+  }
+
+  ack(deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) this.ackOne(d);
+    this.compactLeases();
+    return Promise.resolve();
+  }
+
+  /** Removes one leased message for good (a stale receipt is ignored). */
+  ackOne(delivery: Delivery): void {
+    const entry = this.#leased.get(delivery.receipt);
+    if (entry === undefined) return;
+    this.#leased.delete(delivery.receipt);
+    entry.state = "gone";
+    if (this.#pending.get(entry.message.id) === entry) this.#pending.delete(entry.message.id);
+  }
+
+  renew(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
+    const expiresAt = this.#clock.now() + leaseMs;
+    for (const d of deliveries) {
+      const entry = this.#leased.get(d.receipt);
+      if (entry === undefined) continue;
+      entry.expiresAt = expiresAt;
+      this.#leases.push(expiresAt, entry);
+    }
+    return Promise.resolve();
+  }
+
+  release(deliveries: readonly Delivery[]): Promise<void> {
+    for (const d of deliveries) {
+      const entry = this.#leased.get(d.receipt);
+      if (entry === undefined) continue;
+      this.#leased.delete(d.receipt);
+      this.#enqueueReady(entry, true);
+    }
+    this.wake();
+    return Promise.resolve();
+  }
+
+  cancel(id: string): Promise<boolean> {
+    const entry = this.#pending.get(id);
+    if (entry === undefined || (entry.state !== "ready" && entry.state !== "delayed"))
+      return Promise.resolve(false);
+    if (entry.state === "ready") this.#queue(entry.message.queue).size--;
+    entry.state = "gone";
+    this.#pending.delete(id);
+    return Promise.resolve(true);
+  }
+
+  /** Messages waiting (ready or delayed) and leased, for tests and monitoring. */
+  stats(): { ready: number; delayed: number; leased: number } {
+    let ready = 0;
+    for (const q of this.#queues.values()) ready += q.size;
+    let delayed = 0;
+    for (const e of this.#pending.values()) if (e.state === "delayed") delayed++;
+    return { ready, delayed, leased: this.#leased.size };
+  }
+
+  /**
+   * Acked, released and renewed leases stay in the expiry heap until they would have expired (lazy
+   * deletion), holding their messages; drop them once they outnumber the live leases.
+   */
+  compactLeases(): void {
+    if (this.#leases.size < 1024 || this.#leases.size < 2 * this.#leased.size) return;
+    this.#leases.retain(
+      (key, entry) =>
+        entry.state === "leased" && entry.expiresAt === key && this.#leased.get(entry.receipt) === entry,
+    );
+  }
+
+  #queue(name: string): QueueState {
+    let q = this.#queues.get(name);
+    if (q === undefined) {
+      q = new QueueState();
+      this.#queues.set(name, q);
+    }
+    return q;
+  }
+
+  #enqueueReady(entry: Entry, front: boolean): void {
+    entry.state = "ready";
+    const q = this.#queue(entry.message.queue);
+    const bucket = q.buckets[entry.message.priority] ?? q.buckets[0]!;
+    if (front) bucket.unshift(entry);
+    else bucket.push(entry);
+    q.size++;
+  }
+
+  #promote(now: number): void {
+    for (let key = this.#delayed.peekKey(); key !== undefined && key <= now; key = this.#delayed.peekKey()) {
+      const entry = this.#delayed.pop()!;
+      if (entry.state === "delayed") this.#enqueueReady(entry, false);
+    }
+    for (let key = this.#leases.peekKey(); key !== undefined && key <= now; key = this.#leases.peekKey()) {
+      const entry = this.#leases.pop()!;
+      if (entry.state === "leased" && entry.expiresAt <= now && this.#leased.get(entry.receipt) === entry) {
+        this.#leased.delete(entry.receipt);
+        this.#enqueueReady(entry, true);
+      }
+    }
+  }
+
+  /** Leases up to `options.max` due messages at once; `onLease` sees each as it is leased. */
+  take(options: ReceiveOptions, onLease?: OnLease): Delivery[] {
+    const now = this.#clock.now();
+    this.#promote(now);
+    const out: Delivery[] = [];
+    for (const name of options.queues) {
+      const q = this.#queues.get(name);
+      if (q === undefined || q.size === 0) continue;
+      for (let p = PRIORITIES - 1; p >= 0 && out.length < options.max; p--) {
+        const bucket = q.buckets[p]!;
+        while (out.length < options.max) {
+          const entry = bucket.shift();
+          if (entry === undefined) break;
+          if (entry.state !== "ready") continue;
+          q.size--;
+          entry.state = "leased";
+          entry.deliveries++;
+          entry.receipt = `${entry.message.id}#${++this.#receipts}`;
+          entry.expiresAt = now + options.leaseMs;
+          this.#leased.set(entry.receipt, entry);
+          this.#leases.push(entry.expiresAt, entry);
+          const delivery: Delivery = {
+            id: entry.message.id,
+            queue: entry.message.queue,
+            body: entry.message.body,
+            receipt: entry.receipt,
+            deliveries: entry.deliveries,
+          };
+          if (onLease !== undefined) onLease(entry.message, delivery, now);
+          out.push(delivery);
+        }
+      }
+      if (out.length >= options.max) break;
+    }
+    return out;
+  }
+
+  #wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#waiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /** Wakes every receive waiting for a message. */
+  wake(): void {
+    if (this.#waiters.size === 0) return;
+    for (const w of [...this.#waiters]) w();
+  }
+}
