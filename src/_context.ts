@@ -33,16 +33,17 @@ export class AttemptContext implements TaskContext {
 
   constructor(
     deps: ContextDeps,
-    run: { id: string; task: string; attempt: number; maxAttempts: number; queue: string; ttlMs: number },
+    run: { id: string; attempt: number; queue: string },
+    task: { name: string; retry: { maxAttempts: number }; resultTtlMs: number },
     outer: AbortSignal | undefined,
   ) {
     this.#deps = deps;
     this.id = run.id;
-    this.task = run.task;
+    this.task = task.name;
     this.attempt = run.attempt;
-    this.maxAttempts = run.maxAttempts;
+    this.maxAttempts = task.retry.maxAttempts;
     this.#queue = run.queue;
-    this.#ttlMs = run.ttlMs;
+    this.#ttlMs = task.resultTtlMs;
     this.#outer = outer;
   }
 

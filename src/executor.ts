@@ -214,18 +214,7 @@ export class Executor {
     options: ProcessOptions,
   ): Promise<Outcome> {
     const { clock, events } = this.#deps;
-    const ctx = new AttemptContext(
-      this.#deps,
-      {
-        id: envelope.id,
-        task: task.name,
-        attempt: envelope.attempt,
-        maxAttempts: task.retry.maxAttempts,
-        queue: envelope.queue,
-        ttlMs: task.resultTtlMs,
-      },
-      options.signal,
-    );
+    const ctx = new AttemptContext(this.#deps, envelope, task, options.signal);
 
     let resultJson: string | undefined;
     let result: unknown;

@@ -6,7 +6,7 @@
  */
 import type { Broker, Clock, Delivery } from "./contracts.ts";
 import type { Emitter } from "./events.ts";
-import type { Executor } from "./executor.ts";
+import type { Executor, ProcessOptions } from "./executor.ts";
 
 /**
  * Options of `app.worker()`.
@@ -226,6 +226,9 @@ export class Worker {
   async #runSlot(slot: Slot): Promise<void> {
     const executor = this.#host.executor;
     const signal = this.#abandon.signal;
+    // Made once per slot, not per task.
+    const chained: ProcessOptions = { signal, takeNext: { leaseMs: this.#leaseMs } };
+    const single: ProcessOptions = { signal };
     for (let current: Delivery | undefined = slot.delivery; current !== undefined; ) {
       slot.delivery = current;
       const chain = !this.#abort.signal.aborted && current.queue === this.#firstQueue;
@@ -233,7 +236,7 @@ export class Worker {
       try {
         const outcome = await executor.process(
           current,
-          chain ? { signal, takeNext: { leaseMs: this.#leaseMs } } : { signal },
+          chain ? chained : single,
         );
         if (outcome.kind === "succeeded" || outcome.kind === "retrying") next = outcome.next?.[0];
       } catch (error) {
