@@ -1,6 +1,6 @@
 /**
  * Benchmark (not a test): QStash push deliveries per second through `createHandler` — signature
- * verification with the real `Receiver`, then the executor running a no-op task on the memory
+ * verification (`qstashVerifier`: the Receiver's checks with keys prepared once), then the executor running a no-op task on the memory
  * store — next to a bare Hono route answering 200, on the same runtime and the same HTTP server.
  *
  *   npx tsx bench/handler.ts            (one run: Node, then Bun, then Deno, each in a child process)
@@ -12,7 +12,7 @@
  * pre-built raw HTTP/1.1 requests (lean, like wrk or autocannon, so it leaves the server CPU), every delivery pre-signed before the clock starts (a fresh run id each, so every one
  * runs the task; none is a duplicate). Both servers of a runtime run side by side and are loaded
  * in turn, `ROUNDS` times each; the medians are reported. Each server runs in a child process on its runtime's own
- * server (@hono/node-server, Bun.serve, Deno.serve), which also times `Receiver.verify` alone.
+ * server (@hono/node-server, Bun.serve, Deno.serve), which also times the verifier alone.
  * The machine is shared by generator and server, so absolute figures are conservative; the
  * ratio handler / bare is the number to watch (target ≥ 50%).
  *
@@ -62,7 +62,7 @@ async function serveChild(mode: "handler" | "bare", port: number): Promise<void>
     app.task({ name: "noop", run: () => null });
     fetcher = createHandler(app, { qstash: { ...KEYS, url } }).fetch;
   }
-  // Receiver.verify alone, sequentially: the per-request cost of signature verification.
+  // The verifier alone, sequentially: the per-request cost of signature verification.
   const verify = qstashVerifier(KEYS);
   const body = envelope();
   const signature = await signQStashDelivery({ signingKey: KEYS.currentSigningKey, url, body });
@@ -276,7 +276,7 @@ async function main(): Promise<void> {
     `push deliveries through createHandler vs a bare Hono route: ${REQUESTS} requests, ${CONCURRENCY} in flight\n`,
   );
   console.log(
-    "| runtime | server | bare route req/s | handler deliveries/s | handler / bare | Receiver.verify µs/op |",
+    "| runtime | server | bare route req/s | handler deliveries/s | handler / bare | verify µs/op |",
   );
   console.log("| --- | --- | ---: | ---: | ---: | ---: |");
   const only = argv.find((a) => a.startsWith("--runtime="))?.slice("--runtime=".length);

@@ -48,9 +48,10 @@ export type { EnqueueableTask, HandlerOptions, QStashHandlerOptions } from "./_h
  * Creates the HTTP handler of an app: a Hono app with the routes listed in this module's docs.
  * Options are validated here (a bad option throws at once, naming it).
  *
- * Push deliveries are verified with the real `@upstash/qstash` `Receiver` (current, then next
- * signing key; `sub` must equal the configured public URL) over the raw body text, read once
- * before any parsing; then the app's one executor runs the task.
+ * Push deliveries are verified over the raw body text, read once before any parsing, with the
+ * checks of `@upstash/qstash`'s `Receiver` (current, then next signing key; `sub` must equal the
+ * configured public URL; body hash): plain HS256 tokens with keys prepared once, anything else by
+ * the real `Receiver`. Then the app's one executor runs the task.
  *
  * @example
  * ```ts

@@ -234,10 +234,7 @@ export class Worker {
       const chain = !this.#abort.signal.aborted && current.queue === this.#firstQueue;
       let next: Delivery | undefined;
       try {
-        const outcome = await executor.process(
-          current,
-          chain ? chained : single,
-        );
+        const outcome = await executor.process(current, chain ? chained : single);
         if (outcome.kind === "succeeded" || outcome.kind === "retrying") next = outcome.next?.[0];
       } catch (error) {
         this.#host.events.emit("error", { error, where: `processing run ${current.id}` });
