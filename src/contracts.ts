@@ -130,6 +130,11 @@ export interface Broker {
    * backend; returns undefined to use the composed default.
    */
   ledger?(store: Store): Ledger | undefined;
+  /**
+   * The store this broker's runs are recorded in, for brokers that carry none themselves (a push
+   * broker such as QStash): `createApp({ broker })` uses it when given no store.
+   */
+  readonly store?: Store | undefined;
   /** Checks the backend answers. */
   ping?(): Promise<void>;
   /** Releases connections and timers. */

@@ -10,6 +10,7 @@ import {
   qstash,
   qstashVerifier,
 } from "../adapters/qstash/mod.ts";
+import { memory } from "../adapters/memory/mod.ts";
 import { BackendError, createApp, type Message, SignatureError } from "../mod.ts";
 import { signQStashDelivery, startQStashEmulator, type QStashEmulator } from "./support/qstash-emulator.ts";
 
@@ -206,6 +207,18 @@ describe("qstash options", () => {
     );
     assert.throws(() => qstash({ token: "t", url, currentSigningKey: "a" }), /must be given together/);
     assert.throws(() => qstash({ token: "t", url, baseUrl: "nope" }), /baseUrl must be an absolute URL/);
+    assert.throws(() => qstash({ token: "t", url, store: {} as never }), /store must be a celeriac store/);
+  });
+
+  it("records runs in the store it is given: an app on it needs no store of its own", async () => {
+    const url = "https://tasks.example.com/qstash";
+    const shared = memory();
+    const app = createApp({ broker: qstash({ token: "t", url, store: shared }) });
+    assert.equal(app.store, shared);
+    const own = memory();
+    assert.equal(createApp({ broker: qstash({ token: "t", url, store: shared }), store: own }).store, own);
+    await shared.updateRun("r1", { id: "r1", state: "succeeded", result: 7 }, { ttlMs: 60_000 });
+    assert.equal((await app.run("r1").status())?.result, 7);
   });
 
   it("fromEnv reads the QSTASH_* variables explicitly", () => {

@@ -26,7 +26,7 @@
  * @module
  */
 import { Client, type FlowControl, type PublishRequest } from "@upstash/qstash";
-import type { Broker, Message } from "../../src/contracts.ts";
+import type { Broker, Message, Store } from "../../src/contracts.ts";
 import { BackendError } from "../../src/errors.ts";
 import type { SigningKeys } from "./_verify.ts";
 
@@ -76,6 +76,13 @@ export interface QStashOptions {
   batchSize?: number;
   /** A ready `@upstash/qstash` `Client` to send with, instead of one built from `token`/`baseUrl`. */
   client?: Client;
+  /**
+   * Where runs are recorded (states, results, idempotency, workflows): QStash only carries
+   * messages. `createApp({ broker })` uses it when it is given no store of its own; every
+   * instance of the handler needs the same one, so use a shared store such as `redis()`.
+   * @default none: the app's own default (in-memory, per process)
+   */
+  store?: Store;
 }
 
 /**
@@ -96,6 +103,8 @@ export class QStashBroker implements Broker {
   readonly signingKeys: SigningKeys | undefined;
   /** The `@upstash/qstash` client that publishes. */
   readonly client: Client;
+  /** The store runs are recorded in, when one was given (`createApp` then needs none). */
+  readonly store: Store | undefined;
   readonly #retries: number;
   readonly #flowControl: QStashOptions["flowControl"];
   readonly #batchSize: number;
@@ -108,6 +117,11 @@ export class QStashBroker implements Broker {
       throw new TypeError(`url must be an absolute http(s) URL, got ${JSON.stringify(url)}`);
     }
     this.url = url;
+    const store = options.store;
+    if (store !== undefined && (typeof store?.getRun !== "function" || typeof store.updateRun !== "function")) {
+      throw new TypeError("store must be a celeriac store, such as redis({ client })");
+    }
+    this.store = store;
     const retries = options.retries ?? 3;
     if (!Number.isSafeInteger(retries) || retries < 0) {
       throw new RangeError(`retries must be a non-negative integer, got ${String(retries)}`);
