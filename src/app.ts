@@ -117,7 +117,8 @@ export class App {
         : new MemoryBackend());
     this.broker = broker;
     this.store =
-      options.store ?? (isStore(broker) ? broker : isStore(broker.store) ? broker.store : new MemoryBackend());
+      options.store ??
+      (isStore(broker) ? broker : isStore(broker.store) ? broker.store : new MemoryBackend());
     this.clock = options.clock ?? { now: () => Date.now() };
     this.random = options.random ?? Math.random;
     this.ledger = this.broker.ledger?.(this.store) ?? composeLedger(this.broker, this.store);

@@ -118,7 +118,10 @@ export class QStashBroker implements Broker {
     }
     this.url = url;
     const store = options.store;
-    if (store !== undefined && (typeof store?.getRun !== "function" || typeof store.updateRun !== "function")) {
+    if (
+      store !== undefined &&
+      (typeof store?.getRun !== "function" || typeof store.updateRun !== "function")
+    ) {
       throw new TypeError("store must be a celeriac store, such as redis({ client })");
     }
     this.store = store;
