@@ -20,6 +20,7 @@ import {
 import { Emitter, type EventType, type Listener } from "./events.ts";
 import { Executor, toMessage } from "./executor.ts";
 import { composeLedger, type EnqueueItem, type Ledger } from "./ledger.ts";
+import { newRunId } from "./_ids.ts";
 import { toJson } from "./json.ts";
 import { validate } from "./schema.ts";
 import type { StandardSchemaV1 } from "./schema.ts";
@@ -435,7 +436,7 @@ export class App {
         task.schema === undefined || internal.skipValidation === true
           ? input2
           : await validate(task.schema, input2, what);
-      const id = options.id ?? crypto.randomUUID();
+      const id = options.id ?? newRunId();
       const key = options.idempotencyKey ?? task.idempotencyKey?.(valid);
       if (key !== undefined && (typeof key !== "string" || key.length === 0)) {
         throw new TypeError(

@@ -20,7 +20,7 @@ import type {
 /** One run to enqueue. */
 export interface EnqueueItem {
   message: Message;
-  /** The run's initial record (state queued or scheduled). */
+  /** The run's initial record (state queued or scheduled). A ledger may keep this very object. */
   record: RunRecord;
   /** TTL of the record. */
   ttlMs: number;

@@ -64,6 +64,16 @@ export class MemoryBackend implements Broker, Store {
   readonly #kv = new Map<string, Stored<string>>();
   readonly #dead = new Map<string, DeadLetter>();
   #writes = 0;
+  /** Options of the fused succeed's take (reused: see there). */
+  readonly #takeNext: { queues: string[]; max: number; leaseMs: number; waitMs: number } = {
+    queues: [""],
+    max: 1,
+    leaseMs: 0,
+    waitMs: 0,
+  };
+  #leaseAt = 0;
+  readonly #onLease = (message: Message, delivery: Delivery): void =>
+    this.#startRun(message, delivery, this.#leaseAt);
   /** True once an app uses this backend as its broker and its store: runs start as they are leased. */
   #fused = false;
 
@@ -132,7 +142,9 @@ export class MemoryBackend implements Broker, Store {
             }
             this.#kv.set(key, { value: item.record.id, expiresAt: now + item.idempotency.ttlMs });
           }
-          this.#putRun(item.record.id, item.record, now + item.ttlMs, now);
+          // The record was made for this enqueue and is not used after it: kept as is, no copy.
+          this.#runs.set(item.record.id, { value: item.record, expiresAt: now + item.ttlMs });
+          this.#sweep(now);
           messages.push(item.message);
           out.push(null);
         }
@@ -142,18 +154,27 @@ export class MemoryBackend implements Broker, Store {
       start: (_delivery, id, patch, options) => this.updateRun(id, patch, options),
       succeed: (delivery, id, patch, ttlMs, idempotency, next) => {
         const now = this.#clock.now();
-        this.#patchRun(id, patch, now + ttlMs, now);
+        const item = this.#live(this.#runs, id, now);
+        if (item === undefined) this.#patchRun(id, patch, now + ttlMs, now);
+        else {
+          // In place, like the start on lease: stored records are never handed out, only copies.
+          Object.assign(item.value, patch);
+          item.expiresAt = now + ttlMs;
+          this.#sweep(now);
+        }
         if (idempotency !== undefined) {
           this.#kv.set(`idem:${idempotency.key}`, { value: id, expiresAt: now + idempotency.ttlMs });
         }
         this.#mq.ackOne(delivery);
         this.#mq.compactLeases();
         if (next === undefined || next.max <= 0) return Promise.resolve(undefined);
-        const taken = this.#mq.take(
-          { queues: [delivery.queue], max: next.max, leaseMs: next.leaseMs, waitMs: 0 },
-          next.startAt === undefined ? undefined : (message, d) => this.#startRun(message, d, next.startAt!),
-        );
-        return Promise.resolve(taken);
+        // One reusable options object and hook: take() is synchronous, so nothing else sees them.
+        const take = this.#takeNext;
+        take.queues[0] = delivery.queue;
+        take.max = next.max;
+        take.leaseMs = next.leaseMs;
+        this.#leaseAt = next.startAt ?? 0;
+        return Promise.resolve(this.#mq.take(take, next.startAt === undefined ? undefined : this.#onLease));
       },
     };
   }
