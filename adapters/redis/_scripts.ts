@@ -158,6 +158,25 @@ local function unqueue(id, receipt)
   redis.call('ZREM', R, id); redis.call('ZREM', T, id)
   if receipt and receipt ~= '' then redis.call('ZREM', T, lease(receipt, id)) end
 end
+local woke, more, mark = false, false, true
+-- The message fields of a run's hash, appended to the fields about to be written.
+local function message(f, body, p, att)
+  f[#f + 1] = '.b'; f[#f + 1] = body
+  f[#f + 1] = '.p'; f[#f + 1] = p
+  f[#f + 1] = '.d'; f[#f + 1] = '0'
+  f[#f + 1] = '.r'; f[#f + 1] = ''
+  f[#f + 1] = '.a'; f[#f + 1] = att
+  f[#f + 1] = '.q'; f[#f + 1] = '1'
+end
+-- A sent message waits in the timers set until notBefore, or goes to the back of the ready set.
+local function schedule(id, p, nb)
+  if nb ~= '' and tonumber(nb) > now().ms then
+    redis.call('ZADD', T, tscore(tonumber(nb), 0, p), id)
+  else
+    back[#back + 1] = p; back[#back + 1] = id
+  end
+  woke = true
+end
 -- The message of key is gone for good (acked or cancelled): a key holding only the message goes
 -- with it; a run record keeps its fields and now expires as its last update asked (.t).
 local function settle(key)
@@ -166,7 +185,6 @@ local function settle(key)
   redis.call('HSET', key, '.q', '', '.r', '')
   if m[2] then redis.call('PEXPIRE', key, m[2]) end
 end
-local woke, more, mark = false, false, true
 local out = {}
 while a <= #ARGV do
   local op = arg()
@@ -185,12 +203,7 @@ while a <= #ARGV do
     else
       res = false
       local key = rki ~= '' and KEYS[tonumber(rki)] or rk(id)
-      f[#f + 1] = '.b'; f[#f + 1] = body
-      f[#f + 1] = '.p'; f[#f + 1] = p
-      f[#f + 1] = '.d'; f[#f + 1] = '0'
-      f[#f + 1] = '.r'; f[#f + 1] = ''
-      f[#f + 1] = '.a'; f[#f + 1] = att
-      f[#f + 1] = '.q'; f[#f + 1] = '1'
+      message(f, body, p, att)
       if fresh then
         redis.call('HSET', key, unpack(f))
       else
@@ -201,12 +214,7 @@ while a <= #ARGV do
         redis.call('HSET', key, unpack(f))
         redis.call('PERSIST', key)
       end
-      if nb ~= '' and tonumber(nb) > now().ms then
-        redis.call('ZADD', T, tscore(tonumber(nb), 0, p), id)
-      else
-        back[#back + 1] = p; back[#back + 1] = id
-      end
-      woke = true
+      schedule(id, p, nb)
     end
   elseif op == 'A' then
     local id, receipt = arg(), arg()
@@ -241,19 +249,9 @@ while a <= #ARGV do
       local was = redis.call('HMGET', key, '.q', '.r')
       if was[1] == '1' then unqueue(id, was[2]) end
     end
-    f[#f + 1] = '.b'; f[#f + 1] = body
-    f[#f + 1] = '.p'; f[#f + 1] = p
-    f[#f + 1] = '.d'; f[#f + 1] = '0'
-    f[#f + 1] = '.r'; f[#f + 1] = ''
-    f[#f + 1] = '.a'; f[#f + 1] = att
-    f[#f + 1] = '.q'; f[#f + 1] = '1'
+    message(f, body, p, att)
     redis.call('HSET', key, unpack(f))
-    if nb ~= '' and tonumber(nb) > now().ms then
-      redis.call('ZADD', T, tscore(tonumber(nb), 0, p), id)
-    else
-      back[#back + 1] = p; back[#back + 1] = id
-    end
-    woke = true
+    schedule(id, p, nb)
   elseif op == 'N' then
     local id, receipt, ms = arg(), arg(), num()
     local member = lease(receipt, id)
