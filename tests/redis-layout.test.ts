@@ -26,7 +26,7 @@ describe("redis backend: one hash per run, message and record together", () => {
     await rig?.stop();
   });
 
-  it("runs a task cycle in at most 10 commands under load", async () => {
+  it("runs a task cycle in about 9 commands under load", async () => {
     const { backend, close } = rig.backend("tcp");
     try {
       const app = createApp({ broker: backend, store: backend });
@@ -46,7 +46,10 @@ describe("redis backend: one hash per run, message and record together", () => {
       await all;
       await worker.stop();
       const { inner, all: stats } = await counted(rig);
-      assert.ok(inner / n <= 10, `${inner / n} commands per task: ${JSON.stringify([...stats])}`);
+      // 9 per task (HSET at enqueue; HMGET, HSET, ZRANGE, ZPOPMIN, ZADD to take and start; ZREM,
+      // HSET, PEXPIRE to finish) plus TIME once per script call and per-batch commands.
+      assert.ok(inner / n <= 10.5, `${inner / n} commands per task: ${JSON.stringify([...stats])}`);
+      assert.ok(inner / n >= 9, `${inner / n} commands per task: fewer than the cycle needs?`);
       assert.equal((await runs[n - 1]!.status())?.state, "succeeded");
     } finally {
       await close();
