@@ -11,19 +11,18 @@
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const CODES = Array.from(ALPHABET, (c) => c.charCodeAt(0));
 const POOL = 4096;
-let pool: Uint8Array | undefined;
+const pool = new Uint8Array(POOL);
 let at = POOL;
 let prefix = "";
 let counter = 0;
 
 function char(): number {
-  return CODES[(pool as Uint8Array)[at++]! & 63]!;
+  return CODES[pool[at++]! & 63]!;
 }
 
 /** A new run id: 8 random characters, a per-process prefix of 16, a base-36 counter. */
 export function newRunId(): string {
   if (at + 8 > POOL) {
-    pool ??= new Uint8Array(POOL);
     crypto.getRandomValues(pool);
     at = 0;
     if (prefix === "") {
