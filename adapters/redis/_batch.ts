@@ -100,6 +100,8 @@ export class QueueCall {
   /** The ops' arguments; a number n stands for the key `#extra[n]`. */
   readonly #parts: (string | number)[] = [];
   #ops = 0;
+  /** Messages the receive ops ask for in all (the script pops them at once). */
+  #takes = 0;
 
   constructor(prefix: string, queue: string) {
     this.prefix = prefix;
@@ -126,7 +128,9 @@ export class QueueCall {
   /** ARGV of the script, key references turned into KEYS indexes. */
   get args(): string[] {
     const base = this.#fixed.length + 1;
-    return this.#parts.map((p) => (typeof p === "number" ? String(base + p) : p));
+    const out = [String(this.#takes)];
+    for (const p of this.#parts) out.push(typeof p === "number" ? String(base + p) : p);
+    return out;
   }
 
   /** Appends the ops of another call on the same queue; returns the index of its first result. */
@@ -136,6 +140,7 @@ export class QueueCall {
     for (const p of other.#parts) this.#parts.push(typeof p === "number" ? p + shift : p);
     const first = this.#ops;
     this.#ops += other.#ops;
+    this.#takes += other.#takes;
     return first;
   }
 
@@ -199,6 +204,7 @@ export class QueueCall {
    * `mark` false: do not re-arm the wake-up marker (a worker taking its next task as it ends one).
    */
   receive(max: number, leaseMs: number, startAt?: number, mark = true): number {
+    this.#takes += max;
     return this.#op(
       OP.receive,
       String(max),

@@ -35,8 +35,9 @@ export interface Script {
 }
 
 /**
- * Operations of {@link QUEUE_SCRIPT}. ARGV is a flat list: an op code, then its arguments.
- * Each op appends one result to the reply.
+ * Operations of {@link QUEUE_SCRIPT}. ARGV is how many messages the call's receive ops ask for
+ * in all (they share one ZPOPMIN), then a flat list: an op code, then its arguments. Each op
+ * appends one result to the reply.
  */
 export const OP = {
   /**
@@ -89,7 +90,9 @@ export const OP = {
 const QUEUE_LUA = `
 local R, T, C, W, X, XI = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local BASE = string.sub(R, 1, -3)
-local a = 1
+-- ARGV[1]: how many messages the call's receive ops ask for in all (popped at once).
+local want = tonumber(ARGV[1]) or 0
+local a = 2
 local function arg() local v = ARGV[a]; a = a + 1; return v end
 local function num() return tonumber(arg()) end
 local function fmt(n) return string.format('%.0f', n) end
@@ -118,6 +121,18 @@ local function unlease(member)
   return string.sub(member, 1, i - 1), string.sub(member, i + 1)
 end
 local back = {}
+-- Messages popped from the ready set for this call's receive ops and not handed out yet
+-- ({id, score, …} from position pi on); dry: the ready set had no more when last asked.
+local pool, pi, dry = {}, 1, false
+-- The timers set: checked (nothing was due at this call's time) and the earliest score known
+-- in it since (leases this call adds come later than any due time; nil: none known).
+local checked, headScore = false, nil
+local function seen(score) if not headScore or score < headScore then headScore = score end end
+-- Leases taken by this call, added to the timers set in one ZADD (see flushLeases).
+local leases = {}
+local function flushLeases()
+  if #leases > 0 then redis.call('ZADD', T, unpack(leases)); leases = {} end
+end
 local function flush()
   local k = #back / 2
   if k == 0 then return end
@@ -125,7 +140,7 @@ local function flush()
   local z = {}
   for j = 1, k do z[2 * j - 1] = rscore(back[2 * j - 1], base + j); z[2 * j] = back[2 * j] end
   redis.call('ZADD', R, unpack(z))
-  back = {}
+  back = {}; dry = false
 end
 local function front(list)
   local k = #list / 2
@@ -134,6 +149,7 @@ local function front(list)
   local z = {}
   for j = 1, k do z[2 * j - 1] = rscore(list[2 * j - 1], base + k - j); z[2 * j] = list[2 * j] end
   redis.call('ZADD', R, unpack(z))
+  dry = false
 end
 local function fields(n)
   local f = {}
@@ -171,7 +187,9 @@ end
 -- A sent message waits in the timers set until notBefore, or goes to the back of the ready set.
 local function schedule(id, p, nb)
   if nb ~= '' and tonumber(nb) > now().ms then
-    redis.call('ZADD', T, tscore(tonumber(nb), 0, p), id)
+    local sc = tscore(tonumber(nb), 0, p)
+    redis.call('ZADD', T, sc, id)
+    seen(tonumber(sc))
   else
     back[#back + 1] = p; back[#back + 1] = id
   end
@@ -189,6 +207,9 @@ local out = {}
 while a <= #ARGV do
   local op = arg()
   local res = 1
+  -- Ops that look leases up by member see the ones this call took (receive and finish do not
+  -- need to: a lease taken in this call cannot have reached a worker yet).
+  if op ~= 'Q' and op ~= 'S' then flushLeases() end
   if op == 'E' then
     local id, p, nb, body, att, fresh, rki, ttl = arg(), num(), arg(), arg(), arg(), arg() == '1', arg(), arg()
     local f = fields(num())
@@ -283,45 +304,64 @@ while a <= #ARGV do
     local t = now()
     local bound = t.ms * 20 + 19
     local due = -1
-    local head = redis.call('ZRANGE', T, 0, 0, 'WITHSCORES')
-    if head[1] and tonumber(head[2]) > bound then
-      due = math.max(math.floor(tonumber(head[2]) / 20) - t.ms, 0)
-    elseif head[1] then
-      local list = redis.call('ZRANGEBYSCORE', T, '-inf', fmt(bound), 'WITHSCORES', 'LIMIT', 0, 1000)
-      local members, expired = {}, {}
-      for i = 1, #list, 2 do
-        local member, sc = list[i], tonumber(list[i + 1])
-        members[#members + 1] = member
-        if math.floor(sc / 10) % 2 == 0 then
-          back[#back + 1] = 9 - sc % 10; back[#back + 1] = member
-        else
-          local receipt, id = unlease(member)
-          local key = rk(id)
-          local was = redis.call('HMGET', key, '.q', '.r')
-          if receipt and was[1] == '1' and was[2] == receipt then
-            redis.call('HSET', key, '.r', '')
-            expired[#expired + 1] = 9 - sc % 10; expired[#expired + 1] = id
+    if not checked then
+      local head = redis.call('ZRANGE', T, 0, 0, 'WITHSCORES')
+      if not head[1] then
+        checked = true
+      elseif tonumber(head[2]) > bound then
+        checked = true; seen(tonumber(head[2]))
+      else
+        local list = redis.call('ZRANGEBYSCORE', T, '-inf', fmt(bound), 'WITHSCORES', 'LIMIT', 0, 1000)
+        local members, expired = {}, {}
+        for i = 1, #list, 2 do
+          local member, sc = list[i], tonumber(list[i + 1])
+          members[#members + 1] = member
+          if math.floor(sc / 10) % 2 == 0 then
+            back[#back + 1] = 9 - sc % 10; back[#back + 1] = member
+          else
+            local receipt, id = unlease(member)
+            local key = rk(id)
+            local was = redis.call('HMGET', key, '.q', '.r')
+            if receipt and was[1] == '1' and was[2] == receipt then
+              redis.call('HSET', key, '.r', '')
+              expired[#expired + 1] = 9 - sc % 10; expired[#expired + 1] = id
+            end
           end
         end
+        redis.call('ZREM', T, unpack(members))
+        flush()
+        front(expired)
+        if #members == 1000 then due = 0 end
       end
-      redis.call('ZREM', T, unpack(members))
-      flush()
-      front(expired)
-      if #members == 1000 then due = 0 end
     end
-    local popped = redis.call('ZPOPMIN', R, max)
+    if checked and headScore then due = math.max(math.floor(headScore / 20) - t.ms, 0) end
+    -- One ZPOPMIN for every receive op of the call (ARGV[1] says how many they want in all).
+    local have = (#pool - pi + 1) / 2
+    if have < max and not dry then
+      local ask = math.max(want, max) - have
+      local got = redis.call('ZPOPMIN', R, ask)
+      for i = 1, #got do pool[#pool + 1] = got[i] end
+      if #got / 2 < ask then dry = true end
+      have = have + #got / 2
+    end
+    want = math.max(want - max, 0)
+    local take = math.min(max, have)
     res = { due }
-    local z = {}
-    for i = 1, #popped, 2 do
-      local id = popped[i]
+    local leased = 0
+    for _ = 1, take do
+      local id = pool[pi]
+      pi = pi + 2
       local key = rk(id)
       local m = redis.call('HMGET', key, '.b', '.p', '.d', '.a', 'state')
       local body = m[1]
       if body then
         local p, d = prio(m[2]), (tonumber(m[3]) or 0) + 1
         local receipt = t.stamp .. '.' .. d
-        local set = { '.d', d, '.r', receipt, '.q', '1' }
-        z[#z + 1] = tscore(t.ms + ms, 1, p); z[#z + 1] = lease(receipt, id)
+        local set = { '.d', d, '.r', receipt }
+        local sc = tscore(t.ms + ms, 1, p)
+        leases[#leases + 1] = sc; leases[#leases + 1] = lease(receipt, id)
+        seen(tonumber(sc))
+        leased = leased + 1
         res[#res + 1] = '~' .. id; res[#res + 1] = '~' .. body; res[#res + 1] = '~' .. receipt; res[#res + 1] = d
         -- Start the run as it is leased (startable states only; a missing record is left to the
         -- executor, which can create it).
@@ -349,8 +389,8 @@ while a <= #ARGV do
         res[#res + 1] = started
       end
     end
-    if #z > 0 then redis.call('ZADD', T, unpack(z)); res[1] = 0 end
-    if #popped / 2 >= max then more = true end
+    if leased > 0 then res[1] = 0 end
+    if take >= max then more = true end
   elseif op == 'U' then
     local key, ttl, replace, want, ng = KEYS[tonumber(arg())], arg(), arg() == '1', arg() == '1', num()
     local guards = {}
@@ -415,6 +455,14 @@ while a <= #ARGV do
   end
   out[#out + 1] = res
 end
+flushLeases()
+-- Popped but not handed out (only when ARGV[1] asked for more than the receive ops took): back
+-- to the ready set as they were.
+if pi <= #pool then
+  local z = {}
+  for i = pi, #pool, 2 do z[#z + 1] = pool[i + 1]; z[#z + 1] = pool[i] end
+  redis.call('ZADD', R, unpack(z))
+end
 flush()
 -- A receive that took all it asked for re-arms the marker only when more is ready (and only
 -- when it was asked to: a worker chaining from task to task wakes no one).
@@ -429,10 +477,11 @@ return out
  *   call, ZADD marker once per call; an id not freshly generated first reads the old message
  *   (HMGET; ZREMs when it was pending), drops an old record (HKEYS, HDEL) and ends with
  *   PERSIST; + GET, SET with an idempotency key; + TIME when `notBefore` is set.
- * - receive: TIME, ZRANGE timers head, ZPOPMIN; per message HMGET + HSET (the start is in the
- *   same HSET); one ZADD for the leases; + ZCARD (and ZADD marker when more is ready) when it
- *   took `max` and may mark; due delayed messages and expired leases add ZRANGEBYSCORE, ZREM,
- *   HINCRBY, ZADD (+ HMGET, HSET per expired lease) when present.
+ * - receive: per message HMGET + HSET (the start is in the same HSET); once per call, however
+ *   many receive ops it has: TIME, ZRANGE timers head, ZPOPMIN, one ZADD for the leases; + ZCARD
+ *   (and ZADD marker when more is ready) when it took `max` and may mark; due delayed messages
+ *   and expired leases add ZRANGEBYSCORE, ZREM, HINCRBY, ZADD (+ HMGET, HSET per expired lease)
+ *   when present.
  * - finish (ack + record): ZREM, HSET, PEXPIRE. retry (ack + record + next message): ZREM, HSET,
  *   and the enqueue's ZADD. ack: ZREM, HMGET, HSET [, PEXPIRE].
  *   renew: ZSCORE, HGET, TIME, ZADD. release: ZREM, HGET, HSET, HINCRBY, ZADD.
