@@ -86,6 +86,11 @@ export interface ProcessOptions {
    * when the ledger can. The caller must process what comes back in `Outcome.next`.
    */
   takeNext?: { leaseMs: number };
+  /**
+   * Called once the task's own code has returned or thrown, before its outcome is recorded (a
+   * worker lets a prefetched task start while this one's outcome travels to the backend).
+   */
+  onRan?: () => void;
 }
 
 const STARTABLE = ["queued", "scheduled", "retrying", "active", "missing"] as const;
@@ -241,6 +246,7 @@ export class Executor {
     } catch (error) {
       failure = error;
     }
+    options.onRan?.();
     const writes = ctx.settle();
     if (writes !== undefined) await writes;
 

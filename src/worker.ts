@@ -21,6 +21,13 @@ export interface WorkerOptions {
   queues?: readonly string[];
   /** Tasks run at once. @default 10 */
   concurrency?: number;
+  /**
+   * Tasks leased ahead of the running ones, so the next task starts the moment one ends instead
+   * of after its outcome has been recorded (like Celery's prefetch). Each stays leased (renewed)
+   * while it waits; on stop, waiting ones go back to their queue at once. Use 0 for long tasks,
+   * so an idle worker elsewhere takes them instead. @default the concurrency
+   */
+  prefetch?: number;
   /** How long a received task stays invisible to other workers; renewed every third of it. @default 30_000 */
   leaseMs?: number;
   /** On stop, how long in-flight tasks may finish before their leases are released. @default 10_000 */
@@ -42,6 +49,8 @@ export interface WorkerHost {
 interface Slot {
   delivery: Delivery;
   done: Promise<void>;
+  /** Holds one of the `concurrency` permits (its task is running or being recorded). */
+  held: boolean;
 }
 
 function checkPositive(name: string, value: number, integer: boolean): number {
@@ -73,6 +82,8 @@ export class Worker {
   readonly #host: WorkerHost;
   readonly #queues: readonly string[] | undefined;
   readonly #concurrency: number;
+  /** Slots: the concurrency plus the prefetch. */
+  readonly #slots: number;
   readonly #leaseMs: number;
   readonly #graceMs: number;
   readonly #pollMs: number;
@@ -86,6 +97,10 @@ export class Worker {
   #renewTimer: ReturnType<typeof setInterval> | undefined;
   #processed = 0;
   #firstQueue: string | undefined;
+  /** Permits free: at most `concurrency` slots run (or record) a task at once. */
+  #permits = 0;
+  /** Slots waiting for a permit (prefetched tasks); called with false when the worker stops. */
+  #waiting: ((granted: boolean) => void)[] = [];
 
   constructor(host: WorkerHost, options: WorkerOptions = {}) {
     if (!host.broker.receive) {
@@ -107,6 +122,11 @@ export class Worker {
       this.#queues = [...options.queues];
     }
     this.#concurrency = checkPositive("concurrency", options.concurrency ?? 10, true);
+    const prefetch = options.prefetch ?? this.#concurrency;
+    if (!Number.isSafeInteger(prefetch) || prefetch < 0) {
+      throw new RangeError(`prefetch must be a non-negative integer, got ${String(prefetch)}`);
+    }
+    this.#slots = this.#concurrency + prefetch;
     this.#leaseMs = checkPositive("leaseMs", options.leaseMs ?? 30_000, false);
     this.#graceMs = options.shutdownGraceMs ?? 10_000;
     if (!(this.#graceMs >= 0))
@@ -119,9 +139,14 @@ export class Worker {
     return this.#loop !== undefined;
   }
 
-  /** Tasks running now. */
+  /** Tasks running now (prefetched ones waiting for a free slot not counted). */
   get active(): number {
-    return this.#inflight.size;
+    return this.#concurrency - this.#permits;
+  }
+
+  /** Tasks leased and waiting for a free slot. */
+  get prefetched(): number {
+    return this.#waiting.length;
   }
 
   /** Deliveries processed since start. */
@@ -137,6 +162,7 @@ export class Worker {
     this.#stopping = undefined;
     const queues = this.#queues ?? this.#host.queues();
     this.#firstQueue = queues[0];
+    this.#permits = this.#concurrency;
     this.#loop = this.#run(queues);
     this.#renewTimer = setInterval(() => this.#renew(), Math.max(10, this.#leaseMs / 3));
     return this;
@@ -152,6 +178,8 @@ export class Worker {
   async #stop(): Promise<void> {
     this.#abort.abort();
     this.#slotFreed?.();
+    // Prefetched tasks that have not started go back to their queue now.
+    for (const grant of this.#waiting.splice(0)) grant(false);
     await this.#loop;
     if (this.#inflight.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -179,7 +207,7 @@ export class Worker {
     const signal = this.#abort.signal;
     let backoff = 0;
     while (!signal.aborted) {
-      const free = this.#concurrency - this.#inflight.size;
+      const free = this.#slots - this.#inflight.size;
       if (free <= 0) {
         await new Promise<void>((resolve) => {
           this.#slotFreed = resolve;
@@ -210,7 +238,7 @@ export class Worker {
   }
 
   #launch(delivery: Delivery): void {
-    const slot = { delivery } as Slot;
+    const slot = { delivery, held: false } as Slot;
     slot.done = this.#runSlot(slot).finally(() => {
       this.#inflight.delete(slot);
       this.#slotFreed?.();
@@ -218,19 +246,48 @@ export class Worker {
     this.#inflight.add(slot);
   }
 
+  /** A permit: at once when one is free; else waits for one (false: the worker stopped). */
+  #acquire(): boolean | Promise<boolean> {
+    if (this.#abort.signal.aborted) return false;
+    if (this.#permits > 0) {
+      this.#permits--;
+      return true;
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Gives a permit back: straight to the longest-waiting slot, if any. */
+  #free(slot: Slot): void {
+    if (!slot.held) return;
+    slot.held = false;
+    const next = this.#waiting.shift();
+    if (next !== undefined) next(true);
+    else this.#permits++;
+  }
+
   /**
    * Runs a delivery, then whatever the ledger handed back with its success (Redis leases the next
    * task of the same queue in the same round trip). Only the first queue chains, so a busy later
-   * queue never starves an earlier one.
+   * queue never starves an earlier one. A slot runs only while it holds a permit; it gives the
+   * permit back as soon as the task's code is done, so a prefetched task starts while this one's
+   * outcome is being recorded.
    */
   async #runSlot(slot: Slot): Promise<void> {
     const executor = this.#host.executor;
     const signal = this.#abandon.signal;
+    const onRan = () => this.#free(slot);
     // Made once per slot, not per task.
-    const chained: ProcessOptions = { signal, takeNext: { leaseMs: this.#leaseMs } };
-    const single: ProcessOptions = { signal };
+    const chained: ProcessOptions = { signal, onRan, takeNext: { leaseMs: this.#leaseMs } };
+    const single: ProcessOptions = { signal, onRan };
     for (let current: Delivery | undefined = slot.delivery; current !== undefined; ) {
       slot.delivery = current;
+      let permit = this.#acquire();
+      if (typeof permit !== "boolean") permit = await permit;
+      if (!permit) {
+        await this.#giveBack(current);
+        return;
+      }
+      slot.held = true;
       const chain = !this.#abort.signal.aborted && current.queue === this.#firstQueue;
       let next: Delivery | undefined;
       try {
@@ -238,9 +295,20 @@ export class Worker {
         if (outcome.kind === "succeeded" || outcome.kind === "retrying") next = outcome.next?.[0];
       } catch (error) {
         this.#host.events.emit("error", { error, where: `processing run ${current.id}` });
+      } finally {
+        this.#free(slot);
       }
       this.#processed++;
       current = next;
+    }
+  }
+
+  /** A leased delivery that will not run here (the worker is stopping): back to its queue. */
+  async #giveBack(delivery: Delivery): Promise<void> {
+    try {
+      await this.#host.broker.release?.([delivery]);
+    } catch (error) {
+      this.#host.events.emit("error", { error, where: "worker release on stop" });
     }
   }
 

@@ -177,10 +177,77 @@ describe("worker", () => {
     await second.stop();
   });
 
+  it("leases `prefetch` tasks ahead, runs `concurrency` at once, and sends waiting ones back on stop", async () => {
+    const backend = memory();
+    const app = createApp({ broker: backend, store: backend });
+    const gate = deferred();
+    const bothStarted = deferred();
+    const ran: number[] = [];
+    let running = 0;
+    let peak = 0;
+    const t = app.task({
+      name: "gated",
+      input: v.number(),
+      run: async (n) => {
+        ran.push(n);
+        peak = Math.max(peak, ++running);
+        if (ran.length === 2) bothStarted.resolve();
+        await gate.promise;
+        running--;
+      },
+    });
+    const runs = await t.enqueueMany(Array.from({ length: 10 }, (_, i) => i));
+    const worker = app.worker({ concurrency: 2, prefetch: 3 }).start();
+    await bothStarted.promise;
+    assert.equal(worker.active, 2);
+    assert.equal(worker.prefetched, 3);
+    assert.deepEqual(backend.stats(), { ready: 5, delayed: 0, leased: 5 });
+    const stopped = worker.stop();
+    gate.resolve();
+    await stopped;
+    // The two running tasks finished; the three waiting ones went back without running.
+    assert.deepEqual(ran, [0, 1]);
+    assert.equal(peak, 2);
+    assert.deepEqual(backend.stats(), { ready: 8, delayed: 0, leased: 0 });
+    const next = app.worker({ concurrency: 3 }).start();
+    await Promise.all(runs.map((r) => r.result()));
+    await next.stop();
+    assert.deepEqual(
+      [...ran].sort((a, b) => a - b),
+      [...Array(10).keys()],
+    );
+  });
+
+  it("leases no more than `concurrency` with prefetch 0", async () => {
+    const backend = memory();
+    const app = createApp({ broker: backend, store: backend });
+    const gate = deferred();
+    const started = deferred();
+    let count = 0;
+    const t = app.task({
+      name: "held",
+      run: async () => {
+        if (++count === 3) started.resolve();
+        await gate.promise;
+      },
+    });
+    const runs = await t.enqueueMany(Array.from({ length: 8 }, () => null));
+    const worker = app.worker({ concurrency: 3, prefetch: 0 }).start();
+    await started.promise;
+    assert.deepEqual(backend.stats(), { ready: 5, delayed: 0, leased: 3 });
+    assert.equal(worker.prefetched, 0);
+    gate.resolve();
+    await Promise.all(runs.map((r) => r.result()));
+    await worker.stop();
+    assert.equal(count, 8);
+  });
+
   it("validates its options", () => {
     const app = createApp();
     assert.throws(() => app.worker({ concurrency: 0 }), /concurrency must be a positive integer, got 0/);
     assert.throws(() => app.worker({ leaseMs: -1 }), /leaseMs must be a positive number, got -1/);
     assert.throws(() => app.worker({ queues: [] }), /queues must be a non-empty array/);
+    assert.throws(() => app.worker({ prefetch: -1 }), /prefetch must be a non-negative integer, got -1/);
+    assert.throws(() => app.worker({ prefetch: 1.5 }), /prefetch must be a non-negative integer, got 1.5/);
   });
 });
