@@ -95,11 +95,29 @@ export interface ProcessOptions {
 
 const STARTABLE = ["queued", "scheduled", "retrying", "active", "missing"] as const;
 
-/** Turns anything thrown into a stored error. */
+/**
+ * Turns anything thrown into a stored error. An Error's stack is read when `stack` is first
+ * read: engines format a stack trace on first access (through source maps, where enabled), and
+ * a retried attempt only hands it to listeners, which may never look at it.
+ */
 export function errorInfo(error: unknown): ErrorInfo {
   if (error instanceof Error) {
     const info: ErrorInfo = { name: error.name || "Error", message: error.message };
-    if (typeof error.stack === "string") info.stack = error.stack;
+    let stack: string | undefined | null = null;
+    Object.defineProperty(info, "stack", {
+      enumerable: true,
+      configurable: true,
+      get() {
+        if (stack === null) {
+          const text: unknown = error.stack;
+          stack = typeof text === "string" ? text : undefined;
+        }
+        return stack;
+      },
+      set(value: string | undefined) {
+        stack = value;
+      },
+    });
     return info;
   }
   if (error === undefined) return { name: "Error", message: "task threw undefined" };

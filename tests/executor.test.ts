@@ -6,6 +6,7 @@ import {
   CancelledError,
   createApp,
   encodeEnvelope,
+  errorInfo,
   manualClock,
   NonRetryableError,
   RetryAfterError,
@@ -561,5 +562,46 @@ describe("idempotency", () => {
     assert.equal((await first).kind, "succeeded");
     assert.equal(maxRunning, 1);
     assert.equal(await run.result(), "done");
+  });
+});
+
+describe("errorInfo", () => {
+  it("carries an Error's stack, formatted when first read", () => {
+    const error = new TypeError("bad thing");
+    const info = errorInfo(error);
+    assert.equal(info.name, "TypeError");
+    assert.equal(info.message, "bad thing");
+    assert.equal(info.stack, error.stack);
+    assert.deepEqual(Object.keys(info), ["name", "message", "stack"]);
+    assert.deepEqual(JSON.parse(JSON.stringify(info)), {
+      name: "TypeError",
+      message: "bad thing",
+      stack: error.stack,
+    });
+    assert.deepEqual({ ...info }, { name: "TypeError", message: "bad thing", stack: error.stack });
+    info.stack = "replaced";
+    assert.equal(info.stack, "replaced");
+  });
+
+  it("hands the stack of a retried attempt to listeners and stores the final one", async () => {
+    const app = createApp();
+    const thrown: Error[] = [];
+    const t = app.task({
+      name: "twice",
+      retry: { maxAttempts: 2, baseMs: 0, jitter: "none" },
+      run: () => {
+        const error = new Error(`attempt ${thrown.length + 1}`);
+        thrown.push(error);
+        throw error;
+      },
+    });
+    const seen: (string | undefined)[] = [];
+    app.on("retrying", (e) => seen.push(e.error.stack));
+    const run = await t.enqueue(null);
+    await app.drain();
+    assert.deepEqual(seen, [thrown[0]!.stack]);
+    const record = await run.status();
+    assert.equal(record?.state, "failed");
+    assert.equal(record?.error?.stack, thrown[1]!.stack);
   });
 });
