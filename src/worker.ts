@@ -24,7 +24,8 @@ export interface WorkerOptions {
   /**
    * Tasks leased ahead of the running ones, so the next task starts the moment one ends instead
    * of after its outcome has been recorded (like Celery's prefetch). Each stays leased (renewed)
-   * while it waits; on stop, waiting ones go back to their queue at once. Use 0 for long tasks,
+   * while it waits, and backends that start runs as they lease them show it active from then; on
+   * stop, waiting ones go back to their queue at once. Use 0 for long tasks,
    * so an idle worker elsewhere takes them instead. @default the concurrency
    */
   prefetch?: number;
