@@ -1,4 +1,5 @@
-import { EdgeRuntime, runServer } from "edge-runtime";
+import { createServer } from "node:http";
+import { createHandler, EdgeRuntime } from "edge-runtime";
 import { endToEnd } from "./_e2e.ts";
 import { bundle, freePort } from "./_support.ts";
 
@@ -15,6 +16,21 @@ endToEnd("handler in Vercel edge-runtime", async (envFor) => {
     initialCode,
     extend: (context) => Object.assign(context, { CELERIAC_ENV: env }),
   });
-  const server = await runServer({ runtime, host: "127.0.0.1", port });
-  return { origin, close: () => server.close() };
+  // edge-runtime's own server (runServer) waits on close for every keep-alive connection to end,
+  // which some clients hold open for as long as they like: this one drops them.
+  const { handler, waitUntil } = createHandler({ runtime });
+  const server = createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  return {
+    origin,
+    close: async () => {
+      await waitUntil();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
 });
