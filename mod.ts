@@ -59,7 +59,8 @@ export {
   ValidationError,
 } from "./src/errors.ts";
 export { Emitter, type EventMap, type EventType, type Listener } from "./src/events.ts";
-export { errorInfo, Executor, type Outcome, type ProcessOptions } from "./src/executor.ts";
+export { Executor, type Outcome, type ProcessOptions } from "./src/executor.ts";
+export { errorInfo } from "./src/_error-info.ts";
 export { toJson } from "./src/json.ts";
 export { composeLedger, type EnqueueItem, type Ledger } from "./src/ledger.ts";
 export {

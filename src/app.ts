@@ -6,21 +6,11 @@
  */
 import { MemoryBackend } from "../adapters/memory/mod.ts";
 import type { Broker, Clock, DeadLetter, Delivery, RunRecord, Store } from "./contracts.ts";
-import { FINAL_STATES } from "./contracts.ts";
-import { decodeEnvelope, type Envelope, ENVELOPE_VERSION } from "./envelope.ts";
-import {
-  CancelledError,
-  CeleriacError,
-  EnvelopeError,
-  SerializationError,
-  TaskFailedError,
-  TimeoutError,
-  UnknownTaskError,
-} from "./errors.ts";
+import { decodeEnvelope, type Envelope, toMessage } from "./envelope.ts";
+import { CeleriacError, EnvelopeError, SerializationError, UnknownTaskError } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
-import { Executor, toMessage } from "./executor.ts";
-import { composeLedger, type EnqueueItem, type Ledger } from "./ledger.ts";
-import { newRunId } from "./_ids.ts";
+import { Executor } from "./executor.ts";
+import { composeLedger, type Ledger } from "./ledger.ts";
 import { toJson } from "./json.ts";
 import { validate } from "./schema.ts";
 import type { StandardSchemaV1 } from "./schema.ts";
@@ -42,6 +32,8 @@ import {
   type TaskDefinition,
 } from "./task.ts";
 import { Worker, type WorkerOptions } from "./worker.ts";
+import { type EnqueueInternals, enqueueItems } from "./_enqueue.ts";
+import { type RunHost, RunHandle, ResultWaiters } from "./_runs.ts";
 import { signature, type WorkflowHost, WorkflowEngine } from "./workflow.ts";
 
 /**
@@ -63,12 +55,6 @@ export interface AppOptions {
   clock?: Clock;
   /** Random source in [0, 1) for jitter (tests inject a fixed one). @default Math.random */
   random?: () => number;
-}
-
-/** Internal enqueue options used by workflows. */
-interface EnqueueInternals {
-  meta?: Record<string, unknown>;
-  skipValidation?: boolean;
 }
 
 /** Options of {@link App.drain}. */
@@ -106,7 +92,7 @@ export class App {
   readonly executor: Executor;
   readonly #tasks = new Map<string, ResolvedTask>();
   readonly #queues = new Set<string>(["default"]);
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waiters: ResultWaiters;
   readonly #schedules = new Map<string, ScheduleEntry>();
   readonly #workflowHost: WorkflowHost;
 
@@ -123,6 +109,7 @@ export class App {
     this.clock = options.clock ?? { now: () => Date.now() };
     this.random = options.random ?? Math.random;
     this.ledger = this.broker.ledger?.(this.store) ?? composeLedger(this.broker, this.store);
+    this.#waiters = new ResultWaiters(this.store);
     this.#workflowHost = this.#makeWorkflowHost();
     const engine = new WorkflowEngine(this.#workflowHost);
     this.executor = new Executor({
@@ -134,7 +121,7 @@ export class App {
       random: this.random,
       events: this.events,
       ledger: this.ledger,
-      settled: (id) => this.#settled(id),
+      settled: (id) => this.#waiters.settled(id),
     });
   }
 
@@ -264,7 +251,7 @@ export class App {
   run<R = unknown>(id: string, queue?: string): Run<R> {
     this.#runs ??= {
       status: (id, queue) => this.store.getRun(id, queue),
-      result: (id, queue, timeoutMs) => this.#result(id, queue, timeoutMs),
+      result: (id, queue, timeoutMs) => this.#waiters.result(id, queue, timeoutMs),
       cancel: (id, queue) => this.#cancel(id, queue),
     };
     return new RunHandle<R>(this.#runs, id, queue);
@@ -384,7 +371,7 @@ export class App {
         }
         if (t.schema !== undefined) await validate(t.schema, copy, what);
       },
-      settled: (id) => this.#settled(id),
+      settled: (id) => this.#waiters.settled(id),
       run: (id, queue) => this.run(id, queue),
     };
   }
@@ -401,80 +388,7 @@ export class App {
     options: EnqueueOptions,
     internal: EnqueueInternals = {},
   ): Promise<Run<unknown>[]> {
-    const now = this.clock.now();
-    const queue = options.queue ?? task.queue;
-    const priority = options.priority ?? task.priority;
-    if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
-      throw new RangeError(`priority must be an integer from 0 to 9, got ${String(priority)}`);
-    }
-    let notBefore: number | undefined;
-    if (options.delayMs !== undefined) {
-      if (!Number.isFinite(options.delayMs) || options.delayMs < 0) {
-        throw new RangeError(`delayMs must be a non-negative number, got ${String(options.delayMs)}`);
-      }
-      notBefore = now + options.delayMs;
-    }
-    if (options.at !== undefined) {
-      const at = options.at instanceof Date ? options.at.getTime() : options.at;
-      if (!Number.isFinite(at)) throw new RangeError(`at must be a valid date, got ${String(options.at)}`);
-      notBefore = at;
-    }
-    if (notBefore !== undefined && notBefore <= now) notBefore = undefined;
-
-    const items: EnqueueItem[] = [];
-    const what = `input of task "${task.name}"`;
-    for (const input of inputs) {
-      // Validate exactly what the executor will see: the input after a JSON round trip.
-      let input2: unknown;
-      try {
-        input2 = JSON.parse(toJson(input, "input"));
-      } catch (error) {
-        throw new SerializationError(`${what}: ${(error as Error).message}`, { cause: error });
-      }
-      // Workflow steps are validated when they run, so a bad hand-over fails that step.
-      const valid =
-        task.schema === undefined || internal.skipValidation === true
-          ? input2
-          : await validate(task.schema, input2, what);
-      const id = options.id ?? newRunId();
-      const key = options.idempotencyKey ?? task.idempotencyKey?.(valid);
-      if (key !== undefined && (typeof key !== "string" || key.length === 0)) {
-        throw new TypeError(
-          `idempotency key of task "${task.name}" must be a non-empty string, got ${JSON.stringify(key)}`,
-        );
-      }
-      const envelope: Envelope = {
-        v: ENVELOPE_VERSION,
-        id,
-        task: task.name,
-        queue,
-        priority,
-        attempt: 1,
-        enqueuedAt: now,
-        input: input2,
-      };
-      const record: RunRecord = {
-        id,
-        task: task.name,
-        queue,
-        state: notBefore === undefined ? "queued" : "scheduled",
-        attempt: 0,
-        maxAttempts: task.retry.maxAttempts,
-        enqueuedAt: now,
-        updatedAt: now,
-      };
-      if (notBefore !== undefined) envelope.notBefore = record.notBefore = notBefore;
-      if (internal.meta !== undefined) envelope.meta = internal.meta;
-      if (key !== undefined) envelope.idempotencyKey = record.idempotencyKey = key;
-      const item: EnqueueItem = {
-        message: toMessage(envelope),
-        record,
-        ttlMs: task.resultTtlMs + (notBefore === undefined ? 0 : notBefore - now),
-      };
-      if (key !== undefined) item.idempotency = { key, ttlMs: task.idempotencyTtlMs };
-      if (options.id === undefined) item.fresh = true;
-      items.push(item);
-    }
+    const { queue, items } = await enqueueItems(task, inputs, options, internal, this.clock.now());
     const owners = await this.ledger.enqueue(items);
     const runs: Run<unknown>[] = [];
     let sent = 0;
@@ -534,52 +448,9 @@ export class App {
     );
     if (!res.applied || res.record === null) return false;
     await this.broker.cancel?.(id, res.record.queue);
-    this.#settled(id);
+    this.#waiters.settled(id);
     this.events.emit("cancelled", { id, task: res.record.task });
     return true;
-  }
-
-  #settled(id: string): void {
-    const set = this.#waiters.get(id);
-    if (set === undefined) return;
-    this.#waiters.delete(id);
-    for (const wake of set) wake();
-  }
-
-  async #result(id: string, queue: string | undefined, timeoutMs: number): Promise<unknown> {
-    const deadline = Date.now() + timeoutMs;
-    let pollMs = 5;
-    for (;;) {
-      const record = await this.store.getRun(id, queue);
-      if (record === null)
-        throw new CeleriacError(`run ${id} not found (it never existed, or its record expired)`);
-      if (FINAL_STATES.has(record.state)) {
-        if (record.state === "succeeded") return record.result;
-        if (record.state === "cancelled") throw new CancelledError(`run ${id} was cancelled`);
-        const error = record.error ?? { name: "Error", message: "unknown failure" };
-        throw new TaskFailedError(id, error, {
-          cause: Object.assign(new Error(error.message), { name: error.name }),
-        });
-      }
-      const left = deadline - Date.now();
-      if (left <= 0)
-        throw new TimeoutError(`run ${id} did not finish within ${timeoutMs} ms (state: ${record.state})`);
-      await new Promise<void>((resolve) => {
-        let set = this.#waiters.get(id);
-        if (set === undefined) {
-          set = new Set();
-          this.#waiters.set(id, set);
-        }
-        const wake = () => {
-          clearTimeout(timer);
-          set.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, Math.min(pollMs, left));
-        set.add(wake);
-      });
-      pollMs = Math.min(pollMs * 2, 500);
-    }
   }
 }
 
@@ -596,38 +467,6 @@ export class App {
  * console.log(await run.result()); // "world"
  * ```
  */
-/** The app's side of a {@link Run} handle. */
-interface RunHost {
-  status(id: string, queue: string | undefined): Promise<RunRecord | null>;
-  result(id: string, queue: string | undefined, timeoutMs: number): Promise<unknown>;
-  cancel(id: string, queue: string | undefined): Promise<boolean>;
-}
-
-/** A handle on one run: its id plus calls into the app (a class: enqueue makes one per run). */
-class RunHandle<R> implements Run<R> {
-  readonly id: string;
-  readonly #host: RunHost;
-  readonly #queue: string | undefined;
-
-  constructor(host: RunHost, id: string, queue: string | undefined) {
-    this.#host = host;
-    this.id = id;
-    this.#queue = queue;
-  }
-
-  status(): Promise<RunRecord | null> {
-    return this.#host.status(this.id, this.#queue);
-  }
-
-  result(options?: { timeoutMs?: number }): Promise<R> {
-    return this.#host.result(this.id, this.#queue, options?.timeoutMs ?? 60_000) as Promise<R>;
-  }
-
-  cancel(): Promise<boolean> {
-    return this.#host.cancel(this.id, this.#queue);
-  }
-}
-
 export function createApp(options: AppOptions = {}): App {
   return new App(options);
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import * as v from "valibot";
-import type { AttemptError } from "./contracts.ts";
+import type { AttemptError, Message } from "./contracts.ts";
 import { EnvelopeError } from "./errors.ts";
 
 /** The envelope version this build writes and reads. */
@@ -79,4 +79,17 @@ export function decodeEnvelope(body: string): Envelope {
     throw new EnvelopeError(`envelope is malformed${path ? ` at ${path}` : ""}: ${issue.message}`);
   }
   return result.output;
+}
+
+/** The broker message that carries an envelope. */
+export function toMessage(envelope: Envelope): Message {
+  const message: Message = {
+    id: envelope.id,
+    queue: envelope.queue,
+    priority: envelope.priority,
+    body: encodeEnvelope(envelope),
+    attempt: envelope.attempt,
+  };
+  if (envelope.notBefore !== undefined) message.notBefore = envelope.notBefore;
+  return message;
 }

@@ -14,12 +14,12 @@ import type {
   Clock,
   DeadLetter,
   Delivery,
-  Message,
   ErrorInfo,
   RunRecord,
   Store,
 } from "./contracts.ts";
-import { decodeEnvelope, type Envelope, encodeEnvelope } from "./envelope.ts";
+import { decodeEnvelope, type Envelope, toMessage } from "./envelope.ts";
+import { errorInfo, withoutStack } from "./_error-info.ts";
 import { CeleriacError, RetryRequest, SerializationError, TimeoutError, UnknownTaskError } from "./errors.ts";
 import type { Emitter } from "./events.ts";
 import { toJson } from "./json.ts";
@@ -94,42 +94,6 @@ export interface ProcessOptions {
 }
 
 const STARTABLE = ["queued", "scheduled", "retrying", "active", "missing"] as const;
-
-/**
- * Turns anything thrown into a stored error. An Error's stack is read when `stack` is first
- * read: engines format a stack trace on first access (through source maps, where enabled), and
- * a retried attempt only hands it to listeners, which may never look at it.
- */
-export function errorInfo(error: unknown): ErrorInfo {
-  if (error instanceof Error) {
-    const info: ErrorInfo = { name: error.name || "Error", message: error.message };
-    let stack: string | undefined | null = null;
-    Object.defineProperty(info, "stack", {
-      enumerable: true,
-      configurable: true,
-      get() {
-        if (stack === null) {
-          const text: unknown = error.stack;
-          stack = typeof text === "string" ? text : undefined;
-        }
-        return stack;
-      },
-      set(value: string | undefined) {
-        stack = value;
-      },
-    });
-    return info;
-  }
-  if (error === undefined) return { name: "Error", message: "task threw undefined" };
-  if (typeof error === "string") return { name: "Error", message: error };
-  let text: string;
-  try {
-    text = JSON.stringify(error) ?? String(error);
-  } catch {
-    text = String(error);
-  }
-  return { name: "Error", message: `task threw a non-Error value: ${text}` };
-}
 
 /** Runs tasks. One per app. */
 export class Executor {
@@ -482,19 +446,6 @@ export class Executor {
   }
 }
 
-/** The broker message that carries an envelope. */
-export function toMessage(envelope: Envelope): Message {
-  const message: Message = {
-    id: envelope.id,
-    queue: envelope.queue,
-    priority: envelope.priority,
-    body: encodeEnvelope(envelope),
-    attempt: envelope.attempt,
-  };
-  if (envelope.notBefore !== undefined) message.notBefore = envelope.notBefore;
-  return message;
-}
-
 /** The record fields a delivery carries, enough to create the run's record when it is missing. */
 function runFields(envelope: Envelope, task: ResolvedTask): Omit<RunRecord, "state" | "updatedAt"> {
   const fields: Omit<RunRecord, "state" | "updatedAt"> = {
@@ -515,8 +466,4 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     (typeof value === "object" || typeof value === "function") &&
     typeof (value as { then?: unknown }).then === "function"
   );
-}
-
-function withoutStack(info: ErrorInfo): ErrorInfo {
-  return { name: info.name, message: info.message };
 }

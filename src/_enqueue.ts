@@ -1,0 +1,113 @@
+/**
+ * What an enqueue sends: each input checked and round-tripped through JSON (the executor sees
+ * exactly that), validated by the task's schema, and turned into a message and a run record.
+ * Nothing is sent here; the app hands the items to its ledger.
+ *
+ * @module
+ */
+import type { RunRecord } from "./contracts.ts";
+import { type Envelope, ENVELOPE_VERSION, toMessage } from "./envelope.ts";
+import { SerializationError } from "./errors.ts";
+
+import type { EnqueueItem } from "./ledger.ts";
+import { newRunId } from "./_ids.ts";
+import { toJson } from "./json.ts";
+import { validate } from "./schema.ts";
+import type { EnqueueOptions, ResolvedTask } from "./task.ts";
+
+/** Internal enqueue options used by workflows. */
+export interface EnqueueInternals {
+  meta?: Record<string, unknown>;
+  skipValidation?: boolean;
+}
+
+/** When a run may start: `delayMs` or `at`, undefined for now (or a time already past). */
+function notBeforeOf(options: EnqueueOptions, now: number): number | undefined {
+  let notBefore: number | undefined;
+  if (options.delayMs !== undefined) {
+    if (!Number.isFinite(options.delayMs) || options.delayMs < 0) {
+      throw new RangeError(`delayMs must be a non-negative number, got ${String(options.delayMs)}`);
+    }
+    notBefore = now + options.delayMs;
+  }
+  if (options.at !== undefined) {
+    const at = options.at instanceof Date ? options.at.getTime() : options.at;
+    if (!Number.isFinite(at)) throw new RangeError(`at must be a valid date, got ${String(options.at)}`);
+    notBefore = at;
+  }
+  return notBefore !== undefined && notBefore <= now ? undefined : notBefore;
+}
+
+/**
+ * The ledger items for `inputs` of `task`, all on one queue. Throws (and so sends nothing) on
+ * the first bad option, input that is not JSON, input the schema rejects, or a bad idempotency key.
+ */
+export async function enqueueItems(
+  task: ResolvedTask,
+  inputs: readonly unknown[],
+  options: EnqueueOptions,
+  internal: EnqueueInternals,
+  now: number,
+): Promise<{ queue: string; items: EnqueueItem[] }> {
+  const queue = options.queue ?? task.queue;
+  const priority = options.priority ?? task.priority;
+  if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
+    throw new RangeError(`priority must be an integer from 0 to 9, got ${String(priority)}`);
+  }
+  const notBefore = notBeforeOf(options, now);
+  const items: EnqueueItem[] = [];
+  const what = `input of task "${task.name}"`;
+  for (const input of inputs) {
+    // Validate exactly what the executor will see: the input after a JSON round trip.
+    let input2: unknown;
+    try {
+      input2 = JSON.parse(toJson(input, "input"));
+    } catch (error) {
+      throw new SerializationError(`${what}: ${(error as Error).message}`, { cause: error });
+    }
+    // Workflow steps are validated when they run, so a bad hand-over fails that step.
+    const valid =
+      task.schema === undefined || internal.skipValidation === true
+        ? input2
+        : await validate(task.schema, input2, what);
+    const id = options.id ?? newRunId();
+    const key = options.idempotencyKey ?? task.idempotencyKey?.(valid);
+    if (key !== undefined && (typeof key !== "string" || key.length === 0)) {
+      throw new TypeError(
+        `idempotency key of task "${task.name}" must be a non-empty string, got ${JSON.stringify(key)}`,
+      );
+    }
+    const envelope: Envelope = {
+      v: ENVELOPE_VERSION,
+      id,
+      task: task.name,
+      queue,
+      priority,
+      attempt: 1,
+      enqueuedAt: now,
+      input: input2,
+    };
+    const record: RunRecord = {
+      id,
+      task: task.name,
+      queue,
+      state: notBefore === undefined ? "queued" : "scheduled",
+      attempt: 0,
+      maxAttempts: task.retry.maxAttempts,
+      enqueuedAt: now,
+      updatedAt: now,
+    };
+    if (notBefore !== undefined) envelope.notBefore = record.notBefore = notBefore;
+    if (internal.meta !== undefined) envelope.meta = internal.meta;
+    if (key !== undefined) envelope.idempotencyKey = record.idempotencyKey = key;
+    const item: EnqueueItem = {
+      message: toMessage(envelope),
+      record,
+      ttlMs: task.resultTtlMs + (notBefore === undefined ? 0 : notBefore - now),
+    };
+    if (key !== undefined) item.idempotency = { key, ttlMs: task.idempotencyTtlMs };
+    if (options.id === undefined) item.fresh = true;
+    items.push(item);
+  }
+  return { queue, items };
+}

@@ -1,0 +1,106 @@
+/**
+ * Run handles and waiting for a run's result: the handle `enqueue` returns for each run, and the
+ * waiters a final state wakes (runs finished in this process wake them at once; others are
+ * found by polling the store with a growing interval).
+ *
+ * @module
+ */
+import type { RunRecord, Store } from "./contracts.ts";
+import { FINAL_STATES } from "./contracts.ts";
+import { CancelledError, CeleriacError, TaskFailedError, TimeoutError } from "./errors.ts";
+import type { Run } from "./task.ts";
+
+/** The app's side of a {@link Run} handle. */
+export interface RunHost {
+  status(id: string, queue: string | undefined): Promise<RunRecord | null>;
+  result(id: string, queue: string | undefined, timeoutMs: number): Promise<unknown>;
+  cancel(id: string, queue: string | undefined): Promise<boolean>;
+}
+
+/** A handle on one run: its id plus calls into the app (a class: enqueue makes one per run). */
+export class RunHandle<R> implements Run<R> {
+  readonly id: string;
+  readonly #host: RunHost;
+  readonly #queue: string | undefined;
+
+  constructor(host: RunHost, id: string, queue: string | undefined) {
+    this.#host = host;
+    this.id = id;
+    this.#queue = queue;
+  }
+
+  status(): Promise<RunRecord | null> {
+    return this.#host.status(this.id, this.#queue);
+  }
+
+  result(options?: { timeoutMs?: number }): Promise<R> {
+    return this.#host.result(this.id, this.#queue, options?.timeoutMs ?? 60_000) as Promise<R>;
+  }
+
+  cancel(): Promise<boolean> {
+    return this.#host.cancel(this.id, this.#queue);
+  }
+}
+
+/** Callers of `run.result()` waiting on runs, by run id. */
+export class ResultWaiters {
+  readonly #store: Store;
+  readonly #waiters = new Map<string, Set<() => void>>();
+
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  /** A run reached a final state in this process: its waiters look again now. */
+  settled(id: string): void {
+    const set = this.#waiters.get(id);
+    if (set === undefined) return;
+    this.#waiters.delete(id);
+    for (const wake of set) wake();
+  }
+
+  /** The run's result once it is final; throws for a failed, cancelled, missing or late run. */
+  async result(id: string, queue: string | undefined, timeoutMs: number): Promise<unknown> {
+    const deadline = Date.now() + timeoutMs;
+    let pollMs = 5;
+    for (;;) {
+      const record = await this.#store.getRun(id, queue);
+      if (record === null)
+        throw new CeleriacError(`run ${id} not found (it never existed, or its record expired)`);
+      if (FINAL_STATES.has(record.state)) return outcome(id, record);
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new TimeoutError(`run ${id} did not finish within ${timeoutMs} ms (state: ${record.state})`);
+      await this.#wait(id, Math.min(pollMs, left));
+      pollMs = Math.min(pollMs * 2, 500);
+    }
+  }
+
+  /** Resolves when the run settles here or after `ms`, whichever comes first. */
+  #wait(id: string, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let set = this.#waiters.get(id);
+      if (set === undefined) {
+        set = new Set();
+        this.#waiters.set(id, set);
+      }
+      const wake = () => {
+        clearTimeout(timer);
+        set.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      set.add(wake);
+    });
+  }
+}
+
+/** A final record's result, or the error it stands for. */
+function outcome(id: string, record: RunRecord): unknown {
+  if (record.state === "succeeded") return record.result;
+  if (record.state === "cancelled") throw new CancelledError(`run ${id} was cancelled`);
+  const error = record.error ?? { name: "Error", message: "unknown failure" };
+  throw new TaskFailedError(id, error, {
+    cause: Object.assign(new Error(error.message), { name: error.name }),
+  });
+}
