@@ -1,7 +1,9 @@
 /**
- * Benchmark (not a test): QStash push deliveries per second through `createHandler` — signature
- * verification (`qstashVerifier`: the Receiver's checks with keys prepared once), then the executor running a no-op task on the memory
- * store — next to a bare Hono route answering 200, on the same runtime and the same HTTP server.
+ * Benchmark (not a test): QStash push deliveries per second through `createHandler` (signature
+ * verification with `qstashVerifier`, then the executor running a no-op task on the memory
+ * store), next to a bare Hono route answering 200 and a "reading" route that does the HTTP work
+ * any push endpoint does (reads and parses the body, reads the QStash headers, answers a small
+ * JSON body) but verifies and runs nothing; all on the same runtime and the same HTTP server.
  *
  *   npx tsx bench/handler.ts            (one run: Node, then Bun, then Deno, each in a child process)
  *   npx tsx bench/handler.ts --quick    (smoke run: fewer requests)
@@ -9,12 +11,14 @@
  *   npx tsx bench/handler.ts --runtime=node --profile=DIR   (Node servers write CPU profiles)
  *
  * The load generator is this (Node) process: `CONCURRENCY` keep-alive connections writing
- * pre-built raw HTTP/1.1 requests (lean, like wrk or autocannon, so it leaves the server CPU), every delivery pre-signed before the clock starts (a fresh run id each, so every one
- * runs the task; none is a duplicate). Both servers of a runtime run side by side and are loaded
- * in turn, `ROUNDS` times each; the medians are reported. Each server runs in a child process on its runtime's own
- * server (@hono/node-server, Bun.serve, Deno.serve), which also times the verifier alone.
- * The machine is shared by generator and server, so absolute figures are conservative; the
- * ratio handler / bare is the number to watch (target ≥ 50%).
+ * pre-built raw HTTP/1.1 requests (lean, like wrk or autocannon, so it leaves the server CPU),
+ * every delivery pre-signed before the clock starts (a fresh run id each, so every one runs the
+ * task; none is a duplicate). The three servers of a runtime run side by side and are loaded in
+ * turn, `ROUNDS` times each; the medians are reported. Each server runs in a child process on
+ * its runtime's own server (@hono/node-server, Bun.serve, Deno.serve), which also times the
+ * verifier alone. The machine is shared by generator and server, so absolute figures are
+ * conservative; the ratio handler / bare is the issue's target (≥ 50%), handler / reading shows
+ * what verifying and running cost on top of the unavoidable HTTP work.
  *
  * @module
  */
@@ -45,7 +49,7 @@ const VERIFY_RUNS = QUICK ? 500 : 5_000;
 
 // ---------------------------------------------------------------- child: one server
 
-async function serveChild(mode: "handler" | "bare", port: number): Promise<void> {
+async function serveChild(mode: Mode, port: number): Promise<void> {
   // Exit (rather than die) on SIGTERM, so `--cpu-prof` and the like can write their output.
   (globalThis as { process?: { on?(signal: string, listener: () => void): void } }).process?.on?.(
     "SIGTERM",
@@ -57,6 +61,21 @@ async function serveChild(mode: "handler" | "bare", port: number): Promise<void>
     const bare = new Hono();
     bare.post("/qstash", (c) => c.text("ok"));
     fetcher = bare.fetch;
+  } else if (mode === "read") {
+    // The HTTP work of any push endpoint, without verifying or running anything: read and parse
+    // the body, read the QStash headers, answer with a small JSON body.
+    const read = new Hono();
+    read.post("/qstash", async (c) => {
+      const body = JSON.parse(await c.req.text()) as { id?: string };
+      const seen = [
+        c.req.header("upstash-signature"),
+        c.req.header("upstash-message-id"),
+        c.req.header("upstash-retried"),
+      ];
+      if (seen.includes(undefined)) return c.text("missing header", 400);
+      return c.json({ outcome: "succeeded", id: body.id });
+    });
+    fetcher = read.fetch;
   } else {
     const app = createApp();
     app.task({ name: "noop", run: () => null });
@@ -222,42 +241,50 @@ function bin(name: string): string {
   return fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
 }
 
+/** What a child serves: a bare route, a route that only reads the delivery, or the handler. */
+type Mode = "bare" | "read" | "handler";
+
 interface Row {
   server: string;
   bare: number;
+  read: number;
   handler: number;
   verifyUs: number;
 }
 
-/** Both servers up side by side; ROUNDS alternating runs of each; medians. */
+/** The three servers up side by side; ROUNDS alternating runs of each; medians. */
 async function measure(runtime: string): Promise<Row> {
-  const [barePort, handlerPort] = [await freePort(), await freePort()];
+  const [barePort, readPort, handlerPort] = [await freePort(), await freePort(), await freePort()];
   const url = `http://127.0.0.1:${handlerPort}/qstash`;
   // Fresh deliveries for every handler run (a repeated run id would be a cheaper duplicate).
   const batches = await Promise.all(
     Array.from({ length: ROUNDS + 1 }, (_, i) => presign(i === 0 ? WARMUP : REQUESTS, url)),
   );
   const bare = await start(runtime, "bare", barePort);
+  const read = await start(runtime, "read", readPort);
   const handler = await start(runtime, "handler", handlerPort);
   try {
     const [warm, ...rounds] = batches as [Signed[], ...Signed[][]];
     await load(barePort, warm);
+    await load(readPort, warm);
     await load(handlerPort, warm);
     const bareRps: number[] = [];
+    const readRps: number[] = [];
     const handlerRps: number[] = [];
     for (const items of rounds) {
       bareRps.push(await load(barePort, items));
+      readRps.push(await load(readPort, items));
       handlerRps.push(await load(handlerPort, items));
     }
     return {
       server: handler.info.server,
       bare: median(bareRps),
+      read: median(readRps),
       handler: median(handlerRps),
       verifyUs: handler.info.verifyUs,
     };
   } finally {
-    bare.child.kill("SIGTERM");
-    handler.child.kill("SIGTERM");
+    for (const server of [bare, read, handler]) server.child.kill("SIGTERM");
   }
 }
 
@@ -269,22 +296,22 @@ function median(values: number[]): number {
 async function main(): Promise<void> {
   const serveAt = argv.indexOf("--serve");
   if (serveAt !== -1) {
-    await serveChild(argv[serveAt + 1] as "handler" | "bare", Number(argv[serveAt + 2]));
+    await serveChild(argv[serveAt + 1] as Mode, Number(argv[serveAt + 2]));
     return;
   }
   console.log(
     `push deliveries through createHandler vs a bare Hono route: ${REQUESTS} requests, ${CONCURRENCY} in flight\n`,
   );
   console.log(
-    "| runtime | server | bare route req/s | handler deliveries/s | handler / bare | verify µs/op |",
+    "| runtime | server | bare route req/s | reading route req/s | handler deliveries/s | handler / bare | handler / reading | verify µs/op |",
   );
-  console.log("| --- | --- | ---: | ---: | ---: | ---: |");
+  console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
   const only = argv.find((a) => a.startsWith("--runtime="))?.slice("--runtime=".length);
   for (const runtime of ["node", "bun", "deno"].filter((r) => only === undefined || r === only)) {
     const row = await measure(runtime);
-    const ratio = ((row.handler / row.bare) * 100).toFixed(0);
+    const pct = (n: number) => `${((row.handler / n) * 100).toFixed(0)}%`;
     console.log(
-      `| ${runtime} | ${row.server} | ${row.bare.toFixed(0)} | ${row.handler.toFixed(0)} | ${ratio}% | ${row.verifyUs.toFixed(1)} |`,
+      `| ${runtime} | ${row.server} | ${row.bare.toFixed(0)} | ${row.read.toFixed(0)} | ${row.handler.toFixed(0)} | ${pct(row.bare)} | ${pct(row.read)} | ${row.verifyUs.toFixed(1)} |`,
     );
   }
 }
