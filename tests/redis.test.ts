@@ -104,6 +104,53 @@ describe("redis backend", () => {
           await close();
         }
       });
+
+      it("a stopping worker sends its prefetched tasks back at once; another runs each of them once", async () => {
+        const { backend, close } = rig.backend(kind);
+        try {
+          const app = createApp({ broker: backend, store: backend });
+          let release!: () => void;
+          const gate = new Promise<void>((resolve) => {
+            release = resolve;
+          });
+          let first!: () => void;
+          const started = new Promise<void>((resolve) => {
+            first = resolve;
+          });
+          const runs = new Map<number, number>();
+          const t = app.task({
+            name: "held",
+            run: async (n: number) => {
+              runs.set(n, (runs.get(n) ?? 0) + 1);
+              first();
+              await gate;
+            },
+          });
+          const handles = await t.enqueueMany([1, 2, 3, 4, 5]);
+          const a = app.worker({ concurrency: 1, prefetch: 2 }).start();
+          await started;
+          assert.equal(a.active, 1);
+          await waitFor(() => a.prefetched === 2, 5_000, "two prefetched tasks");
+          const stopped = a.stop();
+          release();
+          await stopped;
+          // One ran; the two waiting went back to the ready set with the two never taken.
+          assert.equal(runs.size, 1);
+          const b = app.worker({ concurrency: 2, prefetch: 0, leaseMs: 60_000 }).start();
+          const states = await Promise.all(
+            handles.map(async (h) => {
+              // Released at once, not left to their leases (30 s): they finish well within this.
+              await h.result({ timeoutMs: 10_000 });
+              return (await h.status())?.state;
+            }),
+          );
+          await b.stop();
+          assert.deepEqual(states, ["succeeded", "succeeded", "succeeded", "succeeded", "succeeded"]);
+          assert.deepEqual([...runs.values()], [1, 1, 1, 1, 1]);
+        } finally {
+          await close();
+        }
+      });
     });
   }
 
