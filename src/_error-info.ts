@@ -9,6 +9,12 @@ import type { ErrorInfo } from "./contracts.ts";
  * Turns anything thrown into a stored error. An Error's stack is read when `stack` is first
  * read: engines format a stack trace on first access (through source maps, where enabled), and
  * a retried attempt only hands it to listeners, which may never look at it.
+ *
+ * @example
+ * ```ts
+ * const info = errorInfo(new TypeError("bad input"));
+ * // { name: "TypeError", message: "bad input", stack: "TypeError: bad input\n    at …" }
+ * ```
  */
 export function errorInfo(error: unknown): ErrorInfo {
   if (error instanceof Error) {
