@@ -94,6 +94,8 @@ export class App {
   readonly #queues = new Set<string>(["default"]);
   readonly #waiters: ResultWaiters;
   readonly #schedules = new Map<string, ScheduleEntry>();
+  /** Workers and schedulers made by this app: `close()` stops them before closing the backends. */
+  readonly #runners = new Set<{ stop(): Promise<void> }>();
   readonly #workflowHost: WorkflowHost;
 
   constructor(options: AppOptions = {}) {
@@ -186,7 +188,9 @@ export class App {
    * ```
    */
   worker(options: WorkerOptions = {}): Worker {
-    return new Worker(this, options);
+    const worker = new Worker(this, options);
+    this.#runners.add(worker);
+    return worker;
   }
 
   /**
@@ -213,7 +217,9 @@ export class App {
    * ```
    */
   scheduler(options: SchedulerOptions = {}): Scheduler {
-    return new Scheduler(this, this.#schedules, options);
+    const scheduler = new Scheduler(this, this.#schedules, options);
+    this.#runners.add(scheduler);
+    return scheduler;
   }
 
   /**
@@ -376,8 +382,19 @@ export class App {
     };
   }
 
-  /** Closes the broker and store. */
+  /**
+   * Stops the app's workers and schedulers (each as its own `stop()` does: in-flight tasks get
+   * their grace period), then closes the broker and store.
+   *
+   * @example
+   * ```ts
+   * await app.close();
+   * ```
+   */
   async close(): Promise<void> {
+    const runners = [...this.#runners];
+    this.#runners.clear();
+    await Promise.all(runners.map((r) => r.stop()));
     await this.broker.close?.();
     if ((this.store as unknown) !== this.broker) await this.store.close?.();
   }

@@ -111,6 +111,33 @@ describe("redis backend on bad input", () => {
     });
   }
 
+  it("gives a worker left running on a closed backend errors to back off on, not empty answers to spin on", async () => {
+    const { backend, close } = rig.backend("tcp");
+    try {
+      const app = createApp({ broker: backend, store: backend });
+      app.task({ name: "noop", run: () => null });
+      const errors: unknown[] = [];
+      app.on("error", (e) => errors.push(e.error));
+      const worker = app.worker({ pollMs: 50 }).start();
+      await backend.close();
+      await waitFor(() => errors.length > 0, 5_000, "an error event from the worker");
+      const first = errors[0];
+      assert.ok(first instanceof BackendError, String(first));
+      assert.match(first.message, /closed/);
+      // The worker backs off (100 ms, then doubling) instead of asking again at once.
+      const seen = errors.length;
+      await waitFor(() => errors.length >= seen + 1, 5_000, "a second error after the back-off");
+      assert.ok(errors.length <= seen + 2, `${errors.length - seen} errors right after the first`);
+      await worker.stop();
+      await assert.rejects(
+        backend.receive({ queues: ["default"], max: 1, leaseMs: 1_000, waitMs: 0 }),
+        BackendError,
+      );
+    } finally {
+      await close();
+    }
+  });
+
   it("refuses a client it does not know and bad options, naming them", () => {
     assert.throws(() => redis({ client: {} as never }), TypeError);
     assert.throws(

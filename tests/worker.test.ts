@@ -242,6 +242,29 @@ describe("worker", () => {
     assert.equal(count, 8);
   });
 
+  it("stops with its app: app.close() stops workers and schedulers before closing the backends", async () => {
+    const app = createApp();
+    const started = deferred();
+    let finished = false;
+    const t = app.task({
+      name: "closing",
+      run: async () => {
+        started.resolve();
+        await new Promise((r) => setTimeout(r, 20));
+        finished = true;
+      },
+    });
+    const worker = app.worker().start();
+    const scheduler = app.scheduler().start();
+    const run = await t.enqueue(null);
+    await started.promise;
+    await app.close();
+    assert.equal(worker.running, false);
+    assert.equal(scheduler.running, false);
+    assert.equal(finished, true, "the in-flight task finished within the grace period");
+    assert.equal((await run.status())?.state, "succeeded");
+  });
+
   it("validates its options", () => {
     const app = createApp();
     assert.throws(() => app.worker({ concurrency: 0 }), /concurrency must be a positive integer, got 0/);

@@ -251,6 +251,9 @@ export class RedisBackend implements Broker, Store {
    * is due it waits up to `waitMs`: blocking on the queues' markers over TCP, polling over REST.
    */
   async receive(options: ReceiveOptions): Promise<Delivery[]> {
+    // A worker left running on a closed backend gets errors (and backs off) instead of an
+    // endless stream of empty answers.
+    if (this.#closed) throw new BackendError("this redis backend is closed");
     const max = Math.floor(options.max);
     if (!(max >= 1) || options.queues.length === 0) return [];
     const waitMs = options.waitMs > 0 ? Math.min(options.waitMs, MAX_WAIT_MS) : 0;
