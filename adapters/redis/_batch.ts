@@ -243,6 +243,14 @@ export class QueueCall {
     );
   }
 
+  /**
+   * `finish` for a success at `at` (state "succeeded", finishedAt = updatedAt = at, the result as
+   * JSON unless undefined), in five arguments instead of a field list.
+   */
+  succeed(delivery: Delivery, at: number, resultJson: string | undefined, ttlMs: number): number {
+    return this.#op(OP.succeed, delivery.id, delivery.receipt, ms(ttlMs), String(at), resultJson ?? "");
+  }
+
   /** Updates a run record; `want` asks for the record as it was before the update. */
   update(
     id: string,

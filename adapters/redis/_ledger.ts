@@ -89,8 +89,12 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
     next,
   ) => {
     const c = call(delivery.queue);
-    if (delivery.id === id) c.finish(delivery, patch, ttlMs);
-    else {
+    if (delivery.id === id) {
+      const at = successAt(patch);
+      if (at === undefined) c.finish(delivery, patch, ttlMs);
+      else
+        c.succeed(delivery, at, patch.result === undefined ? undefined : JSON.stringify(patch.result), ttlMs);
+    } else {
       c.update(id, patch, { ttlMs }, false);
       c.ack(delivery);
     }
@@ -196,6 +200,19 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       return maybeText(reply, "idempotency owner");
     },
   };
+}
+
+const SUCCESS_FIELDS: ReadonlySet<string> = new Set(["state", "finishedAt", "updatedAt", "result"]);
+
+/**
+ * The time of a plain success patch (`{ state: "succeeded", finishedAt, updatedAt, result? }`
+ * with one time), which the script's succeed op writes from that time alone; else undefined.
+ */
+function successAt(patch: Partial<RunRecord>): number | undefined {
+  if (patch.state !== "succeeded" || typeof patch.finishedAt !== "number") return undefined;
+  if (patch.updatedAt !== patch.finishedAt || !Number.isFinite(patch.finishedAt)) return undefined;
+  for (const key in patch) if (!SUCCESS_FIELDS.has(key)) return undefined;
+  return patch.finishedAt;
 }
 
 /** Fails loudly when a reply does not have one result per op. */

@@ -73,6 +73,11 @@ export const OP = {
    * final fields in one step (0: the lease was not held; the record is written all the same).
    */
   finish: "S",
+  /**
+   * id, receipt, ttlMs, at, resultJson|"" → 1 | 0: `finish` with the fields of a success
+   * (state "succeeded", finishedAt = updatedAt = at, the result unless "") in fewer arguments.
+   */
+  succeed: "O",
   /** runKey# → { ~field, ~value, … } */
   get: "G",
   /** id, json → 1 */
@@ -209,7 +214,7 @@ while a <= #ARGV do
   local res = 1
   -- Ops that look leases up by member see the ones this call took (receive and finish do not
   -- need to: a lease taken in this call cannot have reached a worker yet).
-  if op ~= 'Q' and op ~= 'S' then flushLeases() end
+  if op ~= 'Q' and op ~= 'S' and op ~= 'O' then flushLeases() end
   if op == 'E' then
     local id, p, nb, body, att, fresh, rki, ttl = arg(), num(), arg(), arg(), arg(), arg() == '1', arg(), arg()
     local f = fields(num())
@@ -240,9 +245,16 @@ while a <= #ARGV do
   elseif op == 'A' then
     local id, receipt = arg(), arg()
     if redis.call('ZREM', T, lease(receipt, id)) == 1 then settle(rk(id)) else res = 0 end
-  elseif op == 'S' then
+  elseif op == 'S' or op == 'O' then
     local id, receipt, ttl = arg(), arg(), arg()
-    local f = fields(num())
+    local f
+    if op == 'O' then
+      local at, result = arg(), arg()
+      f = { 'state', '"succeeded"', 'finishedAt', at, 'updatedAt', at }
+      if result ~= '' then f[7] = 'result'; f[8] = result end
+    else
+      f = fields(num())
+    end
     local key = rk(id)
     if redis.call('ZREM', T, lease(receipt, id)) == 1 then
       f[#f + 1] = '.q'; f[#f + 1] = ''
@@ -482,7 +494,7 @@ return out
  *   (and ZADD marker when more is ready) when it took `max` and may mark; due delayed messages
  *   and expired leases add ZRANGEBYSCORE, ZREM, HINCRBY, ZADD (+ HMGET, HSET per expired lease)
  *   when present.
- * - finish (ack + record): ZREM, HSET, PEXPIRE. retry (ack + record + next message): ZREM, HSET,
+ * - finish or succeed (ack + record): ZREM, HSET, PEXPIRE. retry (ack + record + next message): ZREM, HSET,
  *   and the enqueue's ZADD. ack: ZREM, HMGET, HSET [, PEXPIRE].
  *   renew: ZSCORE, HGET, TIME, ZADD. release: ZREM, HGET, HSET, HINCRBY, ZADD.
  * - update: HGETALL (`want`) or HMGET state, [HKEYS, HDEL], HSET, PEXPIRE (not while a message is
