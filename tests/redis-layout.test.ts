@@ -156,6 +156,72 @@ describe("redis backend: one hash per run, message and record together", () => {
       await close();
     }
   });
+  it("records a plain success through the short op exactly as the general one would", async () => {
+    const { backend, close } = rig.backend("tcp");
+    const raw = rig.tcp();
+    try {
+      const ledger = backend.ledger(backend) as RedisLedger;
+      const ids = ["plain", "no-result", "extra"];
+      await backend.send(
+        ids.map((id) => ({ id, queue: "q", priority: 0, body: `body of ${id}`, attempt: 1 })),
+      );
+      for (const id of ids)
+        await backend.updateRun(id, { id, state: "queued" }, { ttlMs: 60_000, queue: "q" });
+      const leased = await backend.receive({ queues: ["q"], max: 3, leaseMs: 30_000, waitMs: 0 });
+      const byId = new Map(leased.map((d) => [d.id, d]));
+      const at = 1_764_000_000_123;
+      await rig.resetStats();
+      await ledger.succeed(
+        byId.get("plain")!,
+        "plain",
+        { state: "succeeded", finishedAt: at, updatedAt: at, result: { ok: [1, "two"] } },
+        60_000,
+      );
+      await ledger.succeed(
+        byId.get("no-result")!,
+        "no-result",
+        { state: "succeeded", finishedAt: at, updatedAt: at },
+        60_000,
+      );
+      // Anything more than a plain success goes through the general op.
+      await ledger.succeed(
+        byId.get("extra")!,
+        "extra",
+        { state: "succeeded", finishedAt: at, updatedAt: at + 1, result: null },
+        60_000,
+      );
+      assert.deepEqual(await backend.getRun("plain", "q"), {
+        id: "plain",
+        state: "succeeded",
+        finishedAt: at,
+        updatedAt: at,
+        result: { ok: [1, "two"] },
+      });
+      assert.deepEqual(await backend.getRun("no-result", "q"), {
+        id: "no-result",
+        state: "succeeded",
+        finishedAt: at,
+        updatedAt: at,
+      });
+      assert.deepEqual(await backend.getRun("extra", "q"), {
+        id: "extra",
+        state: "succeeded",
+        finishedAt: at,
+        updatedAt: at + 1,
+        result: null,
+      });
+      // Acked and settled alike: nothing leased, the message fields cleared, the record's TTL set.
+      for (const id of ids) {
+        const key = runKey(backend.prefix, "q", id);
+        assert.deepEqual(await raw.hmget(key, ".q", ".r"), ["", ""], id);
+        assert.ok((await raw.pttl(key)) > 0, id);
+      }
+      assert.deepEqual(await backend.receive({ queues: ["q"], max: 5, leaseMs: 30_000, waitMs: 0 }), []);
+    } finally {
+      await close();
+    }
+  });
+
   it("shares one pop among a call's receive ops and puts back what none of them took", async () => {
     const { backend, close } = rig.backend("tcp");
     const raw = rig.tcp();
