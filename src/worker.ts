@@ -128,6 +128,7 @@ export class Worker {
       throw new RangeError(`prefetch must be a non-negative integer, got ${String(prefetch)}`);
     }
     this.#slots = this.#concurrency + prefetch;
+    this.#permits = this.#concurrency;
     this.#leaseMs = checkPositive("leaseMs", options.leaseMs ?? 30_000, false);
     this.#graceMs = options.shutdownGraceMs ?? 10_000;
     if (!(this.#graceMs >= 0))

@@ -197,7 +197,9 @@ describe("worker", () => {
       },
     });
     const runs = await t.enqueueMany(Array.from({ length: 10 }, (_, i) => i));
-    const worker = app.worker({ concurrency: 2, prefetch: 3 }).start();
+    const worker = app.worker({ concurrency: 2, prefetch: 3 });
+    assert.deepEqual([worker.active, worker.prefetched], [0, 0]);
+    worker.start();
     await bothStarted.promise;
     assert.equal(worker.active, 2);
     assert.equal(worker.prefetched, 3);
@@ -206,6 +208,7 @@ describe("worker", () => {
     gate.resolve();
     await stopped;
     // The two running tasks finished; the three waiting ones went back without running.
+    assert.deepEqual([worker.active, worker.prefetched], [0, 0]);
     assert.deepEqual(ran, [0, 1]);
     assert.equal(peak, 2);
     assert.deepEqual(backend.stats(), { ready: 8, delayed: 0, leased: 0 });
