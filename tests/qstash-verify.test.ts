@@ -79,6 +79,14 @@ async function cases(): Promise<Case[]> {
       fast: true,
     },
     {
+      label: "valid, non-ASCII URL in the claims",
+      signature: await token(body, { claims: { sub: `${URL_}/zoë-✓` } }),
+      body,
+      url: `${URL_}/zoë-✓`,
+      valid: true,
+      fast: true,
+    },
+    {
       label: "valid, no exp/nbf/iat",
       signature: await token(body, { claims: { exp: undefined, nbf: undefined, iat: undefined } }),
       body,
@@ -275,6 +283,23 @@ describe("QStash signature checks: the fast path against the real Receiver", () 
       const accepted = await fast.valid(c.signature, c.body, c.url ?? URL_);
       assert.equal(accepted, c.fast, c.label);
       if (accepted) assert.ok(await receiverAccepts(c), `${c.label}: accepted by the fast path only`);
+    }
+  });
+
+  it("one fast-path instance decides every case as a fresh one does, in either order", async () => {
+    const all = await cases();
+    for (const order of [all, [...all].reverse()]) {
+      // Tolerance is per instance: one instance per tolerance, shared by its cases.
+      const shared = new Map<number, FastJwtCheck>();
+      for (const c of order) {
+        const tolerance = c.toleranceSec ?? 0;
+        let fast = shared.get(tolerance);
+        if (fast === undefined) {
+          fast = new FastJwtCheck([CURRENT, NEXT], tolerance);
+          shared.set(tolerance, fast);
+        }
+        assert.equal(fast.valid(c.signature, c.body, c.url ?? URL_), c.fast, c.label);
+      }
     }
   });
 

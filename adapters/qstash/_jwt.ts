@@ -19,15 +19,24 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
-/** Bytes of an unpadded base64url text, or undefined when it is not one. */
-export function fromBase64url(text: string): Uint8Array | undefined {
+/** The binary string (one char per byte) of an unpadded base64url text, or undefined. */
+function binaryOf(text: string): string | undefined {
   if (!BASE64URL.test(text) || text.length % 4 === 1) return undefined;
-  let binary: string;
   try {
-    binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    return atob(text.replace(/-/g, "+").replace(/_/g, "/"));
   } catch {
     return undefined;
   }
+}
+
+/** Bytes of an unpadded base64url text, or undefined when it is not one. */
+export function fromBase64url(text: string): Uint8Array | undefined {
+  const binary = binaryOf(text);
+  return binary === undefined ? undefined : latin1Bytes(binary);
+}
+
+/** The bytes of a binary string (one char per byte, as `atob` gives). */
+function latin1Bytes(binary: string): Uint8Array {
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
@@ -40,11 +49,15 @@ export function toBase64url(bytes: Uint8Array): string {
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+const NON_ASCII = /[\u0080-\u00ff]/;
+
 function jsonObject(segment: string): Record<string, unknown> | undefined {
-  const bytes = fromBase64url(segment);
-  if (bytes === undefined) return undefined;
+  const binary = binaryOf(segment);
+  if (binary === undefined) return undefined;
   try {
-    const value: unknown = JSON.parse(decoder.decode(bytes));
+    // ASCII text (the usual claims) is its own UTF-8: parse it as it is; anything else decodes.
+    const text = NON_ASCII.test(binary) ? decoder.decode(latin1Bytes(binary)) : binary;
+    const value: unknown = JSON.parse(text);
     return typeof value === "object" && value !== null && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined;
@@ -80,6 +93,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export class FastJwtCheck {
   readonly #keys: ReturnType<typeof hmac.create>[];
   readonly #toleranceSec: number;
+  /** Header segments already seen to be plain HS256 (QStash sends the same one every time). */
+  readonly #plainHeaders = new Set<string>();
 
   constructor(secrets: readonly string[], toleranceSec: number) {
     this.#toleranceSec = toleranceSec;
@@ -91,9 +106,13 @@ export class FastJwtCheck {
     const first = token.indexOf(".");
     const second = token.indexOf(".", first + 1);
     if (first < 0 || second < 0 || token.indexOf(".", second + 1) >= 0) return false;
-    const header = jsonObject(token.slice(0, first));
-    // Only the plain case: HS256, no critical extensions, no unencoded payload.
-    if (header === undefined || header.alg !== "HS256" || "crit" in header || "b64" in header) return false;
+    const head = token.slice(0, first);
+    if (!this.#plainHeaders.has(head)) {
+      const header = jsonObject(head);
+      // Only the plain case: HS256, no critical extensions, no unencoded payload.
+      if (header === undefined || header.alg !== "HS256" || "crit" in header || "b64" in header) return false;
+      if (this.#plainHeaders.size < 16) this.#plainHeaders.add(head);
+    }
     const payload = jsonObject(token.slice(first + 1, second));
     if (payload === undefined || !claimsHold(payload, url, this.#toleranceSec)) return false;
     if ((payload.body as string).replace(/=+$/, "") !== toBase64url(sha256(encoder.encode(body))))
