@@ -25,8 +25,8 @@ export interface WorkerOptions {
    * Tasks leased ahead of the running ones, so the next task starts the moment one ends instead
    * of after its outcome has been recorded (like Celery's prefetch). Each stays leased (renewed)
    * while it waits, and backends that start runs as they lease them show it active from then; on
-   * stop, waiting ones go back to their queue at once. Use 0 for long tasks,
-   * so an idle worker elsewhere takes them instead. @default the concurrency
+   * stop, waiting ones go back to their queue at once. Use 0 for long tasks, so an idle worker
+   * elsewhere takes them instead. @default the concurrency
    */
   prefetch?: number;
   /** How long a received task stays invisible to other workers; renewed every third of it. @default 30_000 */
@@ -50,7 +50,7 @@ export interface WorkerHost {
 interface Slot {
   delivery: Delivery;
   done: Promise<void>;
-  /** Holds one of the `concurrency` permits (its task is running or being recorded). */
+  /** Holds one of the `concurrency` permits (its task is starting or running its code). */
   held: boolean;
 }
 
@@ -98,7 +98,7 @@ export class Worker {
   #renewTimer: ReturnType<typeof setInterval> | undefined;
   #processed = 0;
   #firstQueue: string | undefined;
-  /** Permits free: at most `concurrency` slots run (or record) a task at once. */
+  /** Permits free: at most `concurrency` slots start or run a task's code at once. */
   #permits = 0;
   /** Slots waiting for a permit (prefetched tasks); called with false when the worker stops. */
   #waiting: ((granted: boolean) => void)[] = [];
