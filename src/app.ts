@@ -94,8 +94,12 @@ export class App {
   readonly #queues = new Set<string>(["default"]);
   readonly #waiters: ResultWaiters;
   readonly #schedules = new Map<string, ScheduleEntry>();
-  /** Workers and schedulers made by this app: `close()` stops them before closing the backends. */
-  readonly #runners = new Set<{ stop(): Promise<void> }>();
+  /** This app's running workers and schedulers: `close()` stops them before closing the backends. */
+  readonly #running = new Set<Worker | Scheduler>();
+  readonly #track = (runner: Worker | Scheduler, on: boolean): void => {
+    if (on) this.#running.add(runner);
+    else this.#running.delete(runner);
+  };
   readonly #workflowHost: WorkflowHost;
 
   constructor(options: AppOptions = {}) {
@@ -188,9 +192,11 @@ export class App {
    * ```
    */
   worker(options: WorkerOptions = {}): Worker {
-    const worker = new Worker(this, options);
-    this.#runners.add(worker);
-    return worker;
+    const { broker, executor, events, clock } = this;
+    return new Worker(
+      { broker, executor, events, clock, queues: () => this.queues(), running: this.#track },
+      options,
+    );
   }
 
   /**
@@ -217,9 +223,8 @@ export class App {
    * ```
    */
   scheduler(options: SchedulerOptions = {}): Scheduler {
-    const scheduler = new Scheduler(this, this.#schedules, options);
-    this.#runners.add(scheduler);
-    return scheduler;
+    const host = { store: this.store, clock: this.clock, events: this.events, running: this.#track };
+    return new Scheduler(host, this.#schedules, options);
   }
 
   /**
@@ -392,9 +397,7 @@ export class App {
    * ```
    */
   async close(): Promise<void> {
-    const runners = [...this.#runners];
-    this.#runners.clear();
-    await Promise.all(runners.map((r) => r.stop()));
+    await Promise.all([...this.#running].map((r) => r.stop()));
     await this.broker.close?.();
     if ((this.store as unknown) !== this.broker) await this.store.close?.();
   }

@@ -58,6 +58,8 @@ export interface SchedulerHost {
   readonly store: Store;
   readonly clock: Clock;
   readonly events: Emitter;
+  /** Told when the scheduler starts and when it has stopped (the app stops running ones on close). */
+  running?(scheduler: Scheduler, on: boolean): void;
 }
 
 /**
@@ -156,6 +158,7 @@ export class Scheduler {
   start(): this {
     if (this.#running) return this;
     this.#running = true;
+    this.#host.running?.(this, true);
     for (const entry of this.#schedules.values()) {
       const job = new Cron(
         entry.cron,
@@ -188,6 +191,7 @@ export class Scheduler {
     for (const job of this.#jobs.values()) job.stop();
     this.#jobs.clear();
     while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
+    this.#host.running?.(this, false);
   }
 
   /**

@@ -45,6 +45,8 @@ export interface WorkerHost {
   readonly clock: Clock;
   /** Every queue the app's tasks use. */
   queues(): string[];
+  /** Told when the worker starts and when it has stopped (the app stops running ones on close). */
+  running?(worker: Worker, on: boolean): void;
 }
 
 interface Slot {
@@ -167,6 +169,7 @@ export class Worker {
     this.#permits = this.#concurrency;
     this.#loop = this.#run(queues);
     this.#renewTimer = setInterval(() => this.#renew(), Math.max(10, this.#leaseMs / 3));
+    this.#host.running?.(this, true);
     return this;
   }
 
@@ -202,6 +205,7 @@ export class Worker {
       }
     }
     this.#loop = undefined;
+    this.#host.running?.(this, false);
   }
 
   async #run(queues: readonly string[]): Promise<void> {

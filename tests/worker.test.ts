@@ -259,10 +259,15 @@ describe("worker", () => {
     });
     const worker = app.worker().start();
     const scheduler = app.scheduler().start();
+    // Stopped and started again: still one the app stops.
+    const again = app.worker();
+    await again.start().stop();
+    again.start();
     const run = await t.enqueue(null);
     await started.promise;
     await app.close();
     assert.equal(worker.running, false);
+    assert.equal(again.running, false);
     assert.equal(scheduler.running, false);
     assert.equal(finished, true, "the in-flight task finished within the grace period");
     assert.equal((await run.status())?.state, "succeeded");
