@@ -8,7 +8,6 @@
 import type { RunRecord } from "./contracts.ts";
 import { type Envelope, ENVELOPE_VERSION, toMessage } from "./envelope.ts";
 import { SerializationError } from "./errors.ts";
-
 import type { EnqueueItem } from "./ledger.ts";
 import { newRunId } from "./_ids.ts";
 import { toJson } from "./json.ts";
@@ -19,6 +18,18 @@ import type { EnqueueOptions, ResolvedTask } from "./task.ts";
 export interface EnqueueInternals {
   meta?: Record<string, unknown>;
   skipValidation?: boolean;
+}
+
+/**
+ * The input as the executor will see it: after a JSON round trip (SerializationError, naming
+ * `what`, when it is not JSON).
+ */
+export function jsonCopy(input: unknown, what: string): unknown {
+  try {
+    return JSON.parse(toJson(input, "input"));
+  } catch (error) {
+    throw new SerializationError(`${what}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** When a run may start: `delayMs` or `at`, undefined for now (or a time already past). */
@@ -59,12 +70,7 @@ export async function enqueueItems(
   const what = `input of task "${task.name}"`;
   for (const input of inputs) {
     // Validate exactly what the executor will see: the input after a JSON round trip.
-    let input2: unknown;
-    try {
-      input2 = JSON.parse(toJson(input, "input"));
-    } catch (error) {
-      throw new SerializationError(`${what}: ${(error as Error).message}`, { cause: error });
-    }
+    const input2 = jsonCopy(input, what);
     // Workflow steps are validated when they run, so a bad hand-over fails that step.
     const valid =
       task.schema === undefined || internal.skipValidation === true

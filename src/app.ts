@@ -7,11 +7,10 @@
 import { MemoryBackend } from "../adapters/memory/mod.ts";
 import type { Broker, Clock, DeadLetter, Delivery, RunRecord, Store } from "./contracts.ts";
 import { decodeEnvelope, type Envelope, toMessage } from "./envelope.ts";
-import { CeleriacError, EnvelopeError, SerializationError, UnknownTaskError } from "./errors.ts";
+import { CeleriacError, EnvelopeError, UnknownTaskError } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
 import { Executor } from "./executor.ts";
 import { composeLedger, type Ledger } from "./ledger.ts";
-import { toJson } from "./json.ts";
 import { validate } from "./schema.ts";
 import type { StandardSchemaV1 } from "./schema.ts";
 import {
@@ -32,7 +31,7 @@ import {
   type TaskDefinition,
 } from "./task.ts";
 import { Worker, type WorkerOptions } from "./worker.ts";
-import { type EnqueueInternals, enqueueItems } from "./_enqueue.ts";
+import { type EnqueueInternals, enqueueItems, jsonCopy } from "./_enqueue.ts";
 import { type RunHost, RunHandle, ResultWaiters } from "./_runs.ts";
 import { signature, type WorkflowHost, WorkflowEngine } from "./workflow.ts";
 
@@ -374,12 +373,7 @@ export class App {
       checkInput: async (name, input) => {
         const t = task(name);
         const what = `input of workflow step "${name}"`;
-        let copy: unknown;
-        try {
-          copy = JSON.parse(toJson(input, "input"));
-        } catch (error) {
-          throw new SerializationError(`${what}: ${(error as Error).message}`, { cause: error });
-        }
+        const copy = jsonCopy(input, what);
         if (t.schema !== undefined) await validate(t.schema, copy, what);
       },
       settled: (id) => this.#waiters.settled(id),
