@@ -30,7 +30,7 @@ import { qstashVerifier } from "../adapters/qstash/mod.ts";
 import { createApp } from "../mod.ts";
 import { createHandler } from "../src/hono.ts";
 import { freePort, serveHere } from "../tests/edge/_support.ts";
-import { signQStashDelivery } from "../tests/support/qstash-emulator.ts";
+import { signQStashDelivery } from "../dev/mod.ts";
 
 const KEYS = { currentSigningKey: "sig_bench_current", nextSigningKey: "sig_bench_next" };
 const proc = (

@@ -5,7 +5,7 @@
  *   npx tsx bench/redis.ts            (the full run: a few minutes; prints a markdown report)
  *   npx tsx bench/redis.ts --quick    (smoke run: small N, one run per row)
  *
- * One fresh `redis-server` (tests/support/redis-server.ts: loopback, no AOF, no RDB saves) serves
+ * One fresh `redis-server` (dev/redis-server.ts: loopback, no AOF, no RDB saves) serves
  * every run; each run starts with FLUSHALL and opens its own clients. celeriac and BullMQ
  * alternate (the order flips every round), everything is warmed up first, and each figure is the
  * median of 3 runs.
@@ -23,7 +23,7 @@
  *    deltas (commands run inside scripts included; script calls counted apart).
  * 6. Node and Redis CPU µs per task (`process.cpuUsage()`, INFO cpu deltas).
  * 7. celeriac over REST: the real `@upstash/redis` client through the loopback Upstash bridge
- *    (tests/support/upstash-bridge.ts, in this process) to the same redis-server.
+ *    (dev/upstash-bridge.ts, in this process) to the same redis-server.
  * 8. Idle workers: Redis commands/s over 5 s with an empty queue.
  *
  * History kept: celeriac keeps every run record for `resultTtlMs` (default 24 h, a PEXPIRE per
@@ -38,8 +38,7 @@ import { readFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, release, totalmem } from "node:os";
 import { Redis as UpstashRedis } from "@upstash/redis";
 import { Redis as IoRedis } from "ioredis";
-import { startRedis } from "../tests/support/redis-server.ts";
-import { startUpstashBridge } from "../tests/support/upstash-bridge.ts";
+import { startRedis, startUpstashBridge } from "../dev/mod.ts";
 import {
   type Delta,
   fixed,

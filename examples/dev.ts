@@ -20,7 +20,7 @@ import * as v from "valibot";
 import { qstash } from "../adapters/qstash/mod.ts";
 import { createApp, NonRetryableError } from "../mod.ts";
 import { createHandler } from "../src/hono.ts";
-import { startQStashEmulator } from "../tests/support/qstash-emulator.ts";
+import { startQStashEmulator } from "../dev/mod.ts";
 
 const env = (
   globalThis as {

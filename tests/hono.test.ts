@@ -11,7 +11,7 @@ import { buildApp, calls, KEYS, restStore } from "./edge/_app.ts";
 import { endToEnd } from "./edge/_e2e.ts";
 import { envelope, type Rig, startRig, stopRig } from "./edge/_rig.ts";
 import { freePort, runtimeName, serveHere } from "./edge/_support.ts";
-import { signQStashDelivery } from "./support/qstash-emulator.ts";
+import { signQStashDelivery } from "../dev/mod.ts";
 
 // The handler on this runtime's own server: Deno.serve, Bun.serve or @hono/node-server.
 const server = { deno: "Deno.serve", bun: "Bun.serve", node: "@hono/node-server" }[runtimeName()];

@@ -4,8 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Client, QstashError, Receiver, SignatureError } from "@upstash/qstash";
-import { signQStashDelivery, startQStashEmulator } from "./support/qstash-emulator.ts";
-import type { QStashEmulator } from "./support/qstash-emulator.ts";
+import { type QStashEmulator, signQStashDelivery, startQStashEmulator } from "../dev/mod.ts";
 
 const TOKEN = "test-token";
 const CURRENT = "sig_current_key_for_tests";

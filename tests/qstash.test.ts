@@ -12,7 +12,7 @@ import {
 } from "../adapters/qstash/mod.ts";
 import { memory } from "../adapters/memory/mod.ts";
 import { BackendError, createApp, type Message, SignatureError } from "../mod.ts";
-import { signQStashDelivery, startQStashEmulator, type QStashEmulator } from "./support/qstash-emulator.ts";
+import { signQStashDelivery, startQStashEmulator, type QStashEmulator } from "../dev/mod.ts";
 
 const TOKEN = "qstash-broker-token";
 const CURRENT = "sig_broker_current";

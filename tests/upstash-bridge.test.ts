@@ -4,8 +4,7 @@ import { existsSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "@upstash/redis";
 import { Redis as TcpRedis } from "ioredis";
-import { type RedisServer, startRedis } from "./support/redis-server.ts";
-import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge.ts";
+import { type RedisServer, startRedis, startUpstashBridge, type UpstashBridge } from "../dev/mod.ts";
 
 const TOKEN = "test-token-0123";
 

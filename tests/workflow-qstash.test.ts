@@ -9,9 +9,14 @@ import { chain, chord, createApp, group } from "../mod.ts";
 import { createHandler } from "../src/hono.ts";
 import { freePort, type Listening, serveHere } from "./edge/_support.ts";
 import { mathTasks } from "./support/workflow-fixtures.ts";
-import { type QStashEmulator, startQStashEmulator } from "./support/qstash-emulator.ts";
-import { type RedisServer, startRedis } from "./support/redis-server.ts";
-import { startUpstashBridge, type UpstashBridge } from "./support/upstash-bridge.ts";
+import {
+  type QStashEmulator,
+  type RedisServer,
+  startQStashEmulator,
+  startRedis,
+  startUpstashBridge,
+  type UpstashBridge,
+} from "../dev/mod.ts";
 
 const KEYS = { token: "wf-qstash-token", currentSigningKey: "sig_wf_current", nextSigningKey: "sig_wf_next" };
 

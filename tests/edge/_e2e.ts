@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { signQStashDelivery } from "../support/qstash-emulator.ts";
+import { signQStashDelivery } from "../../dev/mod.ts";
 import { KEYS, MAX_BODY_BYTES } from "./_app.ts";
 import { envelope, type Rig, type Starter, startRig, stopRig } from "./_rig.ts";
 

@@ -10,11 +10,13 @@ import type { RunRecord } from "../../mod.ts";
 import {
   type EmulatorMessage,
   type QStashEmulator,
+  type RedisServer,
   signQStashDelivery,
   startQStashEmulator,
-} from "../support/qstash-emulator.ts";
-import { type RedisServer, startRedis } from "../support/redis-server.ts";
-import { startUpstashBridge, type UpstashBridge } from "../support/upstash-bridge.ts";
+  startRedis,
+  startUpstashBridge,
+  type UpstashBridge,
+} from "../../dev/mod.ts";
 import { KEYS, MAX_BODY_BYTES, type TestEnv } from "./_app.ts";
 
 /** A handler target that is up. */

@@ -8,8 +8,13 @@ import { Redis as UpstashRedis } from "@upstash/redis";
 import { Redis as IoRedis, type RedisOptions as IoRedisOptions } from "ioredis";
 import { type RedisBackend, type RedisOptions, redis } from "../../adapters/redis/mod.ts";
 import type { ContractSubject } from "./broker-contract.ts";
-import { type RedisServer, startRedis, type StartRedisOptions } from "./redis-server.ts";
-import { startUpstashBridge, type UpstashBridge } from "./upstash-bridge.ts";
+import {
+  type RedisServer,
+  type StartRedisOptions,
+  startRedis,
+  startUpstashBridge,
+  type UpstashBridge,
+} from "../../dev/mod.ts";
 
 export const TOKEN = "celeriac-test-token";
 
