@@ -31,16 +31,13 @@
  *
  * @module
  */
-export {
-  type EmulatorAttempt,
-  type EmulatorMessage,
-  type EmulatorMessageState,
-  type EmulatorStats,
-  type QStashEmulator,
-  type QStashEmulatorOptions,
-  type SignQStashDeliveryArgs,
-  signQStashDelivery,
-  startQStashEmulator,
-} from "./qstash/emulator.ts";
+export { type QStashEmulator, type QStashEmulatorOptions, startQStashEmulator } from "./qstash/emulator.ts";
+export { type SignQStashDeliveryArgs, signQStashDelivery } from "./qstash/sign.ts";
+export type {
+  EmulatorAttempt,
+  EmulatorMessage,
+  EmulatorMessageState,
+  EmulatorStats,
+} from "./qstash/types.ts";
 export { type RedisServer, type StartRedisOptions, startRedis } from "./redis-server.ts";
 export { startUpstashBridge, type UpstashBridge, type UpstashBridgeOptions } from "./upstash-bridge.ts";
