@@ -50,6 +50,9 @@ import {
   toCommands,
 } from "./_rest-protocol.ts";
 
+/** How often the bridge retries connecting to Redis, and checking that it is ready, in ms. */
+const RECHECK_MS = 50;
+
 /** Options for {@linkcode startUpstashBridge}. */
 export interface UpstashBridgeOptions {
   /** Where to forward commands, e.g. `redis://127.0.0.1:6379`. */
@@ -111,7 +114,13 @@ export async function startUpstashBridge(options: UpstashBridgeOptions): Promise
     // A command in flight when the connection dropped may or may not have run: never resend it.
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
-    retryStrategy: () => 50,
+    // While Redis is down or starting, try again every RECHECK_MS, so that a request waiting in
+    // whenReady() sees it within RECHECK_MS of it answering. That covers both reconnecting and
+    // the ready check: a connection accepted while redis-server still loads its data files gets
+    // `loading:1` from INFO, and ioredis would otherwise wait a whole second (loading_eta_seconds,
+    // at least 1 s) before checking again, longer than a short timeoutMs.
+    retryStrategy: () => RECHECK_MS,
+    maxLoadingRetryTime: RECHECK_MS,
     connectTimeout: timeoutMs,
     commandTimeout: timeoutMs,
   });
