@@ -1,6 +1,7 @@
 /**
- * Starts a real `redis-server` process for tests: loopback only, on a free port, in a fresh
- * temporary directory, with helpers to restart it gracefully, crash it, and clean it up.
+ * Starts a real `redis-server` process for tests, benchmarks and local development: loopback
+ * only, on a free port, in a fresh temporary directory, with helpers to restart it gracefully,
+ * crash it, and clean it up.
  *
  * @module
  */
@@ -34,7 +35,7 @@ export interface StartRedisOptions {
   readyTimeoutMs?: number;
 }
 
-/** A running `redis-server` owned by the test process. */
+/** A running `redis-server` owned by this process. */
 export interface RedisServer {
   /** The loopback port; stays the same across restarts. */
   readonly port: number;
@@ -231,7 +232,7 @@ async function waitReady(spawned: Spawned, port: number, timeoutMs: number): Pro
 /**
  * Starts a real `redis-server` bound to 127.0.0.1 on a free port, in a fresh temp dir, with
  * `--save ""`, and resolves once it answers PING. Throws a clear error when `redis-server` is
- * not installed. The process is killed when the test process exits.
+ * not installed. The process is killed when this process exits (or gets SIGINT/SIGTERM/SIGHUP).
  *
  * @example
  * ```ts
