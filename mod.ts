@@ -22,31 +22,14 @@
  *
  * @module
  */
-export { App, type AppOptions, createApp, type DrainOptions } from "./src/app.ts";
+export type { App, AppOptions, DrainOptions } from "./src/app.ts";
+export { createApp } from "./src/app.ts";
 export { type ManualClock, manualClock, systemClock } from "./src/clock.ts";
-export type {
-  AttemptError,
-  Broker,
-  Clock,
-  DeadLetter,
-  Delivery,
-  ErrorInfo,
-  Message,
-  ReceiveOptions,
-  RunGuard,
-  RunRecord,
-  RunState,
-  Store,
-  UpdateRunOptions,
-  UpdateRunResult,
-} from "./src/contracts.ts";
-export { FINAL_STATES } from "./src/contracts.ts";
-export { decodeEnvelope, type Envelope, encodeEnvelope, ENVELOPE_VERSION } from "./src/envelope.ts";
+export type { AttemptError, Clock, DeadLetter, ErrorInfo, RunRecord, RunState } from "./src/contracts.ts";
 export {
   BackendError,
   CancelledError,
   CeleriacError,
-  type CeleriacErrorOptions,
   EnvelopeError,
   NonRetryableError,
   RetryAfterError,
@@ -58,62 +41,16 @@ export {
   UnknownTaskError,
   ValidationError,
 } from "./src/errors.ts";
-export { Emitter, type EventMap, type EventType, type Listener } from "./src/events.ts";
-export { Executor, type Outcome, type ProcessOptions } from "./src/executor.ts";
-export { errorInfo } from "./src/_error-info.ts";
-export { toJson } from "./src/json.ts";
-export { composeLedger, type EnqueueItem, type Ledger } from "./src/ledger.ts";
+export type { EventMap, EventType } from "./src/events.ts";
+export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
+export type { RetryOptions } from "./src/retry.ts";
 export {
-  backoffDelay,
-  decideRetry,
-  type RetryDecision,
-  type RetryOn,
-  type RetryOptions,
-  type RetryPolicy,
-  retryPolicy,
-} from "./src/retry.ts";
-export {
-  type InferInput,
-  type InferOutput,
-  isStandardSchema,
-  type StandardSchemaV1,
-  validate,
-} from "./src/schema.ts";
-export type {
-  EnqueueOptions,
-  ResolvedTask,
-  Run,
-  StandardInput,
-  StandardOutput,
-  Task,
-  TaskContext,
-  TaskDefinition,
-} from "./src/task.ts";
-export {
-  type CatchUp,
-  DEFAULT_CATCH_UP_WINDOW_MS,
-  type EnqueuedTick,
-  MAX_TICKS_PER_CALL,
+  cronTrigger,
   type Schedule,
   type ScheduleOptions,
-  Scheduler,
-  type SchedulerHost,
+  type Scheduler,
   type SchedulerOptions,
-  type SchedulerSource,
-  type ScheduleStatus,
-  type SkippedTick,
-  scheduled,
-  type TickError,
   type TickResult,
-  type WaitUntilContext,
-} from "./src/scheduler.ts";
-export { Worker, type WorkerHost, type WorkerOptions } from "./src/worker.ts";
-export {
-  type Continuation,
-  chain,
-  chord,
-  group,
-  type Signature,
-  type Workflow,
-  type WorkflowNode,
-} from "./src/workflow.ts";
+} from "./src/schedule/scheduler.ts";
+export type { EnqueueOptions, Run, Task, TaskContext, TaskDefinition } from "./src/task.ts";
+export { chain, chord, group, type Step, type Workflow } from "./src/workflow/workflow.ts";

@@ -26,7 +26,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
-import { qstashVerifier } from "../adapters/qstash/mod.ts";
+import { qstashReceiver, qstashVerifier } from "../adapters/qstash/mod.ts";
 import { createApp } from "../mod.ts";
 import { createHandler } from "../src/hono.ts";
 import { freePort, serveHere } from "../tests/edge/_support.ts";
@@ -79,7 +79,7 @@ async function serveChild(mode: Mode, port: number): Promise<void> {
   } else {
     const app = createApp();
     app.task({ name: "noop", run: () => null });
-    fetcher = createHandler(app, { qstash: { ...KEYS, url } }).fetch;
+    fetcher = createHandler(app, { push: qstashReceiver({ ...KEYS, url }) }).fetch;
   }
   // The verifier alone, sequentially: the per-request cost of signature verification.
   const verify = qstashVerifier(KEYS);

@@ -7,7 +7,8 @@
 import { Redis } from "ioredis";
 import { memory } from "../adapters/memory/mod.ts";
 import { redis } from "../adapters/redis/mod.ts";
-import { type Broker, chord, createApp, group, type Store } from "../mod.ts";
+import type { Broker, Store } from "../backend.ts";
+import { chord, createApp, group } from "../mod.ts";
 import { startRedis } from "../dev/mod.ts";
 
 const MEMBERS = 1_000;

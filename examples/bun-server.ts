@@ -5,10 +5,10 @@
  */
 import { Redis } from "@upstash/redis";
 import * as v from "valibot";
-import { fromEnv } from "../adapters/qstash/mod.ts";
-import { redis } from "../adapters/redis/mod.ts";
-import { createApp } from "../mod.ts";
-import { createHandler } from "../src/hono.ts";
+import { fromEnv } from "celeriac/adapters/qstash";
+import { redis } from "celeriac/adapters/redis";
+import { createApp } from "celeriac";
+import { createHandler } from "celeriac/hono";
 
 const env = process.env;
 const store = redis({

@@ -6,10 +6,10 @@
  */
 import { Redis } from "@upstash/redis";
 import * as v from "valibot";
-import { fromEnv } from "../adapters/qstash/mod.ts";
-import { redis } from "../adapters/redis/mod.ts";
-import { createApp } from "../mod.ts";
-import { createHandler } from "../src/hono.ts";
+import { fromEnv } from "celeriac/adapters/qstash";
+import { redis } from "celeriac/adapters/redis";
+import { createApp } from "celeriac";
+import { createHandler } from "celeriac/hono";
 
 declare const Deno: { env: { toObject(): Record<string, string> } };
 const env = Deno.env.toObject();

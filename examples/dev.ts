@@ -17,10 +17,10 @@
 import { createServer } from "node:net";
 import { serve } from "@hono/node-server";
 import * as v from "valibot";
-import { qstash } from "../adapters/qstash/mod.ts";
-import { createApp, NonRetryableError } from "../mod.ts";
-import { createHandler } from "../src/hono.ts";
-import { startQStashEmulator } from "../dev/mod.ts";
+import { qstash } from "celeriac/adapters/qstash";
+import { createApp, NonRetryableError } from "celeriac";
+import { createHandler } from "celeriac/hono";
+import { startQStashEmulator } from "celeriac/dev";
 
 const env = (
   globalThis as {

@@ -7,7 +7,7 @@
  *   deno run -A examples/quickstart.ts
  */
 import * as v from "valibot";
-import { createApp, type Run, type RunRecord } from "../mod.ts";
+import { createApp, type Run, type RunRecord } from "celeriac";
 
 const app = createApp(); // memory() broker and store
 

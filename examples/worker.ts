@@ -11,7 +11,7 @@
  * released back to the queue. `--once` exits when the batch is done.
  */
 import * as v from "valibot";
-import { createApp } from "../mod.ts";
+import { createApp } from "celeriac";
 
 const app = createApp();
 

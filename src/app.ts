@@ -4,15 +4,17 @@
  *
  * @module
  */
-import { MemoryBackend } from "../adapters/memory/mod.ts";
-import type { Broker, Clock, DeadLetter, Delivery, RunRecord, Store } from "./contracts.ts";
-import { decodeEnvelope, type Envelope, toMessage } from "./envelope.ts";
-import { CeleriacError, EnvelopeError, UnknownTaskError } from "./errors.ts";
+import type { Broker, Clock, DeadLetter, Delivery, Store } from "./contracts.ts";
+import { replayDeadLetter } from "./dead-letters.ts";
+import { type EnqueueInternals, enqueueItems, jsonCopy } from "./enqueue.ts";
+import { CeleriacError, UnknownTaskError } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
-import { Executor } from "./executor.ts";
-import { composeLedger, type Ledger } from "./ledger.ts";
-import { validate } from "./schema.ts";
-import type { StandardSchemaV1 } from "./schema.ts";
+import { Executor } from "./execute/executor.ts";
+import { composeLedger, type Ledger } from "./execute/ledger.ts";
+import { Worker, type WorkerOptions } from "./execute/worker.ts";
+import { MemoryBackend } from "./memory/backend.ts";
+import { CANCELLABLE_STATES, cancelPatch } from "./run-state.ts";
+import { ResultWaiters, type RunHost, RunHandle } from "./runs.ts";
 import {
   defineSchedule,
   type Schedule,
@@ -20,7 +22,9 @@ import {
   type ScheduleOptions,
   Scheduler,
   type SchedulerOptions,
-} from "./scheduler.ts";
+} from "./schedule/scheduler.ts";
+import type { StandardSchemaV1 } from "./schema.ts";
+import { validate } from "./schema.ts";
 import {
   type EnqueueOptions,
   type ResolvedTask,
@@ -30,10 +34,27 @@ import {
   type Task,
   type TaskDefinition,
 } from "./task.ts";
-import { Worker, type WorkerOptions } from "./worker.ts";
-import { type EnqueueInternals, enqueueItems, jsonCopy } from "./_enqueue.ts";
-import { type RunHost, RunHandle, ResultWaiters } from "./_runs.ts";
-import { signature, type WorkflowHost, WorkflowEngine } from "./workflow.ts";
+import { signature, type WorkflowHost } from "./workflow/workflow.ts";
+import { WorkflowEngine } from "./workflow/engine.ts";
+
+/** What the core's other parts (the HTTP handler, `celeriac/backend`) reach of an app. Internal. */
+export interface AppInternals {
+  /** The one executor every mode uses. */
+  readonly executor: Executor;
+  /** Compound broker+store steps (fused into single round trips by backends that can). */
+  readonly ledger: Ledger;
+  /** Lifecycle events (applications use `app.on`). */
+  readonly events: Emitter;
+}
+
+const internalsOf = new WeakMap<App, AppInternals>();
+
+/** The internals of an app (the executor, the ledger, the emitter). Internal to the core. */
+export function internals(app: App): AppInternals {
+  const found = internalsOf.get(app);
+  if (found === undefined) throw new TypeError("not a celeriac App (use createApp())");
+  return found;
+}
 
 /**
  * Options of {@link createApp}.
@@ -83,12 +104,9 @@ export class App {
   readonly clock: Clock;
   /** The random source used for jitter. */
   readonly random: () => number;
-  /** Lifecycle events. Prefer {@link App.on}. */
-  readonly events: Emitter = new Emitter();
-  /** Compound broker+store steps (fused into single round trips by backends that can). */
-  readonly ledger: Ledger;
-  /** The one executor every mode uses. */
-  readonly executor: Executor;
+  readonly #events: Emitter = new Emitter();
+  readonly #ledger: Ledger;
+  readonly #executor: Executor;
   readonly #tasks = new Map<string, ResolvedTask>();
   readonly #queues = new Set<string>(["default"]);
   readonly #waiters: ResultWaiters;
@@ -113,21 +131,21 @@ export class App {
       (isStore(broker) ? broker : isStore(broker.store) ? broker.store : new MemoryBackend());
     this.clock = options.clock ?? { now: () => Date.now() };
     this.random = options.random ?? Math.random;
-    this.ledger = this.broker.ledger?.(this.store) ?? composeLedger(this.broker, this.store);
+    this.#ledger = this.broker.ledger?.(this.store) ?? composeLedger(this.broker, this.store);
     this.#waiters = new ResultWaiters(this.store);
     this.#workflowHost = this.#makeWorkflowHost();
-    const engine = new WorkflowEngine(this.#workflowHost);
-    this.executor = new Executor({
-      workflow: engine,
+    this.#executor = new Executor({
+      workflow: new WorkflowEngine(this.#workflowHost),
       tasks: this.#tasks,
       broker: this.broker,
       store: this.store,
       clock: this.clock,
       random: this.random,
-      events: this.events,
-      ledger: this.ledger,
+      events: this.#events,
+      ledger: this.#ledger,
       settled: (id) => this.#waiters.settled(id),
     });
+    internalsOf.set(this, { executor: this.#executor, ledger: this.#ledger, events: this.#events });
   }
 
   /** Registered tasks by name. */
@@ -179,7 +197,7 @@ export class App {
    * ```
    */
   on<T extends EventType>(type: T, listener: Listener<T>): () => void {
-    return this.events.on(type, listener);
+    return this.#events.on(type, listener);
   }
 
   /**
@@ -191,11 +209,15 @@ export class App {
    * ```
    */
   worker(options: WorkerOptions = {}): Worker {
-    const { broker, executor, events, clock } = this;
-    return new Worker(
-      { broker, executor, events, clock, queues: () => this.queues(), running: this.#track },
-      options,
-    );
+    const host = {
+      broker: this.broker,
+      executor: this.#executor,
+      events: this.#events,
+      clock: this.clock,
+      queues: () => this.queues(),
+      running: this.#track,
+    };
+    return new Worker(host, options);
   }
 
   /**
@@ -222,7 +244,7 @@ export class App {
    * ```
    */
   scheduler(options: SchedulerOptions = {}): Scheduler {
-    const host = { store: this.store, clock: this.clock, events: this.events, running: this.#track };
+    const host = { store: this.store, clock: this.clock, events: this.#events, running: this.#track };
     return new Scheduler(host, this.#schedules, options);
   }
 
@@ -245,7 +267,7 @@ export class App {
     for (;;) {
       const deliveries = await broker.receive({ queues, max, leaseMs: 300_000, waitMs: 0 });
       if (deliveries.length === 0) return processed;
-      await Promise.all(deliveries.map((d) => this.executor.process(d)));
+      await Promise.all(deliveries.map((d) => this.#executor.process(d)));
       processed += deliveries.length;
     }
   }
@@ -255,10 +277,10 @@ export class App {
    *
    * @example
    * ```ts
-   * const record = await app.run(id).status();
+   * const record = await app.getRun(id).status();
    * ```
    */
-  run<R = unknown>(id: string, queue?: string): Run<R> {
+  getRun<R = unknown>(id: string, queue?: string): Run<R> {
     this.#runs ??= {
       status: (id, queue) => this.store.getRun(id, queue),
       result: (id, queue, timeoutMs) => this.#waiters.result(id, queue, timeoutMs),
@@ -307,48 +329,11 @@ export class App {
    * ```
    */
   async replay(id: string): Promise<Run<unknown>> {
-    const entry = await this.store.takeDeadLetter(id);
-    if (entry === null) throw new CeleriacError(`no dead letter with id ${id}`);
-    let envelope: Envelope;
-    try {
-      envelope = decodeEnvelope(entry.body);
-    } catch (cause) {
-      await this.store.addDeadLetter(entry);
-      throw new EnvelopeError(`dead letter ${id} cannot be replayed: ${(cause as Error).message}`, { cause });
-    }
-    const now = this.clock.now();
-    const { notBefore: _n, errors: _e, ...rest } = envelope;
-    // Count replays in the envelope so a push broker's dedup id (run:attempt) differs each time.
-    const prev = rest.meta?.replays;
-    const fresh: Envelope = {
-      ...rest,
-      attempt: 1,
-      enqueuedAt: now,
-      meta: { ...rest.meta, replays: typeof prev === "number" ? prev + 1 : 1 },
-    };
-    const task = this.#tasks.get(envelope.task);
-    const record: RunRecord = {
-      id: envelope.id,
-      task: envelope.task,
-      queue: envelope.queue,
-      state: "queued",
-      attempt: 0,
-      maxAttempts: task?.retry.maxAttempts ?? 1,
-      enqueuedAt: now,
-      updatedAt: now,
-    };
-    if (fresh.idempotencyKey !== undefined) record.idempotencyKey = fresh.idempotencyKey;
-    try {
-      await this.ledger.enqueue([
-        { message: toMessage(fresh), record, ttlMs: task?.resultTtlMs ?? 86_400_000 },
-      ]);
-    } catch (error) {
-      await this.store.addDeadLetter(entry);
-      throw error;
-    }
-    this.#queues.add(fresh.queue);
+    const host = { store: this.store, ledger: this.#ledger, tasks: this.#tasks, now: () => this.clock.now() };
+    const run = await replayDeadLetter(host, id);
+    this.#queues.add(run.queue);
     if (this.broker.eager) await this.#runEager();
-    return this.run(envelope.id, envelope.queue);
+    return this.getRun(run.id, run.queue);
   }
 
   #makeWorkflowHost(): WorkflowHost {
@@ -377,7 +362,7 @@ export class App {
         if (t.schema !== undefined) await validate(t.schema, copy, what);
       },
       settled: (id) => this.#waiters.settled(id),
-      run: (id, queue) => this.run(id, queue),
+      run: (id, queue) => this.getRun(id, queue),
     };
   }
 
@@ -403,18 +388,18 @@ export class App {
     internal: EnqueueInternals = {},
   ): Promise<Run<unknown>[]> {
     const { queue, items } = await enqueueItems(task, inputs, options, internal, this.clock.now());
-    const owners = await this.ledger.enqueue(items);
+    const owners = await this.#ledger.enqueue(items);
     const runs: Run<unknown>[] = [];
     let sent = 0;
     for (let i = 0; i < items.length; i++) {
       const owner = owners[i] ?? null;
       const item = items[i]!;
-      runs.push(this.run(owner ?? item.record.id, queue));
+      runs.push(this.getRun(owner ?? item.record.id, queue));
       if (owner !== null) continue;
       sent++;
-      if (this.events.has("enqueued")) {
+      if (this.#events.has("enqueued")) {
         const m = item.message;
-        this.events.emit("enqueued", {
+        this.#events.emit("enqueued", {
           id: m.id,
           task: task.name,
           queue,
@@ -431,10 +416,7 @@ export class App {
 
   /** Eager mode: process until nothing is left (waiting out delays only when asked to). */
   async #runEager(): Promise<void> {
-    const broker = this.broker as Broker & {
-      honorDelays?: boolean;
-      stats?: () => { ready: number; delayed: number };
-    };
+    const broker = this.broker;
     const queues = this.queues();
     for (;;) {
       const pending = broker.stats?.();
@@ -442,7 +424,7 @@ export class App {
         broker.honorDelays && pending !== undefined && pending.ready + pending.delayed > 0 ? 3_600_000 : 0;
       const deliveries: Delivery[] = await broker.receive!({ queues, max: 1, leaseMs: 3_600_000, waitMs });
       if (deliveries.length === 0) return;
-      for (const d of deliveries) await this.executor.process(d);
+      for (const d of deliveries) await this.#executor.process(d);
     }
   }
 
@@ -451,19 +433,15 @@ export class App {
     const current = await this.store.getRun(id, queue);
     if (current === null) return false;
     const ttlMs = this.#tasks.get(current.task)?.resultTtlMs ?? 86_400_000;
-    const res = await this.store.updateRun(
-      id,
-      { state: "cancelled", finishedAt: now, updatedAt: now },
-      {
-        ttlMs,
-        onlyIf: ["queued", "scheduled", "retrying"],
-        queue: current.queue,
-      },
-    );
+    const res = await this.store.updateRun(id, cancelPatch(now), {
+      ttlMs,
+      onlyIf: CANCELLABLE_STATES,
+      queue: current.queue,
+    });
     if (!res.applied || res.record === null) return false;
     await this.broker.cancel?.(id, res.record.queue);
     this.#waiters.settled(id);
-    this.events.emit("cancelled", { id, task: res.record.task });
+    this.#events.emit("cancelled", { id, task: res.record.task });
     return true;
   }
 }

@@ -5,13 +5,11 @@
  *
  * @module
  */
-import type { Ledger } from "./ledger.ts";
+import type { Ledger } from "./execute/ledger.ts";
+import type { StartResult } from "./run-state.ts";
 
-/** The lifecycle states of a run. */
+/** The lifecycle states of a run (their rules live in `run-state.ts`). */
 export type RunState = "queued" | "scheduled" | "active" | "retrying" | "succeeded" | "failed" | "cancelled";
-
-/** States a run never leaves. */
-export const FINAL_STATES: ReadonlySet<RunState> = new Set(["succeeded", "failed", "cancelled"]);
 
 /** A source of time, injectable for tests. */
 export interface Clock {
@@ -70,6 +68,12 @@ export interface Message {
    * (`ReceiveOptions.start`) need not decode the body. Brokers that do not may ignore it.
    */
   attempt?: number;
+  /**
+   * Identifies this send: the same text when the same attempt is sent again by accident (a
+   * process that re-sent a retry and then crashed before answering), another one for a
+   * deliberate re-send (a deferral, a replay). Brokers that deduplicate (QStash) use it.
+   */
+  key?: string;
 }
 
 /** A message handed out by a pull broker, leased to one consumer. */
@@ -85,9 +89,9 @@ export interface Delivery {
   deliveries: number;
   /**
    * Set by brokers that started the run as they leased it (asked with `ReceiveOptions.start`):
-   * true when its record is now active, or the record's state (JSON) that kept it from starting.
+   * applied when its record is now active, or the state that kept it from starting.
    */
-  started?: true | string;
+  started?: StartResult;
 }
 
 /** Arguments of {@link Broker.receive}. */
@@ -125,6 +129,10 @@ export interface Broker {
   cancel?(id: string, queue: string): Promise<boolean>;
   /** Eager mode: the app runs each enqueued task before `enqueue` resolves. */
   readonly eager?: boolean;
+  /** Eager mode: delays and backoff are waited out instead of collapsed to 0. */
+  readonly honorDelays?: boolean;
+  /** Messages waiting (ready or delayed) and leased, where the broker can count them cheaply. */
+  stats?(): { ready: number; delayed: number; leased: number };
   /**
    * Fuses the executor's compound steps into single round trips when `store` is this same
    * backend; returns undefined to use the composed default.
@@ -135,10 +143,74 @@ export interface Broker {
    * broker such as QStash): `createApp({ broker })` uses it when given no store.
    */
   readonly store?: Store | undefined;
+  /**
+   * Push brokers: the receiver of the provider's HTTP deliveries, configured from the broker
+   * (its signing keys and public URL). `createHandler(app)` serves it unless told otherwise.
+   */
+  pushReceiver?(): PushReceiver | undefined;
   /** Checks the backend answers. */
   ping?(): Promise<void>;
   /** Releases connections and timers. */
   close?(): Promise<void>;
+}
+
+/** What happened to one delivery. A push receiver maps it to its provider's answer. */
+export type Outcome =
+  | {
+      kind: "succeeded";
+      id: string;
+      result: unknown;
+      /** Deliveries leased in the same step (asked for with `takeNext`): the caller runs them. */
+      next?: Delivery[];
+    }
+  /** An attempt failed; the next one was sent with a delay. */
+  | {
+      kind: "retrying";
+      id: string;
+      delayMs: number;
+      error: ErrorInfo;
+      /** Deliveries leased in the same step (asked for with `takeNext`): the caller runs them. */
+      next?: Delivery[];
+    }
+  /** The run failed for good and was dead-lettered. */
+  | { kind: "failed"; id: string; error: ErrorInfo }
+  /** The delivery could not be run at all (undecodable, unknown task) and was dead-lettered. */
+  | { kind: "rejected"; id: string; reason: string }
+  /** The run had already ended (or was cancelled): nothing ran. */
+  | { kind: "duplicate"; id: string; state: string }
+  /** Another delivery of the same idempotency key is running: this one comes back later. */
+  | { kind: "deferred"; id: string; delayMs: number };
+
+/** Which route of the handler a push request came to. */
+export type PushRoute = "delivery" | "cron";
+
+/**
+ * A provider that pushes deliveries to the handler over HTTP (QStash; a queue's push consumer; a
+ * signed webhook). The handler core knows only this: it reads the body once, asks the receiver to
+ * verify it, runs the delivery through the executor and answers what the receiver says.
+ *
+ * @example
+ * ```ts
+ * import { qstashReceiver } from "celeriac/adapters/qstash";
+ * createHandler(app, { push: qstashReceiver({ currentSigningKey, nextSigningKey, url }) });
+ * ```
+ */
+export interface PushReceiver {
+  /** The route below the handler's mount point that takes deliveries, such as "/qstash". */
+  readonly path: string;
+  /** True when the request carries this provider's credentials (the cron route asks). */
+  signs(request: Request): boolean;
+  /**
+   * Checks that the request comes from the provider, over the raw body exactly as received;
+   * rejects with `SignatureError` when it does not. Nothing runs after a rejection.
+   */
+  verify(request: Request, body: string, route: PushRoute): Promise<void>;
+  /** The verified request as a delivery for the executor (which decodes and checks the body). */
+  delivery(request: Request, body: string): Delivery;
+  /** The executor's outcome as the provider's answer. */
+  respond(outcome: Outcome): Response;
+  /** The answer when the process failed before the outcome was recorded (the provider retries). */
+  failed(error: unknown): Response;
 }
 
 /** A run that could not be completed, kept with the reason. */

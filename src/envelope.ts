@@ -81,6 +81,25 @@ export function decodeEnvelope(body: string): Envelope {
   return result.output;
 }
 
+/**
+ * The identity of one send of an envelope (`Message.key`): `runId:attempt`, so sending the same
+ * attempt twice by accident is recognised by a broker that deduplicates; replays and deferrals,
+ * counted in `meta`, make a deliberate re-send of the same attempt a new send.
+ *
+ * @example
+ * ```ts
+ * sendKey({ id: "r1", attempt: 2, meta: { replays: 1 } }); // "r1:2:r1"
+ * ```
+ */
+export function sendKey(envelope: Pick<Envelope, "id" | "attempt" | "meta">): string {
+  let key = `${envelope.id}:${envelope.attempt}`;
+  const replays = envelope.meta?.replays;
+  const deferrals = envelope.meta?.deferrals;
+  if (typeof replays === "number" && replays > 0) key += `:r${replays}`;
+  if (typeof deferrals === "number" && deferrals > 0) key += `:d${deferrals}`;
+  return key;
+}
+
 /** The broker message that carries an envelope. */
 export function toMessage(envelope: Envelope): Message {
   const message: Message = {
@@ -89,6 +108,7 @@ export function toMessage(envelope: Envelope): Message {
     priority: envelope.priority,
     body: encodeEnvelope(envelope),
     attempt: envelope.attempt,
+    key: sendKey(envelope),
   };
   if (envelope.notBefore !== undefined) message.notBefore = envelope.notBefore;
   return message;

@@ -1,27 +1,21 @@
 /**
- * The HTTP handler: `createHandler(app)` returns a Hono app that receives QStash push
- * deliveries and serves a small producer API. Use it as `export default` on Cloudflare Workers,
- * Deno Deploy and Bun, with `@hono/node-server` on Node, or mount it in a larger Hono app with
- * `app.route("/tasks", handler)`.
+ * celeriac/hono: `createHandler(app)` returns a Hono app over the framework-free handler core
+ * (`celeriac/handler`): push deliveries and a small producer API. Use it as `export default` on
+ * Cloudflare Workers, Deno Deploy and Bun, with `@hono/node-server` on Node, or mount it in a
+ * larger Hono app with `site.route("/tasks", handler)`.
  *
  * Routes, relative to where the handler is mounted:
  *
  * | route | what | answers |
  * | --- | --- | --- |
- * | `POST /qstash` | a QStash push delivery, verified with `Upstash-Signature` | 200, 401, 413, 489, 500 |
+ * | `POST /qstash` (each push receiver's path) | a push delivery, verified by its receiver (QStash: `Upstash-Signature`) | 200, 401, 413, 489, 500 |
  * | `POST /runs` | enqueue `{ task, input, delayMs?, at?, priority?, queue?, idempotencyKey?, id? }` (bearer token) | 202 `{ id }`, 400, 401, 404, 413, 503 |
  * | `GET /runs/:id` | the run's record: state, attempt, progress, result, error (bearer token; `?queue=` optional) | 200, 401, 404 |
  * | `GET /dead-letters?limit=` | dead letters, newest first, with the reason (bearer token) | 200, 400, 401 |
  * | `GET /health` | store and broker reachable, with latency | 200, 503 |
- * | `POST /cron` (or `GET`) | one tick of `app.schedule()` schedules, for a platform cron or a QStash schedule (QStash signature, or bearer `token`/`cronSecret`) | 200, 401, 500 |
+ * | `POST /cron` (or `GET`) | one tick of `app.schedule()` schedules, for a platform cron or a QStash schedule (a push receiver's signature, or bearer `token`/`cronSecret`) | 200, 401, 500 |
  *
- * Toward QStash: 200 when the run succeeded, when celeriac re-published its own retry (so QStash
- * does not retry on top of the policy), or when nothing had to run (a duplicate); 489 with
- * `Upstash-NonRetryable-Error: true` when the run failed for good or cannot run at all
- * (malformed envelope, unknown task) — it is dead-lettered with the reason; 500 only when the
- * process failed before recording the outcome, so QStash's own retry is the safety net; 401 for
- * a missing, forged, tampered, expired or misaddressed signature (nothing runs); 413 over
- * `maxBodyBytes`.
+ * What a push delivery answers is the receiver's to say; for QStash see `qstashReceiver`.
  *
  * @example
  * ```ts
@@ -38,20 +32,16 @@
  */
 import { Hono } from "hono";
 import { basePath } from "hono/route";
-import { createCore } from "./_handler.ts";
-import type { HandlerOptions } from "./_handler-options.ts";
 import type { App } from "./app.ts";
+import { createCore } from "./http/handler.ts";
+import type { HandlerOptions } from "./http/options.ts";
 
-export type { EnqueueableTask, HandlerOptions, QStashHandlerOptions } from "./_handler-options.ts";
+export type { EnqueueableTask, HandlerOptions } from "./http/options.ts";
 
 /**
  * Creates the HTTP handler of an app: a Hono app with the routes listed in this module's docs.
- * Options are validated here (a bad option throws at once, naming it).
- *
- * Push deliveries are verified over the raw body text, read once before any parsing, with the
- * checks of `@upstash/qstash`'s `Receiver` (current, then next signing key; `sub` must equal the
- * configured public URL; body hash): plain HS256 tokens with keys prepared once, anything else by
- * the real `Receiver`. Then the app's one executor runs the task.
+ * Options are validated here (a bad option throws at once, naming it). Push deliveries are
+ * verified by their receiver over the raw body, then the app's one executor runs the task.
  *
  * @example
  * ```ts

@@ -5,7 +5,7 @@
  * @module
  */
 import type { RunRecord } from "./contracts.ts";
-import type { Signature } from "./workflow.ts";
+import type { Step } from "./workflow/workflow.ts";
 import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
 
@@ -142,7 +142,7 @@ export interface Task<I, R> {
    * await chain(fetchPage.with({ url }), parse.with()).enqueue();
    * ```
    */
-  with(...input: [] | [I]): Signature;
+  with(...input: [] | [I]): Step;
   /** Enqueues many runs in one broker call. */
   enqueueMany(
     inputs: readonly I[],

@@ -5,8 +5,6 @@ import { memory } from "../adapters/memory/mod.ts";
 import {
   CancelledError,
   createApp,
-  encodeEnvelope,
-  errorInfo,
   manualClock,
   NonRetryableError,
   RetryAfterError,
@@ -14,6 +12,7 @@ import {
   TaskFailedError,
   ValidationError,
 } from "../mod.ts";
+import { encodeEnvelope, errorInfo, processDelivery } from "../backend.ts";
 
 function setup() {
   const clock = manualClock(Date.UTC(2030, 0, 1));
@@ -314,7 +313,7 @@ describe("executor", () => {
     assert.equal(dl?.id, "run-1");
     assert.match(dl?.reason ?? "", /UnknownTaskError: unknown task "nobody\.knows"/);
     assert.equal(dl?.body, body);
-    assert.equal((await app.run("run-1").status())?.state, "failed");
+    assert.equal((await app.getRun("run-1").status())?.state, "failed");
   });
 
   it("dead-letters malformed envelopes with the reason and keeps going", async () => {
@@ -344,7 +343,7 @@ describe("executor", () => {
       run: async (_i, ctx) => {
         void ctx.progress({ current: 1, total: 2 });
         await ctx.progress({ current: 2, total: 2 });
-        during = (await app.run(ctx.id).status())?.progress;
+        during = (await app.getRun(ctx.id).status())?.progress;
         return "done";
       },
     });
@@ -506,8 +505,8 @@ describe("idempotency", () => {
     const run = await t.enqueue(null);
     const [delivery] = await backend.receive({ queues: ["default"], max: 1, leaseMs: 1_000, waitMs: 0 });
     assert.ok(delivery);
-    const first = await app.executor.process(delivery);
-    const second = await app.executor.process({ ...delivery, receipt: "redelivered" });
+    const first = await processDelivery(app, delivery);
+    const second = await processDelivery(app, { ...delivery, receipt: "redelivered" });
     assert.equal(first.kind, "succeeded");
     assert.deepEqual(second, { kind: "duplicate", id: run.id, state: "succeeded" });
     assert.equal(effects, 1);
@@ -555,8 +554,8 @@ describe("idempotency", () => {
     const run = await t.enqueue(null);
     const [d] = await backend.receive({ queues: ["default"], max: 1, leaseMs: 60_000, waitMs: 0 });
     assert.ok(d);
-    const first = app.executor.process(d);
-    const second = await app.executor.process({ ...d, receipt: "concurrent-copy" });
+    const first = processDelivery(app, d);
+    const second = await processDelivery(app, { ...d, receipt: "concurrent-copy" });
     assert.equal(second.kind, "deferred");
     release();
     assert.equal((await first).kind, "succeeded");

@@ -4,8 +4,9 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Client } from "@upstash/qstash";
 import { Hono } from "hono";
-import { qstash } from "../adapters/qstash/mod.ts";
-import { BackendError, createApp, type Store } from "../mod.ts";
+import { qstash, qstashReceiver } from "../adapters/qstash/mod.ts";
+import type { Store } from "../backend.ts";
+import { BackendError, createApp } from "../mod.ts";
 import { createHandler } from "../src/hono.ts";
 import { buildApp, calls, KEYS, restStore } from "./edge/_app.ts";
 import { endToEnd } from "./edge/_e2e.ts";
@@ -147,16 +148,19 @@ describe("createHandler", () => {
   it("validates its options up front, naming the option", () => {
     const app = createApp({ broker: qstash({ token: "t", url: "https://x.example/qstash" }) });
     assert.throws(() => createHandler(app), /needs both signing keys/);
-    assert.doesNotThrow(() => createHandler(app, { qstash: false }));
+    assert.doesNotThrow(() => createHandler(app, { push: false }));
     assert.throws(
-      () => createHandler(app, { qstash: false, maxBodyBytes: 0 }),
+      () => createHandler(app, { push: false, maxBodyBytes: 0 }),
       /maxBodyBytes must be a positive integer, got 0/,
     );
-    assert.throws(() => createHandler(app, { qstash: false, token: "" }), /token must be a non-empty string/);
+    assert.throws(() => createHandler(app, { push: false, token: "" }), /token must be a non-empty string/);
     const plain = createApp();
     assert.doesNotThrow(() => createHandler(plain), "no QStash broker, no delivery route");
     assert.throws(
-      () => createHandler(plain, { qstash: { currentSigningKey: "a", nextSigningKey: "b", url: "nope" } }),
+      () =>
+        createHandler(plain, {
+          push: qstashReceiver({ currentSigningKey: "a", nextSigningKey: "b", url: "nope" }),
+        }),
       /qstash.url must be an absolute URL/,
     );
     const other = createApp();

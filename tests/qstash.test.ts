@@ -11,7 +11,8 @@ import {
   qstashVerifier,
 } from "../adapters/qstash/mod.ts";
 import { memory } from "../adapters/memory/mod.ts";
-import { BackendError, createApp, type Message, SignatureError } from "../mod.ts";
+import type { Message } from "../backend.ts";
+import { BackendError, createApp, SignatureError } from "../mod.ts";
 import { signQStashDelivery, startQStashEmulator, type QStashEmulator } from "../dev/mod.ts";
 
 const TOKEN = "qstash-broker-token";
@@ -218,7 +219,7 @@ describe("qstash options", () => {
     const own = memory();
     assert.equal(createApp({ broker: qstash({ token: "t", url, store: shared }), store: own }).store, own);
     await shared.updateRun("r1", { id: "r1", state: "succeeded", result: 7 }, { ttlMs: 60_000 });
-    assert.equal((await app.run("r1").status())?.result, 7);
+    assert.equal((await app.getRun("r1").status())?.result, 7);
   });
 
   it("fromEnv reads the QSTASH_* variables explicitly", () => {

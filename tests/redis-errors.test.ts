@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Redis as UpstashRedis } from "@upstash/redis";
 import { Redis as IoRedis } from "ioredis";
-import { queueKeys, runKey } from "../adapters/redis/_batch.ts";
+import { queueKeys, runKey } from "../adapters/redis/_keys.ts";
 import { redis } from "../adapters/redis/mod.ts";
 import { BackendError, createApp } from "../mod.ts";
 import { freePort as closedPort } from "./edge/_support.ts";

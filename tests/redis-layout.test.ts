@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { queueKeys, runKey } from "../adapters/redis/_batch.ts";
-import { OP, QUEUE_SCRIPT } from "../adapters/redis/_scripts.ts";
+import { queueKeys, runKey } from "../adapters/redis/_keys.ts";
+import { OP, QUEUE_SCRIPT } from "../adapters/redis/lua/mod.ts";
+import { processDelivery } from "../backend.ts";
 import type { RedisLedger } from "../adapters/redis/mod.ts";
 import { createApp } from "../mod.ts";
 import { type RedisRig, startRig } from "./support/redis-fixtures.ts";
@@ -92,7 +93,7 @@ describe("redis backend: one hash per run, message and record together", () => {
       assert.equal(await ttl(run.id), -1, "queued: no TTL");
       const [first] = await backend.receive({ queues: ["default"], max: 1, leaseMs: 30_000, waitMs: 0 });
       assert.ok(first);
-      assert.equal((await app.executor.process(first)).kind, "retrying");
+      assert.equal((await processDelivery(app, first)).kind, "retrying");
       assert.equal(await ttl(run.id), -1, "retrying, next attempt pending: no TTL");
       assert.equal((await run.status())?.state, "retrying");
 
@@ -103,7 +104,7 @@ describe("redis backend: one hash per run, message and record together", () => {
       const [second] = await backend.receive({ queues: ["default"], max: 1, leaseMs: 30_000, waitMs: 0 });
       assert.ok(second);
       assert.equal(second.id, run.id);
-      assert.equal((await app.executor.process(second)).kind, "succeeded");
+      assert.equal((await processDelivery(app, second)).kind, "succeeded");
       const finished = await ttl(run.id);
       assert.ok(finished > 0 && finished <= ttlMs, `succeeded: TTL ${finished}`);
       const record = await run.status();
@@ -171,25 +172,15 @@ describe("redis backend: one hash per run, message and record together", () => {
       const byId = new Map(leased.map((d) => [d.id, d]));
       const at = 1_764_000_000_123;
       await rig.resetStats();
-      await ledger.succeed(
-        byId.get("plain")!,
-        "plain",
-        { state: "succeeded", finishedAt: at, updatedAt: at, result: { ok: [1, "two"] } },
-        60_000,
-      );
-      await ledger.succeed(
-        byId.get("no-result")!,
-        "no-result",
-        { state: "succeeded", finishedAt: at, updatedAt: at },
-        60_000,
-      );
-      // Anything more than a plain success goes through the general op.
-      await ledger.succeed(
-        byId.get("extra")!,
+      await ledger.succeed(byId.get("plain")!, "plain", { at, result: { ok: [1, "two"] } }, 60_000);
+      await ledger.succeed(byId.get("no-result")!, "no-result", { at }, 60_000);
+      // The general path: a record update, then an ack settles the message.
+      await backend.updateRun(
         "extra",
         { state: "succeeded", finishedAt: at, updatedAt: at + 1, result: null },
-        60_000,
+        { ttlMs: 60_000, queue: "q" },
       );
+      await backend.ack([byId.get("extra")!]);
       assert.deepEqual(await backend.getRun("plain", "q"), {
         id: "plain",
         state: "succeeded",

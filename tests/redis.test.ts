@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { RedisLedger } from "../adapters/redis/mod.ts";
-import { createApp, type Message } from "../mod.ts";
-import { brokerContract } from "./support/broker-contract.ts";
+import { idempotencyKey, type Message, processDelivery } from "../backend.ts";
+import { createApp } from "../mod.ts";
+import { brokerContract } from "../testing/mod.ts";
 import { type RedisRig, startRig, subject, TRANSPORTS, waitFor } from "./support/redis-fixtures.ts";
 
 describe("redis backend", () => {
@@ -210,7 +211,7 @@ describe("redis backend", () => {
       const run = await task.enqueue(1);
       const [delivery] = await backend.receive({ queues: ["default"], max: 1, leaseMs: 30_000, waitMs: 0 });
       assert.ok(delivery);
-      const outcome = await app.executor.process(delivery);
+      const outcome = await processDelivery(app, delivery);
       assert.equal(outcome.kind, "succeeded");
       const stats = await rig.commandStats();
       stats.delete("info");
@@ -238,9 +239,9 @@ describe("redis backend", () => {
       const next = await ledger.succeedAndReceive(
         a,
         "a",
-        { state: "succeeded" },
+        { at: Date.now() },
         60_000,
-        { key: "ka", ttlMs: 60_000 },
+        { key: idempotencyKey("q", "t", "ka"), ttlMs: 60_000 },
         { max: 1, leaseMs: 30_000 },
       );
       assert.deepEqual(
@@ -248,7 +249,7 @@ describe("redis backend", () => {
         [["b", "B", 1]],
       );
       assert.equal((await backend.getRun("a", "q"))?.state, "succeeded");
-      assert.equal(await ledger.idempotencyOwner("ka", "q"), "a");
+      assert.equal(await ledger.idempotencyOwner(idempotencyKey("q", "t", "ka")), "a");
       assert.deepEqual(await backend.receive({ queues: ["q"], max: 5, leaseMs: 30_000, waitMs: 0 }), []);
     } finally {
       await close();

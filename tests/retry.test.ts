@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  backoffDelay,
-  decideRetry,
-  NonRetryableError,
-  RetryAfterError,
-  type RetryOptions,
-  retryPolicy,
-  ValidationError,
-} from "../mod.ts";
+import { backoffDelay, decideRetry, retryPolicy } from "../backend.ts";
+import { NonRetryableError, RetryAfterError, type RetryOptions, ValidationError } from "../mod.ts";
 
 describe("retry policy", () => {
   it("grows as min(maxMs, baseMs * factor^(n-1)) without jitter", () => {

@@ -3,7 +3,8 @@ import { describe, it } from "node:test";
 import * as v from "valibot";
 import { memory } from "../adapters/memory/mod.ts";
 import { at, iso, MIN, ticksOf, tickApp } from "./support/scheduler-fixtures.ts";
-import { createApp, MAX_TICKS_PER_CALL, manualClock, scheduled } from "../mod.ts";
+import { createApp, cronTrigger, manualClock } from "../mod.ts";
+import { MAX_TICKS_PER_CALL } from "../src/schedule/define.ts";
 
 /** mulberry32: a seeded random source, so a failure replays exactly. */
 function seeded(seed: number): () => number {
@@ -104,7 +105,7 @@ describe("scheduler", () => {
 
     const draining = app.drain();
     await started.promise;
-    assert.equal((await app.run(first.enqueued[0]!.runId).status())?.state, "active");
+    assert.equal((await app.getRun(first.enqueued[0]!.runId).status())?.state, "active");
     const blocked = await scheduler.tick(at("2030-01-01T12:01:01Z"));
     assert.deepEqual(blocked.enqueued, []);
     assert.deepEqual(blocked.skipped, [
@@ -164,7 +165,7 @@ describe("scheduler", () => {
     // The Cloudflare Cron Trigger helper ticks on the app's clock and hands its work to waitUntil.
     clock.set(at("2030-01-01T12:07:02Z"));
     const waited: Promise<unknown>[] = [];
-    const handler = scheduled(app);
+    const handler = cronTrigger(app);
     await handler(
       { scheduledTime: at("2030-01-01T12:07:00Z"), cron: "* * * * *" },
       {},
@@ -184,7 +185,7 @@ describe("scheduler", () => {
     );
   });
 
-  it("retries a tick whose enqueue failed on the next call, and scheduled() reports the failure", async () => {
+  it("retries a tick whose enqueue failed on the next call, and cronTrigger() reports the failure", async () => {
     const { app, beat, ran } = tickApp(at("2030-01-01T12:00:10Z"));
     let fail = true;
     app.schedule("flaky", {
@@ -195,7 +196,7 @@ describe("scheduler", () => {
         return { tick: tick.getTime() };
       },
     });
-    await assert.rejects(scheduled(app)({}, {}), /schedule "flaky": input source down/);
+    await assert.rejects(cronTrigger(app)({}, {}), /schedule "flaky": input source down/);
     fail = false;
     const r = await app.scheduler().tick(at("2030-01-01T12:00:20Z"));
     assert.deepEqual(ticksOf(r), ["2030-01-01T12:00:00Z"]);

@@ -4,7 +4,7 @@
  * @module
  */
 import { Receiver } from "@upstash/qstash";
-import { SignatureError } from "../../src/errors.ts";
+import { SignatureError } from "../../backend.ts";
 import { FastJwtCheck } from "./_jwt.ts";
 
 /** The two signing keys QStash signs with (rotated in turn), from the Upstash console. */

@@ -26,11 +26,19 @@
  * @module
  */
 import { Client, type FlowControl, type PublishRequest } from "@upstash/qstash";
-import type { Broker, Message, Store } from "../../src/contracts.ts";
-import { BackendError } from "../../src/errors.ts";
+import {
+  BackendError,
+  type Broker,
+  type Message,
+  type PushReceiver,
+  type Store,
+  sendKey,
+} from "../../backend.ts";
+import { qstashReceiver } from "./_receiver.ts";
 import type { SigningKeys } from "./_verify.ts";
 
 export type { FlowControl } from "@upstash/qstash";
+export { type QStashReceiverOptions, qstashReceiver } from "./_receiver.ts";
 export {
   qstashVerifier,
   type SignedDelivery,
@@ -184,6 +192,21 @@ export class QStashBroker implements Broker {
     }
   }
 
+  /**
+   * The receiver `createHandler(app)` serves on `POST /qstash`, from this broker's signing keys
+   * and url. Throws when the broker has no signing keys (pass `push` to the handler instead, or
+   * `push: false` to turn push delivery off).
+   */
+  pushReceiver(): PushReceiver {
+    if (this.signingKeys === undefined) {
+      throw new TypeError(
+        "QStash delivery needs both signing keys: set currentSigningKey and nextSigningKey on qstash(), " +
+          "or pass push: qstashReceiver({ ... }) to createHandler, or push: false to turn the route off",
+      );
+    }
+    return qstashReceiver({ ...this.signingKeys, url: this.url });
+  }
+
   /** Checks QStash answers (a one-item read of its dead-letter queue). */
   async ping(): Promise<void> {
     try {
@@ -215,18 +238,19 @@ export class QStashBroker implements Broker {
 }
 
 /**
- * `Upstash-Deduplication-Id` of a message: `runId:attempt`, so publishing the same attempt twice
- * (a handler that re-published a retry, then failed to answer) is never delivered twice. Reads the
- * attempt from the envelope; `meta.replays` / `meta.deferrals` counters, when a producer sets them,
- * are appended so a deliberate re-send of the same attempt is not swallowed.
+ * `Upstash-Deduplication-Id` of a message: its `key` (`runId:attempt`, with a suffix for a
+ * deliberate re-send such as a replay or a deferral), so publishing the same attempt twice (a
+ * handler that re-published a retry, then failed to answer) is never delivered twice. A message
+ * built by hand without a key gets the same, read from its envelope.
  *
  * @example
  * ```ts
- * deduplicationId({ id: "r1", queue: "default", priority: 0, body: '{"v":1,"id":"r1","attempt":2,…}' }); // "r1:2"
+ * deduplicationId({ id: "r1", queue: "default", priority: 0, body: "…", key: "r1:2" }); // "r1:2"
  * ```
  */
 export function deduplicationId(message: Message): string {
-  let envelope: { attempt?: unknown; meta?: { replays?: unknown; deferrals?: unknown } } | null;
+  if (message.key !== undefined) return message.key;
+  let envelope: { attempt?: unknown; meta?: Record<string, unknown> } | null;
   try {
     envelope = JSON.parse(message.body) as typeof envelope;
   } catch (cause) {
@@ -236,12 +260,8 @@ export function deduplicationId(message: Message): string {
   if (typeof attempt !== "number" || !Number.isSafeInteger(attempt) || attempt < 1) {
     throw new TypeError(`message ${message.id} carries no valid attempt number, got ${String(attempt)}`);
   }
-  let id = `${message.id}:${attempt}`;
-  const replays = envelope?.meta?.replays;
-  const deferrals = envelope?.meta?.deferrals;
-  if (typeof replays === "number" && replays > 0) id += `:r${replays}`;
-  if (typeof deferrals === "number" && deferrals > 0) id += `:d${deferrals}`;
-  return id;
+  const meta = envelope?.meta;
+  return sendKey(meta === undefined ? { id: message.id, attempt } : { id: message.id, attempt, meta });
 }
 
 /**

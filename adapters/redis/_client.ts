@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { BackendError, TimeoutError } from "../../src/errors.ts";
-import type { Script } from "./_scripts.ts";
+import { BackendError, TimeoutError } from "../../backend.ts";
+import type { Script } from "./lua/mod.ts";
 
 /**
  * The part of an ioredis client (`Redis` or `Cluster`) the backend uses. Pass the instance; the

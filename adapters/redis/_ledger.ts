@@ -6,10 +6,22 @@
  *
  * @module
  */
-import type { Broker, Delivery, RunRecord, Store, UpdateRunResult } from "../../src/contracts.ts";
-import { BackendError } from "../../src/errors.ts";
-import { composeLedger, type EnqueueItem, type Ledger } from "../../src/ledger.ts";
-import { maybeText, QueueCall, receiveResult, updateResult } from "./_batch.ts";
+import {
+  BackendError,
+  type Broker,
+  composeLedger,
+  type Delivery,
+  type EnqueueItem,
+  type IdempotencyClaim,
+  type Ledger,
+  type Store,
+  type Success,
+  successPatch,
+  type UpdateRunResult,
+} from "../../backend.ts";
+import { QueueCall } from "./_call.ts";
+import { maybeText } from "./_client.ts";
+import { receiveResult, updateResult } from "./_codec.ts";
 
 /** What the fused ledger needs from its backend. */
 export interface LedgerHost {
@@ -45,10 +57,11 @@ export interface TakeNext {
  *
  * @example
  * ```ts
- * const idempotency: Idempotency = { key: "welcome:a@b.co", ttlMs: 86_400_000 };
+ * import { idempotencyKey } from "celeriac/backend";
+ * const idempotency: Idempotency = { key: idempotencyKey("default", "email.send", "welcome:a@b.co"), ttlMs: 86_400_000 };
  * ```
  */
-export type Idempotency = { key: string; ttlMs: number } | undefined;
+export type Idempotency = IdempotencyClaim | undefined;
 
 /**
  * The fused ledger, plus a step a worker may use to take its next task in the same call.
@@ -56,7 +69,7 @@ export type Idempotency = { key: string; ttlMs: number } | undefined;
  * @example
  * ```ts
  * const ledger = backend.ledger(backend) as RedisLedger;
- * const [next] = await ledger.succeedAndReceive(delivery, id, patch, ttlMs, undefined, { max: 1, leaseMs: 30_000 });
+ * const [next] = await ledger.succeedAndReceive(delivery, id, { at: Date.now() }, ttlMs, undefined, { max: 1, leaseMs: 30_000 });
  * ```
  */
 export interface RedisLedger extends Ledger {
@@ -68,7 +81,7 @@ export interface RedisLedger extends Ledger {
   succeedAndReceive(
     delivery: Delivery,
     id: string,
-    patch: Partial<RunRecord>,
+    success: Success,
     ttlMs: number,
     idempotency: Idempotency,
     next: TakeNext,
@@ -83,22 +96,21 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
   const succeedAndReceive: RedisLedger["succeedAndReceive"] = async (
     delivery,
     id,
-    patch,
+    success,
     ttlMs,
     idem,
     next,
   ) => {
     const c = call(delivery.queue);
     if (delivery.id === id) {
-      const at = successAt(patch);
-      if (at === undefined) c.finish(delivery, patch, ttlMs);
-      else
-        c.succeed(delivery, at, patch.result === undefined ? undefined : JSON.stringify(patch.result), ttlMs);
+      const json =
+        success.resultJson ?? (success.result === undefined ? undefined : JSON.stringify(success.result));
+      c.succeed(delivery, success.at, json, ttlMs);
     } else {
-      c.update(id, patch, { ttlMs }, false);
+      c.update(id, successPatch(success), { ttlMs }, false);
       c.ack(delivery);
     }
-    if (idem !== undefined) c.claim(idem.key, id, idem.ttlMs);
+    if (idem !== undefined) c.own(idem.key, id, idem.ttlMs);
     // The worker chains to what it takes: no need to wake another one for it.
     const take = next.max >= 1 ? c.receive(Math.floor(next.max), next.leaseMs, next.startAt, false) : -1;
     const results = await one(c);
@@ -141,8 +153,8 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       return updateResult(reply, patch, options.replace === true);
     },
 
-    succeed(delivery, id, patch, ttlMs, idempotency, next) {
-      return succeedAndReceive(delivery, id, patch, ttlMs, idempotency, next ?? { max: 0, leaseMs: 0 });
+    succeed(delivery, id, success, ttlMs, idempotency, next) {
+      return succeedAndReceive(delivery, id, success, ttlMs, idempotency, next ?? { max: 0, leaseMs: 0 });
     },
 
     succeedAndReceive,
@@ -193,26 +205,26 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       await one(c);
     },
 
-    async idempotencyOwner(key, queue) {
-      const c = call(queue);
+    async idempotencyOwner(key) {
+      const c = call(key.queue);
       c.owner(key);
       const [reply] = await one(c);
       return maybeText(reply, "idempotency owner");
     },
+
+    async claim(key, holder, ttlMs) {
+      const c = call(key.queue);
+      c.claim(key, holder, ttlMs);
+      const [reply] = await one(c);
+      return maybeText(reply, "claim holder");
+    },
+
+    async release(key, holder) {
+      const c = call(key.queue);
+      c.unclaim(key, holder);
+      await one(c);
+    },
   };
-}
-
-const SUCCESS_FIELDS: ReadonlySet<string> = new Set(["state", "finishedAt", "updatedAt", "result"]);
-
-/**
- * The time of a plain success patch (`{ state: "succeeded", finishedAt, updatedAt, result? }`
- * with one time), which the script's succeed op writes from that time alone; else undefined.
- */
-function successAt(patch: Partial<RunRecord>): number | undefined {
-  if (patch.state !== "succeeded" || typeof patch.finishedAt !== "number") return undefined;
-  if (patch.updatedAt !== patch.finishedAt || !Number.isFinite(patch.finishedAt)) return undefined;
-  for (const key in patch) if (!SUCCESS_FIELDS.has(key)) return undefined;
-  return patch.finishedAt;
 }
 
 /** Fails loudly when a reply does not have one result per op. */

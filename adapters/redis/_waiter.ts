@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { wakeKey } from "./_batch.ts";
+import { wakeKey } from "./_keys.ts";
 import type { Transport } from "./_client.ts";
 
 /** Paces the polls of one backend and wakes its waiters. */

@@ -16,36 +16,26 @@
  *
  * @module
  */
-import type {
-  Broker,
-  DeadLetter,
-  Delivery,
-  Message,
-  ReceiveOptions,
-  RunRecord,
-  Store,
-  UpdateRunOptions,
-  UpdateRunResult,
-} from "../../src/contracts.ts";
-import { BackendError } from "../../src/errors.ts";
-import type { Ledger } from "../../src/ledger.ts";
 import {
-  deadListResult,
-  decodeDeadLetter,
-  decodeRecord,
-  int,
-  list,
-  maybeText,
-  ms,
-  QueueCall,
-  receiveResult,
-  text,
-  updateResult,
-} from "./_batch.ts";
-import { type RedisClientLike, type Transport, transport } from "./_client.ts";
+  BackendError,
+  type Broker,
+  type DeadLetter,
+  type Delivery,
+  type Ledger,
+  type Message,
+  type ReceiveOptions,
+  type RunRecord,
+  type Store,
+  type UpdateRunOptions,
+  type UpdateRunResult,
+} from "../../backend.ts";
+import { QueueCall } from "./_call.ts";
+import { int, list, maybeText, type RedisClientLike, type Transport, text, transport } from "./_client.ts";
+import { deadListResult, decodeDeadLetter, decodeRecord, ms, receiveResult, updateResult } from "./_codec.ts";
+import { kvKey, queueIndexKey } from "./_keys.ts";
 import { checkResults, fusedLedger, type RedisLedger } from "./_ledger.ts";
-import { KEY_SCRIPT, QUEUE_SCRIPT } from "./_scripts.ts";
 import { Waiter } from "./_waiter.ts";
+import { KEY_SCRIPT, QUEUE_SCRIPT } from "./lua/mod.ts";
 
 export type { BunRedisLike, IoRedisLike, RedisClientLike, UpstashLike } from "./_client.ts";
 export type { Idempotency, RedisLedger, TakeNext } from "./_ledger.ts";
@@ -198,14 +188,14 @@ export class RedisBackend implements Broker, Store {
   }
 
   #kv(key: string): string {
-    return `${this.prefix}:kv:${key}`;
+    return kvKey(this.prefix, key);
   }
 
   /** Adds a queue to the index of known queues, once per process (retried after a failure). */
   #register(queue: string): Promise<void> {
     let done = this.#known.get(queue);
     if (done === undefined) {
-      done = this.#key("sadd", `${this.prefix}:queues`, queue).then(() => {});
+      done = this.#key("sadd", queueIndexKey(this.prefix), queue).then(() => {});
       done.catch(() => this.#known.delete(queue));
       this.#known.set(queue, done);
     }
@@ -213,7 +203,7 @@ export class RedisBackend implements Broker, Store {
   }
 
   async #queues(): Promise<string[]> {
-    const reply = list(await this.#key("smembers", `${this.prefix}:queues`), "queue index");
+    const reply = list(await this.#key("smembers", queueIndexKey(this.prefix)), "queue index");
     return reply.map((q) => text(q, "queue name"));
   }
 

@@ -13,10 +13,10 @@
 import { Redis } from "@upstash/redis";
 import type { ExecutionContext, Hono } from "hono";
 import * as v from "valibot";
-import { fromEnv } from "../../adapters/qstash/mod.ts";
-import { redis } from "../../adapters/redis/mod.ts";
-import { type App, createApp, scheduled } from "../../mod.ts";
-import { createHandler } from "../../src/hono.ts";
+import { fromEnv } from "celeriac/adapters/qstash";
+import { redis } from "celeriac/adapters/redis";
+import { type App, createApp, cronTrigger } from "celeriac";
+import { createHandler } from "celeriac/hono";
 
 /** Bindings: [vars] and secrets of wrangler.toml. */
 export interface Env {
@@ -59,6 +59,6 @@ export default {
   // Cron Triggers (wrangler.toml): each tick enqueues the schedules that are due, exactly once.
   scheduled(event: unknown, env: Env, ctx: ExecutionContext): Promise<void> {
     built ??= build(env);
-    return scheduled(built.app)(event, env, ctx);
+    return cronTrigger(built.app)(event, env, ctx);
   },
 };

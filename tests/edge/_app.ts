@@ -10,7 +10,8 @@ import { Redis } from "@upstash/redis";
 import * as v from "valibot";
 import { fromEnv } from "../../adapters/qstash/mod.ts";
 import { redis } from "../../adapters/redis/mod.ts";
-import { type App, createApp, NonRetryableError, type Store } from "../../mod.ts";
+import type { Store } from "../../backend.ts";
+import { type App, createApp, NonRetryableError } from "../../mod.ts";
 import { createHandler } from "../../src/hono.ts";
 
 /** What the handler under test is configured with (all strings, as Workers bindings are). */

@@ -7,7 +7,7 @@
 import { Redis as UpstashRedis } from "@upstash/redis";
 import { Redis as IoRedis, type RedisOptions as IoRedisOptions } from "ioredis";
 import { type RedisBackend, type RedisOptions, redis } from "../../adapters/redis/mod.ts";
-import type { ContractSubject } from "./broker-contract.ts";
+import type { ContractSubject } from "../../testing/mod.ts";
 import {
   type RedisServer,
   type StartRedisOptions,

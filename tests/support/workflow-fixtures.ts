@@ -1,6 +1,7 @@
 /** The small arithmetic tasks the workflow suites compose, registered on a given app. */
 import * as v from "valibot";
-import type { App, Broker } from "../../mod.ts";
+import { type Broker, processDelivery } from "../../backend.ts";
+import type { App } from "../../mod.ts";
 
 /** Registers `add`, `double` and `sum` on `app`. */
 export function mathTasks(app: App) {
@@ -24,8 +25,8 @@ export async function deliverEachTwice(app: App, broker: Broker): Promise<void> 
     const ds = (await broker.receive?.({ queues: ["default"], max: 10, leaseMs: 60_000, waitMs: 0 })) ?? [];
     if (ds.length === 0) return;
     for (const d of ds) {
-      await app.executor.process(d);
-      await app.executor.process({ ...d, receipt: `${d.receipt}-dup` });
+      await processDelivery(app, d);
+      await processDelivery(app, { ...d, receipt: `${d.receipt}-dup` });
     }
   }
 }

@@ -3,27 +3,10 @@
  *
  * @module
  */
-import { QStashBroker } from "../adapters/qstash/mod.ts";
-import { qstashVerifier, type Verifier } from "../adapters/qstash/_verify.ts";
-import { bearerChecker } from "./_handler-http.ts";
-import type { App } from "./app.ts";
-import type { EnqueueOptions } from "./task.ts";
-
-/** Options of QStash push delivery (`POST /qstash`). */
-export interface QStashHandlerOptions {
-  /** `QSTASH_CURRENT_SIGNING_KEY`. @default the signing keys of the app's `qstash()` broker */
-  currentSigningKey?: string;
-  /** `QSTASH_NEXT_SIGNING_KEY`. @default the signing keys of the app's `qstash()` broker */
-  nextSigningKey?: string;
-  /**
-   * The public URL QStash delivers to; the signature's `sub` claim must equal it exactly. A
-   * QStash schedule calling `/cron` is checked against the sibling URL ending in `/cron`.
-   * @default the `url` of the app's `qstash()` broker, else the URL of the incoming request
-   */
-  url?: string;
-  /** Seconds of clock skew tolerated on the token's `exp`/`nbf`. @default 0 */
-  clockToleranceSec?: number;
-}
+import type { App } from "../app.ts";
+import type { PushReceiver } from "../contracts.ts";
+import type { EnqueueOptions } from "../task.ts";
+import { bearerChecker } from "./_http.ts";
 
 /** A task handle as `app.task()` returns it (only what the handler needs). */
 export interface EnqueueableTask {
@@ -41,10 +24,11 @@ export interface EnqueueableTask {
  */
 export interface HandlerOptions {
   /**
-   * QStash push delivery. `false` turns the route off.
-   * @default on when the app's broker is `qstash()` (with its signing keys and url), else off
+   * Push delivery: the receivers of providers that push tasks over HTTP, each on its own route
+   * (`qstashReceiver(...)` serves `POST /qstash`). `false` turns push delivery off.
+   * @default the app's broker's own receiver (a `qstash()` broker with its signing keys), else none
    */
-  qstash?: QStashHandlerOptions | false;
+  push?: PushReceiver | readonly PushReceiver[] | false;
   /**
    * Bearer token of the producer API (`POST /runs`, `GET /runs/:id`, `GET /dead-letters`), also
    * accepted on `/cron`. Without it the producer routes answer 404.
@@ -64,17 +48,11 @@ export interface HandlerOptions {
 /** Enqueues one run of a task. */
 export type Enqueue = (input: unknown, options: EnqueueOptions) => Promise<{ readonly id: string }>;
 
-/** Push verification: the verifier and the URLs the signature must name (undefined: the request's). */
-export interface Push {
-  verify: Verifier;
-  url: string | undefined;
-  cronUrl: string | undefined;
-}
-
 /** The validated configuration of a handler. */
 export interface Config {
   maxBodyBytes: number;
-  push: Push | undefined;
+  /** Push receivers by route. */
+  push: ReadonlyMap<string, PushReceiver>;
   /** Checks the producer bearer token; undefined when the producer API is off. */
   producer: ((authorization: string | null) => Promise<boolean>) | undefined;
   /** Checks a bearer token on `/cron` (token or cronSecret); undefined when neither is set. */
@@ -107,33 +85,44 @@ export function resolveOptions(app: App, options: HandlerOptions): Config {
           (await producer?.(authorization)) === true || (await secret?.(authorization)) === true;
   return {
     maxBodyBytes,
-    push: resolvePush(app, options.qstash),
+    push: resolvePush(app, options.push),
     producer,
     cron,
     enqueuer: options.token === undefined ? () => undefined : resolveEnqueue(app, options.tasks),
   };
 }
 
-function resolvePush(app: App, option: QStashHandlerOptions | false | undefined): Push | undefined {
-  if (option === false) return undefined;
-  const broker = app.broker instanceof QStashBroker ? app.broker : undefined;
-  if (option === undefined && broker === undefined) return undefined;
-  const currentSigningKey = option?.currentSigningKey ?? broker?.signingKeys?.currentSigningKey;
-  const nextSigningKey = option?.nextSigningKey ?? broker?.signingKeys?.nextSigningKey;
-  if (currentSigningKey === undefined || nextSigningKey === undefined) {
-    throw new TypeError(
-      "QStash delivery needs both signing keys: pass qstash: { currentSigningKey, nextSigningKey } " +
-        "(or set them on qstash()), or qstash: false to turn the route off",
-    );
+/** Routes of the handler that a push receiver cannot take. */
+const RESERVED: ReadonlySet<string> = new Set(["/runs", "/dead-letters", "/health", "/cron"]);
+
+function resolvePush(app: App, option: HandlerOptions["push"]): Map<string, PushReceiver> {
+  const receivers =
+    option === false
+      ? []
+      : option === undefined
+        ? [app.broker.pushReceiver?.()].filter((r) => r !== undefined)
+        : Array.isArray(option)
+          ? option
+          : [option as PushReceiver];
+  const byPath = new Map<string, PushReceiver>();
+  for (const receiver of receivers) {
+    const path = (receiver as Partial<PushReceiver> | null)?.path;
+    if (
+      typeof path !== "string" ||
+      !/^\/[A-Za-z0-9._~-]+$/.test(path) ||
+      typeof receiver.verify !== "function" ||
+      typeof receiver.delivery !== "function" ||
+      typeof receiver.respond !== "function"
+    ) {
+      throw new TypeError(
+        "push must be push receivers (such as qstashReceiver(...)), each with a path like /qstash",
+      );
+    }
+    if (RESERVED.has(path)) throw new TypeError(`push: ${path} is a route of the handler itself`);
+    if (byPath.has(path)) throw new TypeError(`push: two receivers on the same path ${path}`);
+    byPath.set(path, receiver);
   }
-  const url = option?.url ?? broker?.url;
-  if (url !== undefined && !URL.canParse(url)) {
-    throw new TypeError(`qstash.url must be an absolute URL, got ${JSON.stringify(url)}`);
-  }
-  const keys = { currentSigningKey, nextSigningKey };
-  const tolerance = option?.clockToleranceSec;
-  const verify = qstashVerifier(tolerance === undefined ? keys : { ...keys, clockToleranceSec: tolerance });
-  return { verify, url, cronUrl: url === undefined ? undefined : new URL("cron", url).href };
+  return byPath;
 }
 
 function resolveEnqueue(

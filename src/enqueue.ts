@@ -8,9 +8,10 @@
 import type { RunRecord } from "./contracts.ts";
 import { type Envelope, ENVELOPE_VERSION, toMessage } from "./envelope.ts";
 import { SerializationError } from "./errors.ts";
-import type { EnqueueItem } from "./ledger.ts";
+import type { EnqueueItem } from "./execute/ledger.ts";
 import { newRunId } from "./_ids.ts";
 import { toJson } from "./json.ts";
+import { idempotencyKey } from "./keys.ts";
 import { validate } from "./schema.ts";
 import type { EnqueueOptions, ResolvedTask } from "./task.ts";
 
@@ -111,7 +112,9 @@ export async function enqueueItems(
       record,
       ttlMs: task.resultTtlMs + (notBefore === undefined ? 0 : notBefore - now),
     };
-    if (key !== undefined) item.idempotency = { key, ttlMs: task.idempotencyTtlMs };
+    if (key !== undefined) {
+      item.idempotency = { key: idempotencyKey(queue, task.name, key), ttlMs: task.idempotencyTtlMs };
+    }
     if (options.id === undefined) item.fresh = true;
     items.push(item);
   }

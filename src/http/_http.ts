@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { BackendError, CeleriacError, type SchemaIssue, ValidationError } from "./errors.ts";
+import { BackendError, CeleriacError, type SchemaIssue, ValidationError } from "../errors.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

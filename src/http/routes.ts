@@ -5,11 +5,11 @@
  * @module
  */
 import * as v from "valibot";
-import type { Config } from "./_handler-options.ts";
-import { failure, json, problem, readBody, TOO_LARGE, unauthorized } from "./_handler-http.ts";
-import type { App } from "./app.ts";
-import type { SchemaIssue } from "./errors.ts";
-import type { EnqueueOptions } from "./task.ts";
+import type { Config } from "./options.ts";
+import { failure, json, problem, readBody, TOO_LARGE, unauthorized } from "./_http.ts";
+import type { App } from "../app.ts";
+import type { SchemaIssue } from "../errors.ts";
+import type { EnqueueOptions } from "../task.ts";
 
 const EnqueueBody = v.strictObject({
   task: v.pipe(v.string(), v.minLength(1)),
@@ -70,7 +70,7 @@ export async function status(app: App, config: Config, request: Request, id: str
   if (denied !== undefined) return denied;
   const queue = new URL(request.url).searchParams.get("queue") ?? undefined;
   try {
-    const record = await app.run(id, queue).status();
+    const record = await app.getRun(id, queue).status();
     if (record === null)
       return problem(404, "NotFound", `no run ${id} (it never existed, or its record expired)`);
     return json(200, record);
@@ -122,19 +122,20 @@ export async function health(app: App): Promise<Response> {
 
 /**
  * `GET|POST /cron`: one tick of the app's schedules (each due tick enqueued exactly once, however
- * often this is called). Authorized by a QStash signature (a QStash schedule) or a bearer token.
+ * often this is called). Authorized by a push provider's signature (a QStash schedule) or a
+ * bearer token.
  */
 export async function cron(app: App, config: Config, request: Request): Promise<Response> {
-  if (config.cron === undefined && config.push === undefined) {
-    return problem(404, "NotFound", "the cron route is not enabled (no token, cronSecret or QStash keys)");
+  if (config.cron === undefined && config.push.size === 0) {
+    return problem(404, "NotFound", "the cron route is not enabled (no token, cronSecret or push receiver)");
   }
-  const signature = request.headers.get("upstash-signature");
-  if (signature !== null && config.push !== undefined) {
+  const signer = [...config.push.values()].find((receiver) => receiver.signs(request));
+  if (signer !== undefined) {
     const body = await readBody(request, config.maxBodyBytes);
     if (body === TOO_LARGE)
       return problem(413, "PayloadTooLarge", `body is over ${config.maxBodyBytes} bytes`);
     try {
-      await config.push.verify({ signature, body, url: config.push.cronUrl ?? request.url });
+      await signer.verify(request, body, "cron");
     } catch (error) {
       return problem(401, "SignatureError", (error as Error).message);
     }

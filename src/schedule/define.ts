@@ -6,8 +6,8 @@
  * @module
  */
 import { Cron } from "croner";
-import { CeleriacError } from "./errors.ts";
-import type { ResolvedTask, Task } from "./task.ts";
+import { CeleriacError } from "../errors.ts";
+import type { ResolvedTask, Task } from "../task.ts";
 
 /**
  * What happens to ticks that came due while no scheduler ran (or ran late):

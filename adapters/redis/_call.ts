@@ -1,84 +1,13 @@
 /**
- * Builds one call of the queue script: the queue's keys, extra keys by index, and a flat list of
- * operations. Also the codecs of run records (a hash, one JSON value per field) and dead letters.
+ * One call of the queue script, built op by op: the queue's keys, extra keys by index, and a
+ * flat list of operations. Calls on the same queue merge (`absorb`).
  *
  * @module
  */
-import type { DeadLetter, Delivery, Message, RunGuard, RunRecord } from "../../src/contracts.ts";
-import { BackendError } from "../../src/errors.ts";
-import { int, list, maybeText, text } from "./_client.ts";
-import { OP } from "./_scripts.ts";
-
-/** The hash tag every key of a queue shares. */
-export function queueTag(prefix: string, queue: string): string {
-  return `{${prefix}:${queue}}`;
-}
-
-/** The six fixed keys of a queue, in the order the script expects. */
-export function queueKeys(prefix: string, queue: string): string[] {
-  const tag = queueTag(prefix, queue);
-  return ["r", "t", "c", "w", "x", "xi"].map((suffix) => `${tag}:${suffix}`);
-}
-
-/** The key of a run record. */
-export function runKey(prefix: string, queue: string, id: string): string {
-  return `${queueTag(prefix, queue)}:run:${id}`;
-}
-
-/** The key of an idempotency claim taken at enqueue. */
-export function idemKey(prefix: string, queue: string, key: string): string {
-  return `${queueTag(prefix, queue)}:idem:${key}`;
-}
-
-/** The wake-up marker of a queue (blocking waiters pop it). */
-export function wakeKey(prefix: string, queue: string): string {
-  return `${queueTag(prefix, queue)}:w`;
-}
-
-/** Milliseconds as the integer string Redis wants (at least 1). */
-export function ms(value: number): string {
-  return String(Math.max(1, Math.ceil(value)));
-}
-
-/** A run record patch as hash fields: name, JSON value, … (undefined values are skipped). */
-export function encodeFields(patch: Partial<RunRecord>): string[] {
-  const out: string[] = [];
-  for (const [name, value] of Object.entries(patch)) {
-    if (value === undefined) continue;
-    out.push(name, JSON.stringify(value));
-  }
-  return out;
-}
-
-/**
- * A run record from `~field, ~json, …`; null when it has no fields. Fields starting with a dot
- * belong to the run's message (same hash) and are not part of the record.
- */
-export function decodeRecord(flat: readonly unknown[], from = 0): RunRecord | null {
-  const record: Record<string, unknown> = {};
-  let fields = 0;
-  for (let i = from; i + 1 < flat.length; i += 2) {
-    const name = text(flat[i], "a run record field");
-    if (name.startsWith(".")) continue;
-    fields++;
-    const raw = text(flat[i + 1], "a run record value");
-    try {
-      record[name] = JSON.parse(raw) as unknown;
-    } catch (cause) {
-      throw new BackendError(`run record field ${name} is not JSON`, { cause });
-    }
-  }
-  return fields === 0 ? null : (record as unknown as RunRecord);
-}
-
-/** A stored dead letter. */
-export function decodeDeadLetter(json: string): DeadLetter {
-  try {
-    return JSON.parse(json) as DeadLetter;
-  } catch (cause) {
-    throw new BackendError("a stored dead letter is not JSON", { cause });
-  }
-}
+import type { DeadLetter, Delivery, Message, QueueKey, RunGuard, RunRecord } from "../../backend.ts";
+import { encodeFields, ms } from "./_codec.ts";
+import { queueKeyOf, queueKeys, queueTag, runKey } from "./_keys.ts";
+import { OP } from "./lua/mod.ts";
 
 function priorityOf(message: Message): string {
   const p = message.priority;
@@ -161,7 +90,7 @@ export class QueueCall {
   enqueue(
     message: Message,
     record?: { record: RunRecord; ttlMs: number },
-    idem?: { key: string; ttlMs: number },
+    idem?: { key: QueueKey; ttlMs: number },
     fresh = false,
   ): number {
     const fields = record === undefined ? [] : encodeFields(record.record);
@@ -178,7 +107,7 @@ export class QueueCall {
       withRecord ? ms(record.ttlMs) : "",
       String(fields.length / 2),
       ...fields,
-      idem === undefined ? "" : this.#key(idemKey(this.prefix, this.queue, idem.key)),
+      idem === undefined ? "" : this.#queueKey(idem.key),
       idem === undefined ? "" : ms(idem.ttlMs),
     );
   }
@@ -230,22 +159,9 @@ export class QueueCall {
     );
   }
 
-  /** Acks a leased delivery and records the run's final fields, in one step. */
-  finish(delivery: Delivery, patch: Partial<RunRecord>, ttlMs: number): number {
-    const fields = encodeFields(patch);
-    return this.#op(
-      OP.finish,
-      delivery.id,
-      delivery.receipt,
-      ms(ttlMs),
-      String(fields.length / 2),
-      ...fields,
-    );
-  }
-
   /**
-   * `finish` for a success at `at` (state "succeeded", finishedAt = updatedAt = at, the result as
-   * JSON unless undefined), in five arguments instead of a field list.
+   * Acks a leased delivery and records a success at `at` (state "succeeded", finishedAt =
+   * updatedAt = at, the result as JSON unless undefined), in one step of five arguments.
    */
   succeed(delivery: Delivery, at: number, resultJson: string | undefined, ttlMs: number): number {
     return this.#op(OP.succeed, delivery.id, delivery.receipt, ms(ttlMs), String(at), resultJson ?? "");
@@ -289,60 +205,31 @@ export class QueueCall {
     return this.#op(OP.deadTake, id);
   }
 
-  owner(key: string): number {
-    return this.#op(OP.owner, this.#key(idemKey(this.prefix, this.queue, key)));
+  /** The run an idempotency key maps to. */
+  owner(key: QueueKey): number {
+    return this.#op(OP.owner, this.#queueKey(key));
   }
 
   /** Maps an idempotency key to a run (the one whose effect happened). */
-  claim(key: string, id: string, ttlMs: number): number {
-    return this.#op(OP.claim, this.#key(idemKey(this.prefix, this.queue, key)), id, ms(ttlMs));
+  own(key: QueueKey, id: string, ttlMs: number): number {
+    return this.#op(OP.own, this.#queueKey(key), id, ms(ttlMs));
+  }
+
+  /** Takes the run-time claim of a key for `holder` unless another holder has it. */
+  claim(key: QueueKey, holder: string, ttlMs: number): number {
+    return this.#op(OP.claim, this.#queueKey(key), holder, ms(ttlMs));
+  }
+
+  /** Frees a claim when `holder` still has it. */
+  unclaim(key: QueueKey, holder: string): number {
+    return this.#op(OP.unclaim, this.#queueKey(key), holder);
+  }
+
+  /** A key of this queue: it must carry this queue's hash tag (one slot per call). */
+  #queueKey(key: QueueKey): number {
+    if (key.queue !== this.queue) {
+      throw new TypeError(`key of queue ${key.queue} in a call on queue ${this.queue}`);
+    }
+    return this.#key(queueKeyOf(this.prefix, key));
   }
 }
-
-/** The answer of an update op, merged into the record after the update. */
-export function updateResult(
-  reply: unknown,
-  patch: Partial<RunRecord>,
-  replace: boolean,
-): { applied: boolean; record: RunRecord | null } {
-  const flat = list(reply, "update");
-  const applied = int(flat[0], "update") === 1;
-  const before = decodeRecord(flat, 1);
-  if (!applied) return { applied, record: before };
-  const fresh = JSON.parse(JSON.stringify(patch)) as Partial<RunRecord>;
-  const record = (before === null || replace ? fresh : { ...before, ...fresh }) as RunRecord;
-  return { applied, record };
-}
-
-/** Deliveries and the time until something comes due, from a receive op. */
-export function receiveResult(reply: unknown, queue: string): { deliveries: Delivery[]; dueInMs: number } {
-  const flat = list(reply, "receive");
-  const due = int(flat[0], "receive");
-  const deliveries: Delivery[] = [];
-  for (let i = 1; i + 4 < flat.length; i += 5) {
-    const delivery: Delivery = {
-      id: text(flat[i], "delivery id"),
-      queue,
-      body: text(flat[i + 1], "delivery body"),
-      receipt: text(flat[i + 2], "delivery receipt"),
-      deliveries: int(flat[i + 3], "delivery count"),
-    };
-    const started = flat[i + 4];
-    if (started === 1) delivery.started = true;
-    else if (typeof started === "string") delivery.started = text(started, "run state");
-    deliveries.push(delivery);
-  }
-  return { deliveries, dueInMs: due < 0 ? Number.POSITIVE_INFINITY : due };
-}
-
-/** Dead letters with their insertion time, from a dead-list op. */
-export function deadListResult(reply: unknown): { at: number; entry: DeadLetter }[] {
-  const flat = list(reply, "dead letters");
-  const out: { at: number; entry: DeadLetter }[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    out.push({ at: int(flat[i], "dead letter time"), entry: decodeDeadLetter(text(flat[i + 1])) });
-  }
-  return out;
-}
-
-export { int, list, maybeText, text };

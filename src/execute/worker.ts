@@ -4,8 +4,8 @@
  *
  * @module
  */
-import type { Broker, Clock, Delivery } from "./contracts.ts";
-import type { Emitter } from "./events.ts";
+import type { Broker, Clock, Delivery } from "../contracts.ts";
+import type { Emitter } from "../events.ts";
 import type { Executor, ProcessOptions } from "./executor.ts";
 
 /**

@@ -6,7 +6,7 @@
  * @module
  */
 import type { RunRecord, Store } from "./contracts.ts";
-import { FINAL_STATES } from "./contracts.ts";
+import { FINAL_STATES } from "./run-state.ts";
 import { CancelledError, CeleriacError, TaskFailedError, TimeoutError } from "./errors.ts";
 import type { Run } from "./task.ts";
 

@@ -15,7 +15,15 @@ import type {
   Store,
   UpdateRunOptions,
   UpdateRunResult,
-} from "./contracts.ts";
+} from "../contracts.ts";
+import { flatKey, type QueueKey } from "../keys.ts";
+import { type Success, successPatch } from "../run-state.ts";
+
+/** An idempotency key (scoped per task and queue, see `keys.ts`) and how long it is remembered. */
+export interface IdempotencyClaim {
+  key: QueueKey;
+  ttlMs: number;
+}
 
 /** One run to enqueue. */
 export interface EnqueueItem {
@@ -25,7 +33,7 @@ export interface EnqueueItem {
   /** TTL of the record. */
   ttlMs: number;
   /** When set: send only if no run holds this key; the key then maps to this run. */
-  idempotency?: { key: string; ttlMs: number };
+  idempotency?: IdempotencyClaim;
   /**
    * True when the run id was generated for this enqueue (random, never seen before): a backend
    * may skip looking for an earlier message or record under the same id.
@@ -58,17 +66,18 @@ export interface Ledger {
     options: UpdateRunOptions,
   ): Promise<UpdateRunResult>;
   /**
-   * Records success and acks. With `idempotency`, the key now maps to this run (the one whose
-   * effect happened), so later deliveries holding the key return this run's result. With
-   * `next`, a ledger that can (Redis) also leases the next due deliveries of the same queue in
-   * the same round trip and hands them back; the composed ledger hands back none.
+   * Records success (the patch `successPatch` builds, or a backend's own short form of it) and
+   * acks. With `idempotency`, the key now maps to this run (the one whose effect happened), so
+   * later deliveries holding the key return this run's result. With `next`, a ledger that can
+   * (Redis, memory) also leases the next due deliveries of the same queue in the same step and
+   * hands them back; the composed ledger hands back none.
    */
   succeed(
     delivery: Delivery,
     id: string,
-    patch: Partial<RunRecord>,
+    success: Success,
     ttlMs: number,
-    idempotency?: { key: string; ttlMs: number },
+    idempotency?: IdempotencyClaim,
     next?: TakeNext,
   ): Promise<Delivery[] | undefined>;
   /**
@@ -93,8 +102,15 @@ export interface Ledger {
   defer(delivery: Delivery, next: Message): Promise<void>;
   /** Acks without recording anything (a duplicate delivery). */
   skip(delivery: Delivery): Promise<void>;
-  /** The run that holds an idempotency key (taken at enqueue on `queue`), or null. */
-  idempotencyOwner(key: string, queue: string): Promise<string | null>;
+  /** The run an idempotency key maps to, or null. */
+  idempotencyOwner(key: QueueKey): Promise<string | null>;
+  /**
+   * Takes the run-time claim of a key for `holder` unless another holder has it: resolves to
+   * null when taken (or already held by `holder`), else to the current holder.
+   */
+  claim(key: QueueKey, holder: string, ttlMs: number): Promise<string | null>;
+  /** Frees a claim when `holder` still has it. */
+  release(key: QueueKey, holder: string): Promise<void>;
 }
 
 /** The ledger composed from the two contracts, for backends that do not fuse steps. */
@@ -110,7 +126,7 @@ export function composeLedger(broker: Broker, store: Store): Ledger {
       try {
         for (const item of items) {
           if (item.idempotency !== undefined) {
-            const key = `idem:${item.idempotency.key}`;
+            const key = flatKey(item.idempotency.key);
             const existing = await store.setIfAbsent(key, item.record.id, item.idempotency.ttlMs);
             if (existing !== null) {
               out.push(existing);
@@ -137,9 +153,9 @@ export function composeLedger(broker: Broker, store: Store): Ledger {
     start(delivery, id, patch, options) {
       return store.updateRun(id, patch, { ...options, queue: delivery.queue });
     },
-    async succeed(delivery, id, patch, ttlMs, idempotency) {
-      await store.updateRun(id, patch, { ttlMs, queue: delivery.queue });
-      if (idempotency !== undefined) await store.set(`idem:${idempotency.key}`, id, idempotency.ttlMs);
+    async succeed(delivery, id, success, ttlMs, idempotency) {
+      await store.updateRun(id, successPatch(success), { ttlMs, queue: delivery.queue });
+      if (idempotency !== undefined) await store.set(flatKey(idempotency.key), id, idempotency.ttlMs);
       await ack(delivery);
       return undefined;
     },
@@ -162,7 +178,14 @@ export function composeLedger(broker: Broker, store: Store): Ledger {
     },
     skip: ack,
     idempotencyOwner(key) {
-      return store.get(`idem:${key}`);
+      return store.get(flatKey(key));
+    },
+    async claim(key, holder, ttlMs) {
+      const current = await store.setIfAbsent(flatKey(key), holder, ttlMs);
+      return current === holder ? null : current;
+    },
+    async release(key, holder) {
+      await store.compareAndDelete(flatKey(key), holder);
     },
   };
 }

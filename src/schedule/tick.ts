@@ -7,9 +7,10 @@
  *
  * @module
  */
-import { planTicks, type ScheduleEntry } from "./_schedule-define.ts";
-import type { Store } from "./contracts.ts";
-import { FINAL_STATES } from "./contracts.ts";
+import type { Store } from "../contracts.ts";
+import { scheduleLastKey, scheduleRunKey, scheduleTickKey } from "../keys.ts";
+import { FINAL_STATES } from "../run-state.ts";
+import { planTicks, type ScheduleEntry } from "./define.ts";
 
 /** A tick that was enqueued. */
 export interface EnqueuedTick {
@@ -63,9 +64,9 @@ export interface RunPointer {
 }
 
 /** Store key of a schedule's resume point: the last tick handled, in epoch ms. */
-export const lastKey = (id: string) => `sched:${id}:last`;
+export const lastKey: (id: string) => string = scheduleLastKey;
 /** Store key of a schedule's last run ({@link RunPointer} as JSON). */
-export const runKey = (id: string) => `sched:${id}:run`;
+export const runKey: (id: string) => string = scheduleRunKey;
 
 /** Reads a resume point; anything unreadable counts as none. */
 export function parseLast(text: string | null): number | null {
@@ -108,7 +109,7 @@ export async function tickSchedule(
   let lastGood = plan.missed.length > 0 ? plan.missed[plan.missed.length - 1]! : null;
   for (const t of plan.run) {
     const tick = new Date(t);
-    const key = `sched:${entry.id}:${t}`;
+    const key = scheduleTickKey(entry.id, t);
     const runId = crypto.randomUUID();
     try {
       const holder = await store.setIfAbsent(key, runId, entry.claimTtlMs);

@@ -6,7 +6,7 @@
  * can all look at the same minute and one run comes out. The last handled tick of each schedule
  * is kept in the store, so whoever ticks next resumes where the last one stopped. A long-lived
  * process runs `app.scheduler().start()` (croner timers, unref'd); an edge function calls
- * `tick()` from its platform cron (see {@link scheduled} for Cloudflare Cron Triggers).
+ * `tick()` from its platform cron (see {@link cronTrigger} for Cloudflare Cron Triggers).
  *
  * @example
  * ```ts
@@ -22,11 +22,11 @@
  * @module
  */
 import { Cron } from "croner";
-import type { CatchUp, ScheduleEntry } from "./_schedule-define.ts";
-import { lastKey, parseLast, parseRun, runKey, type TickResult, tickSchedule } from "./_schedule-tick.ts";
-import type { Clock, RunState, Store } from "./contracts.ts";
-import { CeleriacError } from "./errors.ts";
-import type { Emitter } from "./events.ts";
+import type { CatchUp, ScheduleEntry } from "./define.ts";
+import { lastKey, parseLast, parseRun, runKey, type TickResult, tickSchedule } from "./tick.ts";
+import type { Clock, RunState, Store } from "../contracts.ts";
+import { CeleriacError } from "../errors.ts";
+import type { Emitter } from "../events.ts";
 
 export {
   type CatchUp,
@@ -37,8 +37,8 @@ export {
   type ScheduleEntry,
   type ScheduleHost,
   type ScheduleOptions,
-} from "./_schedule-define.ts";
-export type { EnqueuedTick, SkippedTick, TickError, TickResult } from "./_schedule-tick.ts";
+} from "./define.ts";
+export type { EnqueuedTick, SkippedTick, TickError, TickResult } from "./tick.ts";
 
 /**
  * Options of `app.scheduler()`.
@@ -263,12 +263,12 @@ export class Scheduler {
   }
 }
 
-/** The part of a Cloudflare `ExecutionContext` that {@link scheduled} uses. */
+/** The part of a Cloudflare `ExecutionContext` that {@link cronTrigger} uses. */
 export interface WaitUntilContext {
   waitUntil?(promise: Promise<unknown>): void;
 }
 
-/** What {@link scheduled} needs: an app (or anything with a `scheduler()`). */
+/** What {@link cronTrigger} needs: an app (or anything with a `scheduler()`). */
 export interface SchedulerSource {
   scheduler(): { tick(): Promise<TickResult> };
 }
@@ -280,11 +280,11 @@ export interface SchedulerSource {
  *
  * @example
  * ```ts
- * import { scheduled } from "celeriac";
- * export default { fetch: handler.fetch, scheduled: scheduled(app) };
+ * import { cronTrigger } from "celeriac";
+ * export default { fetch: handler.fetch, scheduled: cronTrigger(app) };
  * ```
  */
-export function scheduled(
+export function cronTrigger(
   app: SchedulerSource,
 ): (event: unknown, env: unknown, ctx?: WaitUntilContext) => Promise<void> {
   return (_event, _env, ctx) => {

@@ -15,48 +15,39 @@ import type {
   DeadLetter,
   Delivery,
   ErrorInfo,
-  RunRecord,
+  Outcome,
   Store,
-} from "./contracts.ts";
-import { decodeEnvelope, type Envelope, toMessage } from "./envelope.ts";
-import { errorInfo, withoutStack } from "./_error-info.ts";
-import { CeleriacError, RetryRequest, SerializationError, TimeoutError, UnknownTaskError } from "./errors.ts";
-import type { Emitter } from "./events.ts";
-import { toJson } from "./json.ts";
+} from "../contracts.ts";
+import { decodeEnvelope, type Envelope, toMessage } from "../envelope.ts";
+import { errorInfo, withoutStack } from "../error-info.ts";
+import {
+  CeleriacError,
+  RetryRequest,
+  SerializationError,
+  TimeoutError,
+  UnknownTaskError,
+} from "../errors.ts";
+import type { Emitter } from "../events.ts";
+import { admit, release } from "../idempotency.ts";
+import { toJson } from "../json.ts";
+import { idempotencyKey } from "../keys.ts";
+import { decideRetry } from "../retry.ts";
+import {
+  failurePatch,
+  type RunFields,
+  rejectedPatch,
+  retryPatch,
+  START_GUARD,
+  startPatch,
+} from "../run-state.ts";
+import { validate } from "../schema.ts";
+import type { ResolvedTask } from "../task.ts";
+import type { Continuation } from "../workflow/workflow.ts";
 import { AttemptContext } from "./_context.ts";
 import { Deadlines } from "./_deadlines.ts";
 import type { Ledger } from "./ledger.ts";
-import type { Continuation } from "./workflow.ts";
-import { decideRetry } from "./retry.ts";
-import { validate } from "./schema.ts";
-import type { ResolvedTask } from "./task.ts";
 
-/** What happened to one delivery. The HTTP handler maps it to a status code. */
-export type Outcome =
-  | {
-      kind: "succeeded";
-      id: string;
-      result: unknown;
-      /** Deliveries leased in the same step (asked for with `takeNext`): the caller runs them. */
-      next?: Delivery[];
-    }
-  /** An attempt failed; the next one was sent with a delay. */
-  | {
-      kind: "retrying";
-      id: string;
-      delayMs: number;
-      error: ErrorInfo;
-      /** Deliveries leased in the same step (asked for with `takeNext`): the caller runs them. */
-      next?: Delivery[];
-    }
-  /** The run failed for good and was dead-lettered. */
-  | { kind: "failed"; id: string; error: ErrorInfo }
-  /** The delivery could not be run at all (undecodable, unknown task) and was dead-lettered. */
-  | { kind: "rejected"; id: string; reason: string }
-  /** The run had already ended (or was cancelled): nothing ran. */
-  | { kind: "duplicate"; id: string; state: string }
-  /** Another delivery of the same idempotency key is running: this one comes back later. */
-  | { kind: "deferred"; id: string; delayMs: number };
+export type { Outcome } from "../contracts.ts";
 
 /** What the executor needs from its app. */
 export interface ExecutorDeps {
@@ -93,8 +84,6 @@ export interface ProcessOptions {
   onRan?: () => void;
 }
 
-const STARTABLE = ["queued", "scheduled", "retrying", "active", "missing"] as const;
-
 /** Runs tasks. One per app. */
 export class Executor {
   readonly #deps: ExecutorDeps;
@@ -106,7 +95,7 @@ export class Executor {
 
   /** Processes one delivery to its outcome. Never throws for anything a task or payload does. */
   async process(delivery: Delivery, options: ProcessOptions = {}): Promise<Outcome> {
-    const { store, clock, tasks, ledger } = this.#deps;
+    const { clock, tasks, ledger } = this.#deps;
     let envelope: Envelope;
     try {
       envelope = decodeEnvelope(delivery.body);
@@ -117,78 +106,46 @@ export class Executor {
     if (task === undefined)
       return await this.#reject(delivery, envelope, new UnknownTaskError(envelope.task));
 
-    // Idempotency: one holder of the key at a time; a finished key returns its result.
-    let claimKey: string | undefined;
-    let claimValue = "";
-    if (envelope.idempotencyKey !== undefined) {
-      claimValue = `${envelope.id}:${envelope.attempt}:${delivery.receipt}`;
-      const owner = await ledger.idempotencyOwner(envelope.idempotencyKey, envelope.queue);
-      if (owner !== null && owner !== envelope.id) {
-        const done = await store.getRun(owner, envelope.queue);
-        if (done?.state === "succeeded") {
-          const now = clock.now();
-          const applied = await ledger.start(
-            delivery,
-            envelope.id,
-            {
-              ...runFields(envelope, task),
-              state: "succeeded",
-              result: done.result,
-              finishedAt: now,
-              updatedAt: now,
-            },
-            { ttlMs: task.resultTtlMs, onlyIf: STARTABLE },
-          );
-          await ledger.skip(delivery);
-          if (applied.applied) this.#deps.settled(envelope.id);
-          return { kind: "duplicate", id: envelope.id, state: "succeeded" };
-        }
-      }
-      claimKey = `lock:${envelope.idempotencyKey}`;
-      const holder = await store.setIfAbsent(claimKey, claimValue, task.timeoutMs + 5_000);
-      if (holder !== null && holder !== claimValue) {
-        const delayMs = Math.min(task.timeoutMs, 5_000);
-        // Count deferrals so a push broker's dedup id (run:attempt) differs on each re-send.
-        const prev = envelope.meta?.deferrals;
-        const meta = { ...envelope.meta, deferrals: typeof prev === "number" ? prev + 1 : 1 };
-        await ledger.defer(delivery, toMessage({ ...envelope, notBefore: clock.now() + delayMs, meta }));
-        return { kind: "deferred", id: envelope.id, delayMs };
-      }
-    }
+    const fields = runFields(envelope, task.retry.maxAttempts);
+    // Idempotency: a finished key returns its result; one holder of the key runs at a time.
+    const admission = await admit(this.#deps, delivery, envelope, {
+      fields,
+      resultTtlMs: task.resultTtlMs,
+      timeoutMs: task.timeoutMs,
+    });
+    if (!admission.run) return admission.outcome;
+    const claim = admission.claim;
 
     const startedAt = clock.now();
-    if (delivery.started !== undefined && claimKey === undefined) {
+    if (delivery.started !== undefined && claim === undefined) {
       // The broker started the run as it leased it, in the same round trip.
-      if (delivery.started !== true) {
+      if (!delivery.started.applied) {
         await ledger.skip(delivery);
-        return { kind: "duplicate", id: envelope.id, state: JSON.parse(delivery.started) as string };
+        return { kind: "duplicate", id: envelope.id, state: delivery.started.state };
       }
       if (this.#deps.events.has("active")) {
         this.#deps.events.emit("active", { id: envelope.id, task: task.name, attempt: envelope.attempt });
       }
-      return await this.#attempt(delivery, envelope, task, null, startedAt, options);
+      return await this.#attempt(delivery, envelope, task, startedAt, options);
     }
-    const start = await ledger.start(
-      delivery,
-      envelope.id,
-      { ...runFields(envelope, task), state: "active", startedAt, updatedAt: startedAt },
-      { ttlMs: task.resultTtlMs, onlyIf: STARTABLE },
-    );
+    const start = await ledger.start(delivery, envelope.id, startPatch(fields, startedAt), {
+      ttlMs: task.resultTtlMs,
+      onlyIf: START_GUARD,
+    });
     if (!start.applied) {
       // Finished or cancelled already: a duplicate or stale delivery. Nothing runs.
-      if (claimKey !== undefined) await store.compareAndDelete(claimKey, claimValue);
+      if (claim !== undefined) await release(ledger, claim);
       await ledger.skip(delivery);
       return { kind: "duplicate", id: envelope.id, state: start.record?.state ?? "missing" };
     }
-    const record = start.record;
 
     if (this.#deps.events.has("active")) {
       this.#deps.events.emit("active", { id: envelope.id, task: task.name, attempt: envelope.attempt });
     }
     try {
-      return await this.#attempt(delivery, envelope, task, record, startedAt, options);
+      return await this.#attempt(delivery, envelope, task, startedAt, options);
     } finally {
-      if (claimKey !== undefined) await store.compareAndDelete(claimKey, claimValue).catch(() => {});
+      if (claim !== undefined) await release(ledger, claim).catch(() => {});
     }
   }
 
@@ -196,7 +153,6 @@ export class Executor {
     delivery: Delivery,
     envelope: Envelope,
     task: ResolvedTask,
-    record: RunRecord | null,
     startedAt: number,
     options: ProcessOptions,
   ): Promise<Outcome> {
@@ -243,13 +199,14 @@ export class Executor {
       const next = await this.#deps.ledger.succeed(
         delivery,
         envelope.id,
-        stored === undefined
-          ? { state: "succeeded", finishedAt: now, updatedAt: now }
-          : { state: "succeeded", finishedAt: now, updatedAt: now, result: stored },
+        resultJson === undefined ? { at: now } : { at: now, result: stored, resultJson },
         task.resultTtlMs,
         envelope.idempotencyKey === undefined
           ? undefined
-          : { key: envelope.idempotencyKey, ttlMs: task.idempotencyTtlMs },
+          : {
+              key: idempotencyKey(envelope.queue, task.name, envelope.idempotencyKey),
+              ttlMs: task.idempotencyTtlMs,
+            },
         options.takeNext === undefined
           ? undefined
           : { max: 1, leaseMs: options.takeNext.leaseMs, startAt: clock.now() },
@@ -270,9 +227,9 @@ export class Executor {
       failure instanceof SerializationError ||
       (failure instanceof CeleriacError && failure.name === "SerializationError")
     ) {
-      return await this.#fail(delivery, envelope, task, record, failure, "result is not JSON");
+      return await this.#fail(delivery, envelope, task, failure, "result is not JSON");
     }
-    return await this.#failed(delivery, envelope, task, record, failure, options);
+    return await this.#failed(delivery, envelope, task, failure, options);
   }
 
   async #continueFailed(envelope: Envelope, info: ErrorInfo): Promise<void> {
@@ -317,7 +274,6 @@ export class Executor {
     delivery: Delivery,
     envelope: Envelope,
     task: ResolvedTask,
-    record: RunRecord | null,
     failure: unknown,
     options: ProcessOptions,
   ): Promise<Outcome> {
@@ -330,7 +286,7 @@ export class Executor {
           : decision.reason === "non-retryable"
             ? "non-retryable error"
             : "error not retried by retryOn";
-      return await this.#fail(delivery, envelope, task, record, failure, reason);
+      return await this.#fail(delivery, envelope, task, failure, reason);
     }
     const info = errorInfo(
       failure instanceof RetryRequest && failure.cause !== undefined ? failure.cause : failure,
@@ -345,7 +301,7 @@ export class Executor {
     const next = await this.#deps.ledger.retry(
       delivery,
       envelope.id,
-      { state: "retrying", notBefore, updatedAt: now, errors: history },
+      retryPatch(now, notBefore, history),
       task.resultTtlMs + delayMs,
       toMessage({ ...envelope, attempt: envelope.attempt + 1, notBefore, errors: history }),
       options.takeNext === undefined
@@ -368,7 +324,6 @@ export class Executor {
     delivery: Delivery,
     envelope: Envelope,
     task: ResolvedTask,
-    _record: RunRecord | null,
     failure: unknown,
     reason: string,
   ): Promise<Outcome> {
@@ -390,7 +345,7 @@ export class Executor {
       at: now,
     };
     await this.#deps.ledger.fail(delivery, entry, {
-      patch: { state: "failed", finishedAt: now, updatedAt: now, error: info, errors: history },
+      patch: failurePatch(now, info, history),
       options: { ttlMs: task.resultTtlMs },
     });
     this.#deps.settled(envelope.id);
@@ -422,19 +377,8 @@ export class Executor {
       envelope === undefined
         ? undefined
         : {
-            patch: {
-              id: envelope.id,
-              task: envelope.task,
-              queue: envelope.queue,
-              state: "failed",
-              attempt: envelope.attempt,
-              maxAttempts: envelope.attempt,
-              enqueuedAt: envelope.enqueuedAt,
-              finishedAt: now,
-              updatedAt: now,
-              error: withoutStack(info),
-            },
-            options: { ttlMs: 86_400_000, onlyIf: STARTABLE },
+            patch: rejectedPatch(identity(envelope, envelope.attempt), now, withoutStack(info)),
+            options: { ttlMs: 86_400_000, onlyIf: START_GUARD },
           },
     );
     if (envelope !== undefined) {
@@ -446,16 +390,21 @@ export class Executor {
   }
 }
 
-/** The record fields a delivery carries, enough to create the run's record when it is missing. */
-function runFields(envelope: Envelope, task: ResolvedTask): Omit<RunRecord, "state" | "updatedAt"> {
-  const fields: Omit<RunRecord, "state" | "updatedAt"> = {
+/** A run's identity: the envelope's fields that create its record (without its idempotency key). */
+function identity(envelope: Envelope, maxAttempts: number): RunFields {
+  return {
     id: envelope.id,
     task: envelope.task,
     queue: envelope.queue,
     attempt: envelope.attempt,
-    maxAttempts: task.retry.maxAttempts,
+    maxAttempts,
     enqueuedAt: envelope.enqueuedAt,
   };
+}
+
+/** The record fields a delivery carries, enough to create the run's record when it is missing. */
+function runFields(envelope: Envelope, maxAttempts: number): RunFields {
+  const fields = identity(envelope, maxAttempts);
   if (envelope.idempotencyKey !== undefined) fields.idempotencyKey = envelope.idempotencyKey;
   return fields;
 }

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import type { Clock, Store } from "./contracts.ts";
-import { RetryRequest } from "./errors.ts";
-import type { Emitter } from "./events.ts";
-import { toJson } from "./json.ts";
-import type { TaskContext } from "./task.ts";
+import type { Clock, Store } from "../contracts.ts";
+import { RetryRequest } from "../errors.ts";
+import type { Emitter } from "../events.ts";
+import { toJson } from "../json.ts";
+import type { TaskContext } from "../task.ts";
 
 /** What a context needs to record progress. */
 export interface ContextDeps {

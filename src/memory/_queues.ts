@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Clock, Delivery, Message, ReceiveOptions } from "../../src/contracts.ts";
+import type { Clock, Delivery, Message, ReceiveOptions } from "../contracts.ts";
 import { Deque, MinHeap } from "./_structures.ts";
 
 interface Entry {

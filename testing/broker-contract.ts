@@ -10,17 +10,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  type Broker,
-  createApp,
-  type DeadLetter,
-  type Delivery,
-  type Message,
-  NonRetryableError,
-  type ReceiveOptions,
-  type RunRecord,
-  type Store,
-} from "../../mod.ts";
+import type { Broker, DeadLetter, Delivery, Message, ReceiveOptions, RunRecord, Store } from "../backend.ts";
+import { createApp, NonRetryableError } from "../mod.ts";
 
 /** A clock the suite can move (the memory backend's `manualClock()`). */
 export interface ContractClock {
@@ -426,6 +417,39 @@ export function brokerContract(name: string, make: () => Promise<ContractSubject
         assert.equal(batch[1]?.id, batch[0]?.id);
         assert.equal(await a.drain(), 2);
         assert.equal(runs, 2);
+      });
+
+      test("scopes idempotency keys per task and queue", async (e) => {
+        const a = app(e);
+        const ran: string[] = [];
+        const keyed = (name: string) =>
+          a.task({
+            name,
+            idempotencyKey: (input) => (input as { k: string }).k,
+            run: (input: { k: string }, ctx) => {
+              ran.push(`${name}@${ctx.id}`);
+              return `${name}:${input.k}`;
+            },
+          });
+        const alpha = keyed("alpha");
+        const beta = keyed("beta");
+        const first = await alpha.enqueue({ k: "same" });
+        // Another task with the same key is another run, with its own result.
+        const other = await beta.enqueue({ k: "same" });
+        assert.notEqual(other.id, first.id);
+        // The same task on another queue (an override at enqueue) is another run too.
+        const elsewhere = await alpha.enqueue({ k: "same" }, { queue: "elsewhere" });
+        assert.notEqual(elsewhere.id, first.id);
+        assert.notEqual(elsewhere.id, other.id);
+        // The same task, key and queue is the same run.
+        assert.equal((await alpha.enqueue({ k: "same" })).id, first.id);
+        assert.equal((await alpha.enqueue({ k: "same" }, { queue: "elsewhere" })).id, elsewhere.id);
+        assert.equal(await a.drain({ queues: ["default", "elsewhere"] }), 3);
+        assert.equal(ran.length, 3);
+        assert.equal(await first.result(), "alpha:same");
+        assert.equal(await other.result(), "beta:same");
+        assert.equal(await elsewhere.result(), "alpha:same");
+        assert.equal((await other.status())?.task, "beta");
       });
 
       test("retries a failed attempt after its backoff and then succeeds", async (e) => {

@@ -1,0 +1,127 @@
+/**
+ * The QStash push receiver: what `createHandler` serves on `POST /qstash`. It verifies the
+ * `Upstash-Signature` over the raw body (see `qstashVerifier`), turns the request into a delivery
+ * (a push delivery has no lease: the message id is its receipt, `Upstash-Retried` counts
+ * deliveries), and maps the executor's outcome to what QStash understands: 2xx for done (a
+ * success, celeriac's own retry re-published, a duplicate), 489 with
+ * `Upstash-NonRetryable-Error: true` for a run that failed for good or cannot run at all, 500
+ * when the outcome was not recorded (QStash's retry is the safety net).
+ *
+ * @module
+ */
+import type { Delivery, Outcome, PushReceiver, PushRoute } from "../../backend.ts";
+import { qstashVerifier, type VerifierOptions } from "./_verify.ts";
+
+/**
+ * Options of {@link qstashReceiver}.
+ *
+ * @example
+ * ```ts
+ * const options: QStashReceiverOptions = { currentSigningKey, nextSigningKey, url: "https://tasks.example.com/qstash" };
+ * ```
+ */
+export interface QStashReceiverOptions extends VerifierOptions {
+  /**
+   * The public URL QStash delivers to; the signature's `sub` claim must equal it exactly. A
+   * QStash schedule calling `/cron` is checked against the sibling URL ending in `/cron`.
+   * @default the URL of the incoming request
+   */
+  url?: string | undefined;
+  /** The route below the handler's mount point. @default "/qstash" */
+  path?: string;
+}
+
+const NON_RETRYABLE = { "Upstash-NonRetryable-Error": "true" };
+
+function json(status: number, body: unknown, headers?: Record<string, string>): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+}
+
+/**
+ * A push receiver for QStash deliveries, to pass as `createHandler(app, { push })` (a `qstash()`
+ * broker with signing keys makes one by itself).
+ *
+ * @example
+ * ```ts
+ * import { qstashReceiver } from "celeriac/adapters/qstash";
+ * import { createHandler } from "celeriac/hono";
+ * export default createHandler(app, {
+ *   push: qstashReceiver({ currentSigningKey, nextSigningKey, url: "https://tasks.example.com/qstash" }),
+ * });
+ * ```
+ */
+export function qstashReceiver(options: QStashReceiverOptions): PushReceiver {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("qstashReceiver options must be an object");
+  }
+  const { url, path = "/qstash" } = options;
+  if (url !== undefined && !URL.canParse(url)) {
+    throw new TypeError(`qstash url must be an absolute URL, got ${JSON.stringify(url)}`);
+  }
+  const keys = { currentSigningKey: options.currentSigningKey, nextSigningKey: options.nextSigningKey };
+  const tolerance = options.clockToleranceSec;
+  const verify = qstashVerifier(tolerance === undefined ? keys : { ...keys, clockToleranceSec: tolerance });
+  const cronUrl = url === undefined ? undefined : new URL("cron", url).href;
+  return {
+    path,
+    signs: (request) => request.headers.has("upstash-signature"),
+    verify(request: Request, body: string, route: PushRoute) {
+      const expected = route === "cron" ? cronUrl : url;
+      return verify({
+        signature: request.headers.get("upstash-signature"),
+        body,
+        url: expected ?? request.url,
+      });
+    },
+    delivery: (request, body) => toDelivery(body, request.headers),
+    respond: answer,
+    failed(error) {
+      const name = error instanceof Error ? error.name : "Error";
+      return json(500, { error: name, message: error instanceof Error ? error.message : String(error) });
+    },
+  };
+}
+
+/** Status codes toward QStash: 2xx unless the run failed for good or could not run at all. */
+function answer(outcome: Outcome): Response {
+  switch (outcome.kind) {
+    case "succeeded":
+      return json(200, { outcome: outcome.kind, id: outcome.id });
+    case "retrying":
+    case "deferred":
+      // Our own retry was re-published: QStash must not retry on top of it.
+      return json(200, { outcome: outcome.kind, id: outcome.id, delayMs: outcome.delayMs });
+    case "duplicate":
+      return json(200, { outcome: outcome.kind, id: outcome.id, state: outcome.state });
+    case "failed":
+      return json(489, { outcome: outcome.kind, id: outcome.id, error: outcome.error }, NON_RETRYABLE);
+    case "rejected":
+      return json(489, { outcome: outcome.kind, id: outcome.id, reason: outcome.reason }, NON_RETRYABLE);
+  }
+}
+
+/** A push delivery has no lease: the message id is the receipt, `Upstash-Retried` counts deliveries. */
+function toDelivery(body: string, headers: Headers): Delivery {
+  const messageId = headers.get("upstash-message-id") ?? "";
+  const retried = Number(headers.get("upstash-retried") ?? "0");
+  let id = "";
+  let queue = "default";
+  try {
+    // The executor decodes and validates the envelope; this only routes the delivery.
+    const peek = JSON.parse(body) as { id?: unknown; queue?: unknown } | null;
+    if (typeof peek?.id === "string") id = peek.id;
+    if (typeof peek?.queue === "string" && peek.queue.length > 0) queue = peek.queue;
+  } catch {
+    // undecodable: the executor rejects it with the reason
+  }
+  return {
+    id: id || messageId,
+    queue,
+    body,
+    receipt: messageId || crypto.randomUUID(),
+    deliveries: Number.isSafeInteger(retried) && retried >= 0 ? retried + 1 : 1,
+  };
+}

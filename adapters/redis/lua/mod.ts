@@ -1,0 +1,12 @@
+/**
+ * The Lua of the Redis backend: two scripts serve everything, over TCP and REST alike.
+ * - `QUEUE_SCRIPT` runs a list of ops against one queue; every key it touches carries the
+ *   queue's hash tag, so one call is one slot and one round trip (`queue.ts`, one fragment per
+ *   op group).
+ * - `KEY_SCRIPT` runs one op on one plain key (`key.ts`).
+ *
+ * @module
+ */
+export { OP, type OpCode } from "./_ops.ts";
+export { KEY_SCRIPT } from "./key.ts";
+export { QUEUE_SCRIPT, type Script } from "./queue.ts";

@@ -1,0 +1,156 @@
+/**
+ * The start of the queue script: its keys, the argument reader, the server clock, scores, and
+ * the helpers every op shares (moving messages between the ready and timers sets, leases,
+ * settling a message). The ops follow in their own fragments; `queue.ts` puts them together.
+ *
+ * @module
+ */
+import { STARTABLE_STATES } from "../../../backend.ts";
+
+/** `{ ['"queued"'] = true, … }`: the startable states as they are stored (JSON), from run-state. */
+const startable = `{ ${STARTABLE_STATES.map((s) => `['${JSON.stringify(s)}'] = true`).join(", ")} }`;
+
+/**
+ * KEYS (every key under the queue's hash tag `{prefix:queue}` = B):
+ *   1 B:r   ready ZSET: id → (9 − priority)·1e14 + sequence (higher priority first, FIFO within)
+ *   2 B:t   timers ZSET: time·20 + kind·10 + (9 − priority); kind 0 a delayed message (member:
+ *           its id) due at time, kind 1 a lease (member: receipt|id) that expires at time
+ *   3 B:c   counters HASH: b (back of a priority, grows), f (front, shrinks)
+ *   4 B:w   wake-up marker ZSET (one member), popped by blocking waiters
+ *   5 B:x   dead letters HASH: id → JSON
+ *   6 B:xi  dead letter index ZSET: id → microseconds when added
+ *   7…      run records (B:run:<id>) and idempotency keys, referenced by index from ARGV
+ * ARGV: 1 how many messages the call's receive ops ask for in all (popped at once); then ops,
+ *   each an op code and its arguments.
+ */
+export const PRELUDE = `
+local readySet, timers, counters, wakeMarker, deadLetters, deadIndex = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local queueBase = string.sub(readySet, 1, -3)
+local STARTABLE = ${startable}
+local wanted = tonumber(ARGV[1]) or 0
+local argAt = 2
+local function nextArg() local v = ARGV[argAt]; argAt = argAt + 1; return v end
+local function nextNumber() return tonumber(nextArg()) end
+local function keyArg() return KEYS[tonumber(nextArg())] end
+local function integer(n) return string.format('%.0f', n) end
+local function runKeyOf(id) return queueBase .. ':run:' .. id end
+
+-- The server's clock, read once per call (one clock for every worker's leases).
+local clock
+local function now()
+  if not clock then
+    local t = redis.call('TIME')
+    local seconds, micros = tonumber(t[1]), tonumber(t[2])
+    clock = {
+      ms = seconds * 1000 + math.floor(micros / 1000),
+      us = seconds * 1000000 + micros,
+      stamp = t[1] .. string.format('%06d', micros),
+    }
+  end
+  return clock
+end
+
+local function priorityOf(value)
+  local p = tonumber(value)
+  if not p or p ~= p or p < 0 or p > 9 then return 0 end
+  return math.floor(p)
+end
+local function readyScore(priority, sequence) return integer((9 - priority) * 1e14 + sequence) end
+local function timerScore(ms, kind, priority) return integer(ms * 20 + kind * 10 + 9 - priority) end
+
+-- A lease in the timers set is the member receipt|id: removing it is the check that it is held.
+local function leaseMember(receipt, id) return receipt .. '|' .. id end
+local function splitLease(member)
+  local i = string.find(member, '|', 1, true)
+  if not i then return nil, member end
+  return string.sub(member, 1, i - 1), string.sub(member, i + 1)
+end
+
+-- Messages going to the back of their priority ({priority, id, …}), added in one ZADD (flush).
+local toBack = {}
+-- Messages popped from the ready set for this call's receive ops and not handed out yet
+-- ({id, score, …} from position poolAt on); poolDry: the ready set had no more when last asked.
+local pool, poolAt, poolDry = {}, 1, false
+-- The timers set: checked (nothing was due at this call's time), and the earliest score known
+-- in it since (leases this call adds come later than any due time; nil: none known).
+local timersChecked, earliestTimer = false, nil
+local function sawTimer(score) if not earliestTimer or score < earliestTimer then earliestTimer = score end end
+-- Leases taken by this call, added to the timers set in one ZADD (flushLeases).
+local newLeases = {}
+local function flushLeases()
+  if #newLeases > 0 then redis.call('ZADD', timers, unpack(newLeases)); newLeases = {} end
+end
+local function flush()
+  local k = #toBack / 2
+  if k == 0 then return end
+  local base = redis.call('HINCRBY', counters, 'b', k) - k
+  local scored = {}
+  for j = 1, k do scored[2 * j - 1] = readyScore(toBack[2 * j - 1], base + j); scored[2 * j] = toBack[2 * j] end
+  redis.call('ZADD', readySet, unpack(scored))
+  toBack = {}; poolDry = false
+end
+local function toFront(list)
+  local k = #list / 2
+  if k == 0 then return end
+  local base = redis.call('HINCRBY', counters, 'f', -k)
+  local scored = {}
+  for j = 1, k do scored[2 * j - 1] = readyScore(list[2 * j - 1], base + k - j); scored[2 * j] = list[2 * j] end
+  redis.call('ZADD', readySet, unpack(scored))
+  poolDry = false
+end
+local function readFields(n)
+  local f = {}
+  for i = 1, 2 * n do f[i] = nextArg() end
+  return f
+end
+local function tilde(list)
+  for i = 1, #list do list[i] = '~' .. list[i] end
+  return list
+end
+-- Drops the run record's own fields, keeping the message's (names starting with a dot).
+local function dropRecord(key)
+  local names = redis.call('HKEYS', key)
+  local drop = {}
+  for i = 1, #names do
+    if string.sub(names[i], 1, 1) ~= '.' then drop[#drop + 1] = names[i] end
+  end
+  if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
+end
+-- Takes the message of id out of the ready and timers sets (it is being replaced).
+local function unqueue(id, receipt)
+  redis.call('ZREM', readySet, id); redis.call('ZREM', timers, id)
+  if receipt and receipt ~= '' then redis.call('ZREM', timers, leaseMember(receipt, id)) end
+end
+-- woke: a message was sent (arm the marker); moreReady: a receive took all it asked for;
+-- markWanted: false when a worker chaining from task to task should wake no one.
+local woke, moreReady, markWanted = false, false, true
+-- The message fields of a run's hash (.b body, .p priority, .d deliveries, .r receipt while
+-- leased, .a attempt, .q "1" while pending), appended to the fields about to be written.
+local function messageFields(f, body, priority, attempt)
+  f[#f + 1] = '.b'; f[#f + 1] = body
+  f[#f + 1] = '.p'; f[#f + 1] = priority
+  f[#f + 1] = '.d'; f[#f + 1] = '0'
+  f[#f + 1] = '.r'; f[#f + 1] = ''
+  f[#f + 1] = '.a'; f[#f + 1] = attempt
+  f[#f + 1] = '.q'; f[#f + 1] = '1'
+end
+-- A sent message waits in the timers set until notBefore, or goes to the back of the ready set.
+local function schedule(id, priority, notBefore)
+  if notBefore ~= '' and tonumber(notBefore) > now().ms then
+    local score = timerScore(tonumber(notBefore), 0, priority)
+    redis.call('ZADD', timers, score, id)
+    sawTimer(tonumber(score))
+  else
+    toBack[#toBack + 1] = priority; toBack[#toBack + 1] = id
+  end
+  woke = true
+end
+-- The message of key is gone for good (acked or cancelled): a key holding only the message goes
+-- with it; a run record keeps its fields and now expires as its last update asked (.t).
+local function settle(key)
+  local m = redis.call('HMGET', key, 'state', '.t')
+  if not m[1] then redis.call('DEL', key); return end
+  redis.call('HSET', key, '.q', '', '.r', '')
+  if m[2] then redis.call('PEXPIRE', key, m[2]) end
+end
+`;

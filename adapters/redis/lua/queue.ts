@@ -1,0 +1,105 @@
+/**
+ * The queue script, put together: the prelude, one dispatch branch per op (each op's code in its
+ * own fragment, with its ARGV and reply), and the epilogue that writes what the ops batched
+ * (new leases, messages popped and not handed out, messages sent, the wake-up marker).
+ *
+ * Reply convention: every string a script returns starts with `~`, so a REST client that
+ * JSON-parses string results (`@upstash/redis` does by default) leaves it alone; the client
+ * strips the `~`. Integers travel as integers, absent values as nil.
+ *
+ * @module
+ */
+import { DEAD_ADD, DEAD_LIST, DEAD_TAKE } from "./dead-letters.ts";
+import { ENQUEUE } from "./enqueue.ts";
+import { CLAIM, OWN, OWNER, UNCLAIM } from "./idempotency.ts";
+import { CANCEL, RELEASE, RENEW } from "./lease.ts";
+import { OP, type OpCode } from "./_ops.ts";
+import { PRELUDE } from "./prelude.ts";
+import { RECEIVE } from "./receive.ts";
+import { GET, UPDATE } from "./record.ts";
+import { ACK, RETRY, SUCCEED } from "./settle.ts";
+
+/** A Lua script and its name (its SHA-1 is computed by the client). */
+export interface Script {
+  readonly name: string;
+  readonly source: string;
+}
+
+const BRANCHES: readonly (readonly [OpCode, string])[] = [
+  [OP.enqueue, ENQUEUE],
+  [OP.receive, RECEIVE],
+  [OP.ack, ACK],
+  [OP.succeed, SUCCEED],
+  [OP.retry, RETRY],
+  [OP.renew, RENEW],
+  [OP.release, RELEASE],
+  [OP.cancel, CANCEL],
+  [OP.update, UPDATE],
+  [OP.get, GET],
+  [OP.deadAdd, DEAD_ADD],
+  [OP.deadList, DEAD_LIST],
+  [OP.deadTake, DEAD_TAKE],
+  [OP.owner, OWNER],
+  [OP.own, OWN],
+  [OP.claim, CLAIM],
+  [OP.unclaim, UNCLAIM],
+];
+
+/** Ops that do not look leases up by member, so they need not see the call's new leases first. */
+const NO_LEASE_LOOKUP: readonly OpCode[] = [OP.receive, OP.succeed];
+
+const dispatch = BRANCHES.map(
+  ([code, body], i) => `  ${i === 0 ? "if" : "elseif"} op == '${code}' then${body.replace(/\n$/, "")}`,
+).join("\n");
+
+const QUEUE_LUA = `${PRELUDE}
+local out = {}
+while argAt <= #ARGV do
+  local op = nextArg()
+  local res = 1
+  -- Ops that look leases up by member see the ones this call took (a lease taken in this call
+  -- cannot have reached a worker yet, so receive and succeed need not).
+  if ${NO_LEASE_LOOKUP.map((code) => `op ~= '${code}'`).join(" and ")} then flushLeases() end
+${dispatch}
+  else
+    return redis.error_reply('celeriac: unknown queue op ' .. tostring(op))
+  end
+  out[#out + 1] = res
+end
+flushLeases()
+-- Popped but not handed out (only when ARGV[1] asked for more than the receive ops took): back
+-- to the ready set as they were.
+if poolAt <= #pool then
+  local scored = {}
+  for i = poolAt, #pool, 2 do scored[#scored + 1] = pool[i + 1]; scored[#scored + 1] = pool[i] end
+  redis.call('ZADD', readySet, unpack(scored))
+end
+flush()
+-- A receive that took all it asked for re-arms the marker only when more is ready (and only
+-- when it was asked to: a worker chaining from task to task wakes no one).
+if woke or (moreReady and markWanted and redis.call('ZCARD', readySet) > 0) then
+  redis.call('ZADD', wakeMarker, 0, '1')
+end
+return out
+`;
+
+/**
+ * Runs a list of operations on one queue. KEYS: the six queue keys, then run, idempotency and
+ * claim keys. Commands per op (besides the EVALSHA):
+ * - enqueue: HSET (record and message in one hash), ZADD (ready or timers), HINCRBY once per
+ *   call, ZADD marker once per call; an id not freshly generated first reads the old message
+ *   (HMGET; ZREMs when it was pending), drops an old record (HKEYS, HDEL) and ends with
+ *   PERSIST; + GET, SET with an idempotency key; + TIME when `notBefore` is set.
+ * - receive: per message HMGET + HSET (the start is in the same HSET); once per call, however
+ *   many receive ops it has: TIME, ZRANGE timers head, ZPOPMIN, one ZADD for the leases; + ZCARD
+ *   (and ZADD marker when more is ready) when it took `max` and may mark; due delayed messages
+ *   and expired leases add ZRANGEBYSCORE, ZREM, HINCRBY, ZADD (+ HMGET, HSET per expired lease)
+ *   when present.
+ * - succeed (ack + record): ZREM, HSET, PEXPIRE. retry (ack + record + next message): ZREM, HSET,
+ *   and the enqueue's ZADD. ack: ZREM, HMGET, HSET [, PEXPIRE].
+ *   renew: ZSCORE, HGET, TIME, ZADD. release: ZREM, HGET, HSET, HINCRBY, ZADD.
+ * - update: HGETALL (`want`) or HMGET state, [HKEYS, HDEL], HSET, PEXPIRE (not while a message is
+ *   pending in the key: the TTL waits in `.t` until the message is settled).
+ * - dead letter: HSET, TIME, ZADD. own: SET. owner: GET. claim: GET [, SET]. unclaim: GET [, DEL].
+ */
+export const QUEUE_SCRIPT: Script = { name: "celeriac.queue", source: QUEUE_LUA };

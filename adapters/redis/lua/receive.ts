@@ -1,0 +1,112 @@
+/**
+ * The receive op of the queue script: promotes due delayed messages and expired leases, then
+ * leases messages from the ready set and starts their runs.
+ *
+ * @module
+ */
+
+/**
+ * receive — leases up to `max` due messages; with `startAt`, marks each leased run active as of
+ * that time (startable states only, from run-state; a missing record is left to the executor,
+ * which can create it).
+ *   ARGV: max, leaseMs, startAt | "", mark 1|0
+ *   reply: { nextDueInMs | -1, ~id, ~body, ~receipt, deliveries, started, … } where started is
+ *          1 (now active), 0 (not asked, or no record) or ~state (the state that kept it from
+ *          starting, as JSON)
+ * `mark` 0 (a worker taking its next task as it finishes one) skips re-arming the wake-up marker.
+ * Every receive op of a call shares one timers check and one ZPOPMIN (ARGV[1] says how many the
+ * call wants in all); what is popped and not handed out goes back in place at the end.
+ */
+export const RECEIVE = `
+  flush()
+  local max, leaseMs, startAt = nextNumber(), nextNumber(), nextArg()
+  if nextArg() == '0' then markWanted = false end
+  local t = now()
+  local bound = t.ms * 20 + 19
+  local due = -1
+  if not timersChecked then
+    local head = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
+    if not head[1] then
+      timersChecked = true
+    elseif tonumber(head[2]) > bound then
+      timersChecked = true; sawTimer(tonumber(head[2]))
+    else
+      local list = redis.call('ZRANGEBYSCORE', timers, '-inf', integer(bound), 'WITHSCORES', 'LIMIT', 0, 1000)
+      local members, expired = {}, {}
+      for i = 1, #list, 2 do
+        local member, score = list[i], tonumber(list[i + 1])
+        members[#members + 1] = member
+        if math.floor(score / 10) % 2 == 0 then
+          toBack[#toBack + 1] = 9 - score % 10; toBack[#toBack + 1] = member
+        else
+          local receipt, id = splitLease(member)
+          local key = runKeyOf(id)
+          local was = redis.call('HMGET', key, '.q', '.r')
+          if receipt and was[1] == '1' and was[2] == receipt then
+            redis.call('HSET', key, '.r', '')
+            expired[#expired + 1] = 9 - score % 10; expired[#expired + 1] = id
+          end
+        end
+      end
+      redis.call('ZREM', timers, unpack(members))
+      flush()
+      toFront(expired)
+      if #members == 1000 then due = 0 end
+    end
+  end
+  if timersChecked and earliestTimer then due = math.max(math.floor(earliestTimer / 20) - t.ms, 0) end
+  -- One ZPOPMIN for every receive op of the call.
+  local have = (#pool - poolAt + 1) / 2
+  if have < max and not poolDry then
+    local ask = math.max(wanted, max) - have
+    local got = redis.call('ZPOPMIN', readySet, ask)
+    for i = 1, #got do pool[#pool + 1] = got[i] end
+    if #got / 2 < ask then poolDry = true end
+    have = have + #got / 2
+  end
+  wanted = math.max(wanted - max, 0)
+  local take = math.min(max, have)
+  res = { due }
+  local leased = 0
+  for _ = 1, take do
+    local id = pool[poolAt]
+    poolAt = poolAt + 2
+    local key = runKeyOf(id)
+    local m = redis.call('HMGET', key, '.b', '.p', '.d', '.a', 'state')
+    local body = m[1]
+    if body then
+      local priority, deliveries = priorityOf(m[2]), (tonumber(m[3]) or 0) + 1
+      local receipt = t.stamp .. '.' .. deliveries
+      local set = { '.d', deliveries, '.r', receipt }
+      local score = timerScore(t.ms + leaseMs, 1, priority)
+      newLeases[#newLeases + 1] = score; newLeases[#newLeases + 1] = leaseMember(receipt, id)
+      sawTimer(tonumber(score))
+      leased = leased + 1
+      res[#res + 1] = '~' .. id; res[#res + 1] = '~' .. body; res[#res + 1] = '~' .. receipt; res[#res + 1] = deliveries
+      local started = 0
+      if startAt ~= '' then
+        local state = m[5]
+        if state and STARTABLE[state] then
+          local attempt = tonumber(m[4])
+          if not attempt then
+            local ok, envelope = pcall(cjson.decode, body)
+            attempt = ok and type(envelope) == 'table' and tonumber(envelope.attempt)
+          end
+          if attempt then
+            set[#set + 1] = 'state'; set[#set + 1] = '"active"'
+            set[#set + 1] = 'attempt'; set[#set + 1] = integer(attempt)
+            set[#set + 1] = 'startedAt'; set[#set + 1] = startAt
+            set[#set + 1] = 'updatedAt'; set[#set + 1] = startAt
+            started = 1
+          end
+        elseif state then
+          started = '~' .. state
+        end
+      end
+      redis.call('HSET', key, unpack(set))
+      res[#res + 1] = started
+    end
+  end
+  if leased > 0 then res[1] = 0 end
+  if take >= max then moreReady = true end
+`;

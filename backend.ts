@@ -1,0 +1,112 @@
+/**
+ * celeriac/backend: what a backend author needs — the broker and store contracts, the composed
+ * ledger, the envelope codec, the run-state rules and the key namespace — to write an adapter
+ * (a broker, a store, a push receiver) outside this package. Applications import `celeriac`.
+ * The contract test suite that every adapter here passes is `celeriac/backend/testing`.
+ *
+ * @example
+ * ```ts
+ * import type { Broker, Message } from "celeriac/backend";
+ * import { BackendError } from "celeriac/backend";
+ *
+ * export function myBroker(): Broker {
+ *   return {
+ *     async send(messages: readonly Message[]) {
+ *       if (messages.length > 100) throw new BackendError("too many at once");
+ *       // publish each message.body to the queue named message.queue …
+ *     },
+ *   };
+ * }
+ * ```
+ *
+ * @module
+ */
+export type {
+  AttemptError,
+  Broker,
+  Clock,
+  DeadLetter,
+  Delivery,
+  ErrorInfo,
+  Message,
+  Outcome,
+  PushReceiver,
+  PushRoute,
+  ReceiveOptions,
+  RunGuard,
+  RunRecord,
+  RunState,
+  Store,
+  UpdateRunOptions,
+  UpdateRunResult,
+} from "./src/contracts.ts";
+export {
+  decodeEnvelope,
+  type Envelope,
+  ENVELOPE_VERSION,
+  encodeEnvelope,
+  sendKey,
+  toMessage,
+} from "./src/envelope.ts";
+export { errorInfo, withoutStack } from "./src/error-info.ts";
+export {
+  BackendError,
+  CeleriacError,
+  EnvelopeError,
+  SignatureError,
+  TimeoutError,
+  UnknownTaskError,
+} from "./src/errors.ts";
+export { Emitter, type EventMap, type EventType, type Listener } from "./src/events.ts";
+export type { Executor, ProcessOptions } from "./src/execute/executor.ts";
+export {
+  composeLedger,
+  type EnqueueItem,
+  type IdempotencyClaim,
+  type Ledger,
+  type TakeNext,
+} from "./src/execute/ledger.ts";
+export { processDelivery } from "./src/process.ts";
+export { toJson } from "./src/json.ts";
+export {
+  claimKey,
+  flatKey,
+  groupCountKey,
+  groupMemberKey,
+  idempotencyKey,
+  type QueueKey,
+  scheduleLastKey,
+  scheduleRunKey,
+  scheduleTickKey,
+  workflowStepKey,
+} from "./src/keys.ts";
+export {
+  CANCELLABLE_STATES,
+  cancelPatch,
+  duplicatePatch,
+  FINAL_STATES,
+  failurePatch,
+  isFinal,
+  isStartable,
+  notStarted,
+  RUN_STATES,
+  type RunFields,
+  rejectedPatch,
+  retryPatch,
+  START_GUARD,
+  STARTABLE_STATES,
+  STARTED,
+  type StartResult,
+  type Success,
+  startPatch,
+  successPatch,
+} from "./src/run-state.ts";
+export {
+  backoffDelay,
+  decideRetry,
+  type RetryDecision,
+  type RetryOn,
+  type RetryPolicy,
+  retryPolicy,
+} from "./src/retry.ts";
+export { isStandardSchema, type StandardSchemaV1, validate } from "./src/schema.ts";

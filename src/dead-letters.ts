@@ -1,0 +1,63 @@
+/**
+ * Internal: replaying a dead letter — its envelope sent again under the same run id with a fresh
+ * attempt budget, and put back in the list when that fails.
+ *
+ * @module
+ */
+import type { RunRecord, Store } from "./contracts.ts";
+import { decodeEnvelope, type Envelope, toMessage } from "./envelope.ts";
+import { CeleriacError, EnvelopeError } from "./errors.ts";
+import type { EnqueueItem, Ledger } from "./execute/ledger.ts";
+import type { ResolvedTask } from "./task.ts";
+
+/** What a replay needs from its app. */
+export interface ReplayHost {
+  readonly store: Store;
+  readonly ledger: Ledger;
+  readonly tasks: ReadonlyMap<string, ResolvedTask>;
+  now(): number;
+}
+
+/** Takes the dead letter `id` and sends it again; resolves to the run's id and queue. */
+export async function replayDeadLetter(host: ReplayHost, id: string): Promise<{ id: string; queue: string }> {
+  const { store } = host;
+  const entry = await store.takeDeadLetter(id);
+  if (entry === null) throw new CeleriacError(`no dead letter with id ${id}`);
+  let envelope: Envelope;
+  try {
+    envelope = decodeEnvelope(entry.body);
+  } catch (cause) {
+    await store.addDeadLetter(entry);
+    throw new EnvelopeError(`dead letter ${id} cannot be replayed: ${(cause as Error).message}`, { cause });
+  }
+  const now = host.now();
+  const { notBefore: _n, errors: _e, ...rest } = envelope;
+  // Count replays in the envelope so a replay of the same attempt is a new send (Message.key).
+  const prev = rest.meta?.replays;
+  const fresh: Envelope = {
+    ...rest,
+    attempt: 1,
+    enqueuedAt: now,
+    meta: { ...rest.meta, replays: typeof prev === "number" ? prev + 1 : 1 },
+  };
+  const task = host.tasks.get(envelope.task);
+  const record: RunRecord = {
+    id: envelope.id,
+    task: envelope.task,
+    queue: envelope.queue,
+    state: "queued",
+    attempt: 0,
+    maxAttempts: task?.retry.maxAttempts ?? 1,
+    enqueuedAt: now,
+    updatedAt: now,
+  };
+  if (fresh.idempotencyKey !== undefined) record.idempotencyKey = fresh.idempotencyKey;
+  const item: EnqueueItem = { message: toMessage(fresh), record, ttlMs: task?.resultTtlMs ?? 86_400_000 };
+  try {
+    await host.ledger.enqueue([item]);
+  } catch (error) {
+    await store.addDeadLetter(entry);
+    throw error;
+  }
+  return { id: envelope.id, queue: envelope.queue };
+}

@@ -1,0 +1,355 @@
+/**
+ * The in-memory backend: broker and store in one object, for development, tests and single-process
+ * apps. `memory({ eager: true })` runs each task before `enqueue` resolves, through the same
+ * executor and the same JSON round trip as production.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from "celeriac";
+ * import { memory } from "celeriac/adapters/memory";
+ * const backend = memory();
+ * const app = createApp({ broker: backend, store: backend });
+ * ```
+ *
+ * @module
+ */
+import type {
+  Broker,
+  Clock,
+  DeadLetter,
+  Delivery,
+  Message,
+  ReceiveOptions,
+  RunRecord,
+  Store,
+  UpdateRunOptions,
+  UpdateRunResult,
+} from "../contracts.ts";
+import { composeLedger, type Ledger } from "../execute/ledger.ts";
+import { flatKey } from "../keys.ts";
+import { isStartable, notStarted, STARTED, successPatch } from "../run-state.ts";
+import { MessageQueues } from "./_queues.ts";
+
+/** Options of {@link memory}. */
+export interface MemoryOptions {
+  /**
+   * Run each task to its end (retries included) before `enqueue` resolves.
+   * @default false
+   */
+  eager?: boolean;
+  /**
+   * In eager mode, wait out delays and retry backoff for real instead of collapsing them to 0.
+   * @default false
+   */
+  honorDelays?: boolean;
+  /** Time source for delays, leases and TTLs. @default the system clock */
+  clock?: Clock;
+}
+
+interface Stored<T> {
+  value: T;
+  expiresAt: number;
+}
+
+/** The broker and store of {@link memory}. */
+export class MemoryBackend implements Broker, Store {
+  /** True in eager mode. */
+  readonly eager: boolean;
+  /** In eager mode, whether delays are waited out. */
+  readonly honorDelays: boolean;
+  readonly #clock: Clock;
+  readonly #mq: MessageQueues;
+  readonly #runs = new Map<string, Stored<RunRecord>>();
+  readonly #kv = new Map<string, Stored<string>>();
+  readonly #dead = new Map<string, DeadLetter>();
+  #writes = 0;
+  /** Options of the fused succeed's take (reused: see there). */
+  readonly #takeNext: { queues: string[]; max: number; leaseMs: number; waitMs: number } = {
+    queues: [""],
+    max: 1,
+    leaseMs: 0,
+    waitMs: 0,
+  };
+  #leaseAt = 0;
+  readonly #onLease = (message: Message, delivery: Delivery): void =>
+    this.#startRun(message, delivery, this.#leaseAt);
+  /** True once an app uses this backend as its broker and its store: runs start as they are leased. */
+  #fused = false;
+
+  constructor(options: MemoryOptions = {}) {
+    this.eager = options.eager === true;
+    this.honorDelays = options.honorDelays === true;
+    this.#clock = options.clock ?? { now: () => Date.now() };
+    this.#mq = new MessageQueues(this.#clock, this.eager && !this.honorDelays);
+  }
+
+  // ---- broker ----
+
+  send(messages: readonly Message[]): Promise<void> {
+    return this.#mq.send(messages);
+  }
+
+  receive(options: ReceiveOptions): Promise<Delivery[]> {
+    const start = options.start;
+    if (start === undefined || !this.#fused) return this.#mq.receive(options);
+    return this.#mq.receive(options, (message, delivery) => this.#startRun(message, delivery, start.at));
+  }
+
+  ack(deliveries: readonly Delivery[]): Promise<void> {
+    return this.#mq.ack(deliveries);
+  }
+
+  renew(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
+    return this.#mq.renew(deliveries, leaseMs);
+  }
+
+  release(deliveries: readonly Delivery[]): Promise<void> {
+    return this.#mq.release(deliveries);
+  }
+
+  cancel(id: string): Promise<boolean> {
+    return this.#mq.cancel(id);
+  }
+
+  /** Messages waiting (ready or delayed) and leased, for tests and monitoring. */
+  stats(): { ready: number; delayed: number; leased: number } {
+    return this.#mq.stats();
+  }
+
+  /**
+   * When this backend is also the app's store: the composed steps, with `succeed` leasing the next
+   * delivery of the same queue in the same step (as the Redis ledger does), and runs started as
+   * they are leased. Fewer turns of the event loop per task; the same records and events.
+   */
+  ledger(store: Store): Ledger | undefined {
+    if (store !== this) return undefined;
+    this.#fused = true;
+    const composed = composeLedger(this, this);
+    return {
+      ...composed,
+      enqueue: (items) => {
+        const now = this.#clock.now();
+        const out: (string | null)[] = [];
+        const messages: Message[] = [];
+        for (const item of items) {
+          if (item.idempotency !== undefined) {
+            const key = flatKey(item.idempotency.key);
+            const holder = this.#live(this.#kv, key, now);
+            if (holder !== undefined) {
+              out.push(holder.value);
+              continue;
+            }
+            this.#kv.set(key, { value: item.record.id, expiresAt: now + item.idempotency.ttlMs });
+          }
+          // The record was made for this enqueue and is not used after it: kept as is, no copy.
+          this.#runs.set(item.record.id, { value: item.record, expiresAt: now + item.ttlMs });
+          this.#sweep(now);
+          messages.push(item.message);
+          out.push(null);
+        }
+        if (messages.length > 0) this.send(messages);
+        return Promise.resolve(out);
+      },
+      start: (_delivery, id, patch, options) => this.updateRun(id, patch, options),
+      succeed: (delivery, id, success, ttlMs, idempotency, next) => {
+        const now = this.#clock.now();
+        const patch = successPatch(success);
+        const item = this.#live(this.#runs, id, now);
+        if (item === undefined) this.#patchRun(id, patch, now + ttlMs, now);
+        else {
+          // In place, like the start on lease: stored records are never handed out, only copies.
+          Object.assign(item.value, patch);
+          item.expiresAt = now + ttlMs;
+          this.#sweep(now);
+        }
+        if (idempotency !== undefined) {
+          this.#kv.set(flatKey(idempotency.key), { value: id, expiresAt: now + idempotency.ttlMs });
+        }
+        this.#mq.ackOne(delivery);
+        this.#mq.compactLeases();
+        if (next === undefined || next.max <= 0) return Promise.resolve(undefined);
+        // One reusable options object and hook: take() is synchronous, so nothing else sees them.
+        const take = this.#takeNext;
+        take.queues[0] = delivery.queue;
+        take.max = next.max;
+        take.leaseMs = next.leaseMs;
+        this.#leaseAt = next.startAt ?? 0;
+        return Promise.resolve(this.#mq.take(take, next.startAt === undefined ? undefined : this.#onLease));
+      },
+    };
+  }
+
+  /** Marks a leased run active, as the executor's start step would; notes on the delivery what happened. */
+  #startRun(message: Message, delivery: Delivery, at: number): void {
+    const item = this.#live(this.#runs, message.id, at);
+    if (item === undefined || message.attempt === undefined) return;
+    const state = item.value.state;
+    // A missing record is left to the executor, which can create it.
+    if (!isStartable(state)) {
+      delivery.started = notStarted(state);
+      return;
+    }
+    // In place: stored records are never handed out (reads and updates return copies).
+    const record = item.value;
+    record.state = "active";
+    record.attempt = message.attempt;
+    record.startedAt = at;
+    record.updatedAt = at;
+    delivery.started = STARTED;
+  }
+
+  // ---- store ----
+
+  #sweep(now: number): void {
+    // Amortized: a full pass only after as many writes as there are entries.
+    if (++this.#writes < 4096 + this.#runs.size + this.#kv.size) return;
+    this.#writes = 0;
+    // forEach rather than for…of over entries: no [key, value] array per entry.
+    this.#runs.forEach((v, k, map) => {
+      if (v.expiresAt <= now) map.delete(k);
+    });
+    this.#kv.forEach((v, k, map) => {
+      if (v.expiresAt <= now) map.delete(k);
+    });
+  }
+
+  #live<T>(map: Map<string, Stored<T>>, key: string, now: number): Stored<T> | undefined {
+    const item = map.get(key);
+    if (item === undefined) return undefined;
+    if (item.expiresAt <= now) {
+      map.delete(key);
+      return undefined;
+    }
+    return item;
+  }
+
+  getRun(id: string): Promise<RunRecord | null> {
+    const item = this.#live(this.#runs, id, this.#clock.now());
+    return Promise.resolve(item === undefined ? null : structuredClone(item.value));
+  }
+
+  updateRun(id: string, patch: Partial<RunRecord>, options: UpdateRunOptions): Promise<UpdateRunResult> {
+    const now = this.#clock.now();
+    const item = this.#live(this.#runs, id, now);
+    const state = item === undefined ? "missing" : item.value.state;
+    if (options.onlyIf !== undefined && !options.onlyIf.includes(state)) {
+      return Promise.resolve({ applied: false, record: item === undefined ? null : { ...item.value } });
+    }
+    const record =
+      options.replace === true
+        ? this.#putRun(id, patch, now + options.ttlMs, now)
+        : this.#patchRun(id, patch, now + options.ttlMs, now);
+    // A copy: the stored record may later change in place (fused start and succeed).
+    return Promise.resolve({ applied: true, record: { ...record } });
+  }
+
+  #putRun(id: string, patch: Partial<RunRecord>, expiresAt: number, now: number): RunRecord {
+    const record = { ...patch } as RunRecord;
+    this.#runs.set(id, { value: record, expiresAt });
+    this.#sweep(now);
+    return record;
+  }
+
+  /** Merges `patch` into the live record (creating it when missing) and sets its expiry. */
+  #patchRun(id: string, patch: Partial<RunRecord>, expiresAt: number, now: number): RunRecord {
+    const item = this.#live(this.#runs, id, now);
+    if (item === undefined) return this.#putRun(id, patch, expiresAt, now);
+    // A new object, not Object.assign(item.value, patch): V8 adds properties to an existing
+    // object through its slow generic path; a spread into a fresh literal is the fast one.
+    const record = { ...item.value, ...patch };
+    item.value = record;
+    item.expiresAt = expiresAt;
+    this.#sweep(now);
+    return record;
+  }
+
+  get(key: string): Promise<string | null> {
+    return Promise.resolve(this.#live(this.#kv, key, this.#clock.now())?.value ?? null);
+  }
+
+  set(key: string, value: string, ttlMs?: number): Promise<void> {
+    const now = this.#clock.now();
+    this.#kv.set(key, { value, expiresAt: ttlMs === undefined ? Infinity : now + ttlMs });
+    this.#sweep(now);
+    return Promise.resolve();
+  }
+
+  setIfAbsent(key: string, value: string, ttlMs?: number): Promise<string | null> {
+    const now = this.#clock.now();
+    const existing = this.#live(this.#kv, key, now);
+    if (existing !== undefined) return Promise.resolve(existing.value);
+    this.#kv.set(key, { value, expiresAt: ttlMs === undefined ? Infinity : now + ttlMs });
+    this.#sweep(now);
+    return Promise.resolve(null);
+  }
+
+  compareAndDelete(key: string, expected: string): Promise<boolean> {
+    const existing = this.#live(this.#kv, key, this.#clock.now());
+    if (existing === undefined || existing.value !== expected) return Promise.resolve(false);
+    this.#kv.delete(key);
+    return Promise.resolve(true);
+  }
+
+  delete(key: string): Promise<void> {
+    this.#kv.delete(key);
+    return Promise.resolve();
+  }
+
+  incr(key: string, by = 1, ttlMs?: number): Promise<number> {
+    const now = this.#clock.now();
+    const existing = this.#live(this.#kv, key, now);
+    const current = existing === undefined ? 0 : Number(existing.value);
+    if (!Number.isFinite(current)) {
+      return Promise.reject(new TypeError(`value at ${key} is not a number`));
+    }
+    const next = current + by;
+    if (existing === undefined) {
+      this.#kv.set(key, { value: String(next), expiresAt: ttlMs === undefined ? Infinity : now + ttlMs });
+    } else {
+      existing.value = String(next);
+    }
+    return Promise.resolve(next);
+  }
+
+  addDeadLetter(entry: DeadLetter): Promise<void> {
+    this.#dead.delete(entry.id);
+    this.#dead.set(entry.id, structuredClone(entry));
+    return Promise.resolve();
+  }
+
+  listDeadLetters(options: { limit?: number } = {}): Promise<DeadLetter[]> {
+    const limit = options.limit ?? 100;
+    const all = [...this.#dead.values()].reverse().slice(0, limit);
+    return Promise.resolve(all.map((e) => structuredClone(e)));
+  }
+
+  takeDeadLetter(id: string): Promise<DeadLetter | null> {
+    const entry = this.#dead.get(id);
+    if (entry === undefined) return Promise.resolve(null);
+    this.#dead.delete(id);
+    return Promise.resolve(entry);
+  }
+
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.#mq.wake();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Creates an in-memory broker and store. Pass the same instance as both to share state.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from "celeriac";
+ * import { memory } from "celeriac/adapters/memory";
+ * const app = createApp({ broker: memory({ eager: true }) }); // tests: enqueue runs the task
+ * ```
+ */
+export function memory(options: MemoryOptions = {}): MemoryBackend {
+  return new MemoryBackend(options);
+}

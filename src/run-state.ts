@@ -1,0 +1,131 @@
+/**
+ * The rules of a run's life, in one place: its states, which of them may start, which are
+ * final, and the record patches of every transition (start, succeed, retry, fail, cancel).
+ * The executor builds its writes here; backends that fuse steps (the memory backend's start on
+ * lease, the Redis scripts, whose state lists are interpolated from these sets) take their rules
+ * from here too, so `grep` for a state name lands in this module.
+ *
+ * Records store each field as JSON; the state sets below are what every backend compares with.
+ *
+ * @example
+ * ```ts
+ * import { isStartable, successPatch } from "celeriac/backend";
+ * isStartable("retrying"); // true
+ * successPatch({ at: 1_700_000_000_000, result: 42 });
+ * // { state: "succeeded", finishedAt: 1700000000000, updatedAt: 1700000000000, result: 42 }
+ * ```
+ *
+ * @module
+ */
+import type { AttemptError, ErrorInfo, RunGuard, RunRecord, RunState } from "./contracts.ts";
+
+export type { RunState } from "./contracts.ts";
+
+/** Every state, in the order a run usually passes through them. */
+export const RUN_STATES: readonly RunState[] = [
+  "queued",
+  "scheduled",
+  "active",
+  "retrying",
+  "succeeded",
+  "failed",
+  "cancelled",
+];
+
+/** States a run never leaves. */
+export const FINAL_STATES: ReadonlySet<RunState> = new Set<RunState>(["succeeded", "failed", "cancelled"]);
+
+/**
+ * States a delivered run may start from. `active` is among them: a delivery whose earlier holder
+ * lost its lease (a worker that died) starts the run again.
+ */
+export const STARTABLE_STATES: readonly RunState[] = ["queued", "scheduled", "retrying", "active"];
+
+/**
+ * The guard of a start that may also create the record: a record that is missing (expired, or
+ * never written by a producer that only sent a message) is created from the delivery.
+ */
+export const START_GUARD: RunGuard = [...STARTABLE_STATES, "missing"];
+
+/** States a run may be cancelled from: it has not started. */
+export const CANCELLABLE_STATES: RunGuard = ["queued", "scheduled", "retrying"];
+
+const startable: ReadonlySet<string> = new Set(STARTABLE_STATES);
+
+/** True when a run in `state` may start. */
+export function isStartable(state: string): boolean {
+  return startable.has(state);
+}
+
+/** True when `state` is final. */
+export function isFinal(state: string): state is RunState {
+  return FINAL_STATES.has(state as RunState);
+}
+
+/**
+ * What starting a delivered run did, as a broker that starts runs as it leases them reports it
+ * (`Delivery.started`): applied, or the state that kept it from starting.
+ */
+export type StartResult = { readonly applied: true } | { readonly applied: false; readonly state: RunState };
+
+/** The start result of a run that started (one shared object: brokers hand it to every delivery). */
+export const STARTED: StartResult = Object.freeze({ applied: true });
+
+/** The start result of a run kept from starting by its `state`. */
+export function notStarted(state: RunState): StartResult {
+  return { applied: false, state };
+}
+
+/** A run's identity fields: enough to create its record when a start finds it missing. */
+export type RunFields = Omit<RunRecord, "state" | "updatedAt">;
+
+/** The start: active as of `at`, with the fields that create the record when it is missing. */
+export function startPatch(fields: RunFields, at: number): Partial<RunRecord> {
+  return { ...fields, state: "active", startedAt: at, updatedAt: at };
+}
+
+/**
+ * A success, the one transition every run takes on the hot path: its time and result. A ledger
+ * records it as the patch {@link successPatch} builds, or (Redis) through a dedicated short op.
+ */
+export interface Success {
+  /** When the run finished. */
+  at: number;
+  /** The result (absent: the task keeps no result). */
+  result?: unknown;
+  /** `result` as JSON, when the caller has it already (saves an encode). */
+  resultJson?: string;
+}
+
+/** The record patch of a success. */
+export function successPatch(success: Success): Partial<RunRecord> {
+  const { at } = success;
+  return success.result === undefined
+    ? { state: "succeeded", finishedAt: at, updatedAt: at }
+    : { state: "succeeded", finishedAt: at, updatedAt: at, result: success.result };
+}
+
+/** A run found to duplicate a finished one: succeeded with that run's result, without running. */
+export function duplicatePatch(fields: RunFields, at: number, result: unknown): Partial<RunRecord> {
+  return { ...fields, state: "succeeded", result, finishedAt: at, updatedAt: at };
+}
+
+/** A failed attempt that will be retried at `notBefore`, with the attempts' errors so far. */
+export function retryPatch(at: number, notBefore: number, errors: AttemptError[]): Partial<RunRecord> {
+  return { state: "retrying", notBefore, updatedAt: at, errors };
+}
+
+/** The final failure of a run. */
+export function failurePatch(at: number, error: ErrorInfo, errors: AttemptError[]): Partial<RunRecord> {
+  return { state: "failed", finishedAt: at, updatedAt: at, error, errors };
+}
+
+/** A delivery that cannot run at all (its task is unknown): the run, created if missing, failed. */
+export function rejectedPatch(fields: RunFields, at: number, error: ErrorInfo): Partial<RunRecord> {
+  return { ...fields, maxAttempts: fields.attempt, state: "failed", finishedAt: at, updatedAt: at, error };
+}
+
+/** A cancellation (guard it with {@link CANCELLABLE_STATES}). */
+export function cancelPatch(at: number): Partial<RunRecord> {
+  return { state: "cancelled", finishedAt: at, updatedAt: at };
+}
