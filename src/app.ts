@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { type AppOptions, type DrainOptions, resolveBackends } from "./app-options.ts";
+import { type CancelHost, cancelRun } from "./cancel.ts";
 import type { Broker, Clock, DeadLetter, Delivery, Store } from "./contracts.ts";
 import { replayDeadLetter } from "./dead-letters.ts";
 import { type EnqueueInternals, enqueueItems, jsonCopy } from "./enqueue.ts";
@@ -12,8 +14,7 @@ import { Emitter, type EventType, type Listener } from "./events.ts";
 import { Executor } from "./execute/executor.ts";
 import { composeLedger, type Ledger } from "./execute/ledger.ts";
 import { Worker, type WorkerOptions } from "./execute/worker.ts";
-import { MemoryBackend } from "./memory/backend.ts";
-import { CANCELLABLE_STATES, cancelPatch } from "./run-state.ts";
+import { setInternals } from "./_internals.ts";
 import { ResultWaiters, type RunHost, RunHandle } from "./runs.ts";
 import {
   defineSchedule,
@@ -37,60 +38,8 @@ import {
 import { signature, type WorkflowHost } from "./workflow/workflow.ts";
 import { WorkflowEngine } from "./workflow/engine.ts";
 
-/** What the core's other parts (the HTTP handler, `celeriac/backend`) reach of an app. Internal. */
-export interface AppInternals {
-  /** The one executor every mode uses. */
-  readonly executor: Executor;
-  /** Compound broker+store steps (fused into single round trips by backends that can). */
-  readonly ledger: Ledger;
-  /** Lifecycle events (applications use `app.on`). */
-  readonly events: Emitter;
-}
-
-const internalsOf = new WeakMap<App, AppInternals>();
-
-/** The internals of an app (the executor, the ledger, the emitter). Internal to the core. */
-export function internals(app: App): AppInternals {
-  const found = internalsOf.get(app);
-  if (found === undefined) throw new TypeError("not a celeriac App (use createApp())");
-  return found;
-}
-
-/**
- * Options of {@link createApp}.
- *
- * @example
- * ```ts
- * import { createApp } from "celeriac";
- * import { memory } from "celeriac/adapters/memory";
- * const app = createApp({ broker: memory(), store: memory() });
- * ```
- */
-export interface AppOptions {
-  /** Moves tasks. @default memory() */
-  broker?: Broker;
-  /** Keeps state, results and dead letters. @default the broker when it is also a store, else memory() */
-  store?: Store;
-  /** Time source (tests inject a manual clock). @default the system clock */
-  clock?: Clock;
-  /** Random source in [0, 1) for jitter (tests inject a fixed one). @default Math.random */
-  random?: () => number;
-}
-
-/** Options of {@link App.drain}. */
-export interface DrainOptions {
-  /** Queues to drain. @default every queue the app uses */
-  queues?: readonly string[];
-  /** Deliveries processed at once. @default 1 (deterministic order) */
-  concurrency?: number;
-}
-
-function isStore(value: unknown): value is Store {
-  return (
-    typeof (value as Store | undefined)?.updateRun === "function" &&
-    typeof (value as Store).getRun === "function"
-  );
-}
+export type { AppOptions, DrainOptions } from "./app-options.ts";
+export { type AppInternals, internals } from "./_internals.ts";
 
 /**
  * A celeriac app. Create it with {@link createApp}.
@@ -120,15 +69,9 @@ export class App {
   readonly #workflowHost: WorkflowHost;
 
   constructor(options: AppOptions = {}) {
-    const broker =
-      options.broker ??
-      (isStore(options.store) && typeof (options.store as unknown as Broker).send === "function"
-        ? (options.store as unknown as Broker)
-        : new MemoryBackend());
+    const { broker, store } = resolveBackends(options);
     this.broker = broker;
-    this.store =
-      options.store ??
-      (isStore(broker) ? broker : isStore(broker.store) ? broker.store : new MemoryBackend());
+    this.store = store;
     this.clock = options.clock ?? { now: () => Date.now() };
     this.random = options.random ?? Math.random;
     this.#ledger = this.broker.ledger?.(this.store) ?? composeLedger(this.broker, this.store);
@@ -145,7 +88,7 @@ export class App {
       ledger: this.#ledger,
       settled: (id) => this.#waiters.settled(id),
     });
-    internalsOf.set(this, { executor: this.#executor, ledger: this.#ledger, events: this.#events });
+    setInternals(this, { executor: this.#executor, ledger: this.#ledger, events: this.#events });
   }
 
   /** Registered tasks by name. */
@@ -284,9 +227,15 @@ export class App {
     this.#runs ??= {
       status: (id, queue) => this.store.getRun(id, queue),
       result: (id, queue, timeoutMs) => this.#waiters.result(id, queue, timeoutMs),
-      cancel: (id, queue) => this.#cancel(id, queue),
+      cancel: (id, queue) => cancelRun(this.#cancelHost(), id, queue),
     };
     return new RunHandle<R>(this.#runs, id, queue);
+  }
+
+  #cancelHost(): CancelHost {
+    const { store, broker, clock } = this;
+    const settled = (id: string) => this.#waiters.settled(id);
+    return { store, broker, clock, events: this.#events, tasks: this.#tasks, settled };
   }
 
   /** What every run handle of this app calls (one set of closures per app, not per run). */
@@ -426,23 +375,6 @@ export class App {
       if (deliveries.length === 0) return;
       for (const d of deliveries) await this.#executor.process(d);
     }
-  }
-
-  async #cancel(id: string, queue: string | undefined): Promise<boolean> {
-    const now = this.clock.now();
-    const current = await this.store.getRun(id, queue);
-    if (current === null) return false;
-    const ttlMs = this.#tasks.get(current.task)?.resultTtlMs ?? 86_400_000;
-    const res = await this.store.updateRun(id, cancelPatch(now), {
-      ttlMs,
-      onlyIf: CANCELLABLE_STATES,
-      queue: current.queue,
-    });
-    if (!res.applied || res.record === null) return false;
-    await this.broker.cancel?.(id, res.record.queue);
-    this.#waiters.settled(id);
-    this.#events.emit("cancelled", { id, task: res.record.task });
-    return true;
   }
 }
 

@@ -8,6 +8,7 @@ import type { RunRecord, Store } from "./contracts.ts";
 import { decodeEnvelope, type Envelope, toMessage } from "./envelope.ts";
 import { CeleriacError, EnvelopeError } from "./errors.ts";
 import type { EnqueueItem, Ledger } from "./execute/ledger.ts";
+import { initialState } from "./run-state.ts";
 import type { ResolvedTask } from "./task.ts";
 
 /** What a replay needs from its app. */
@@ -45,7 +46,7 @@ export async function replayDeadLetter(host: ReplayHost, id: string): Promise<{ 
     id: envelope.id,
     task: envelope.task,
     queue: envelope.queue,
-    state: "queued",
+    state: initialState(false),
     attempt: 0,
     maxAttempts: task?.retry.maxAttempts ?? 1,
     enqueuedAt: now,

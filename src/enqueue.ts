@@ -12,6 +12,7 @@ import type { EnqueueItem } from "./execute/ledger.ts";
 import { newRunId } from "./_ids.ts";
 import { toJson } from "./json.ts";
 import { idempotencyKey } from "./keys.ts";
+import { initialState } from "./run-state.ts";
 import { validate } from "./schema.ts";
 import type { EnqueueOptions, ResolvedTask } from "./task.ts";
 
@@ -98,7 +99,7 @@ export async function enqueueItems(
       id,
       task: task.name,
       queue,
-      state: notBefore === undefined ? "queued" : "scheduled",
+      state: initialState(notBefore !== undefined),
       attempt: 0,
       maxAttempts: task.retry.maxAttempts,
       enqueuedAt: now,

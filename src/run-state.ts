@@ -47,6 +47,9 @@ export const STARTABLE_STATES: readonly RunState[] = ["queued", "scheduled", "re
  */
 export const START_GUARD: RunGuard = [...STARTABLE_STATES, "missing"];
 
+/** Progress is recorded, and a workflow node closed, only while the run is active. */
+export const ACTIVE_GUARD: RunGuard = ["active"];
+
 /** States a run may be cancelled from: it has not started. */
 export const CANCELLABLE_STATES: RunGuard = ["queued", "scheduled", "retrying"];
 
@@ -76,8 +79,42 @@ export function notStarted(state: RunState): StartResult {
   return { applied: false, state };
 }
 
+/** The first state of a run: queued, or scheduled when it may not start before a later time. */
+export function initialState(delayed: boolean): RunState {
+  return delayed ? "scheduled" : "queued";
+}
+
+/**
+ * A state as backends that store each field as JSON keep it (the Redis scripts compare and write
+ * these texts; their lists are interpolated from here).
+ */
+export function storedState(state: RunState): string {
+  return JSON.stringify(state);
+}
+
 /** A run's identity fields: enough to create its record when a start finds it missing. */
 export type RunFields = Omit<RunRecord, "state" | "updatedAt">;
+
+/**
+ * The identity fields an envelope carries, enough to create the run's record when a start finds
+ * it missing; with `withKey`, its idempotency key too.
+ */
+export function runFields(
+  envelope: Pick<RunRecord, "id" | "task" | "queue" | "attempt" | "enqueuedAt" | "idempotencyKey">,
+  maxAttempts: number,
+  withKey: boolean,
+): RunFields {
+  const fields: RunFields = {
+    id: envelope.id,
+    task: envelope.task,
+    queue: envelope.queue,
+    attempt: envelope.attempt,
+    maxAttempts,
+    enqueuedAt: envelope.enqueuedAt,
+  };
+  if (withKey && envelope.idempotencyKey !== undefined) fields.idempotencyKey = envelope.idempotencyKey;
+  return fields;
+}
 
 /** The start: active as of `at`, with the fields that create the record when it is missing. */
 export function startPatch(fields: RunFields, at: number): Partial<RunRecord> {

@@ -27,4 +27,47 @@ describe("published entry points", () => {
       assert.ok(Object.keys(mod).length > 0, `${file} exports something`);
     }
   });
+
+  it("maps every published name to its file for Deno, as the examples import them", () => {
+    const npm = read("package.json").exports as Record<string, string>;
+    const imports = read("deno.json").imports as Record<string, string>;
+    for (const [name, file] of Object.entries(npm)) {
+      assert.equal(imports[`celeriac${name.slice(1)}`], file, `deno.json imports celeriac${name.slice(1)}`);
+    }
+  });
+
+  it("keeps what applications use in celeriac and what backend authors need in celeriac/backend", async () => {
+    const app = await import("../mod.ts");
+    const backend = await import("../backend.ts");
+    const values = Object.keys(app).sort();
+    // Values only (types are erased): the app, errors, workflows, clocks, the cron trigger.
+    assert.ok(values.length <= 25, `celeriac exports ${values.length} values: ${values.join(", ")}`);
+    for (const internal of [
+      "Executor",
+      "Emitter",
+      "composeLedger",
+      "encodeEnvelope",
+      "decodeEnvelope",
+      "errorInfo",
+    ]) {
+      assert.equal(internal in app, false, `celeriac does not export ${internal}`);
+    }
+    for (const name of [
+      "composeLedger",
+      "decodeEnvelope",
+      "encodeEnvelope",
+      "processDelivery",
+      "successPatch",
+    ]) {
+      assert.equal(
+        typeof (backend as Record<string, unknown>)[name],
+        "function",
+        `celeriac/backend exports ${name}`,
+      );
+    }
+    const made = app.createApp();
+    for (const hidden of ["executor", "ledger", "events"]) {
+      assert.equal(hidden in made, false, `an App does not expose ${hidden}`);
+    }
+  });
 });

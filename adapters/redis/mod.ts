@@ -29,60 +29,22 @@ import {
   type UpdateRunOptions,
   type UpdateRunResult,
 } from "../../backend.ts";
+import { CallBatcher } from "./_batcher.ts";
 import { QueueCall } from "./_call.ts";
-import { int, list, maybeText, type RedisClientLike, type Transport, text, transport } from "./_client.ts";
+import { int, list, maybeText, type Transport, text, transport } from "./_client.ts";
 import { deadListResult, decodeDeadLetter, decodeRecord, ms, receiveResult, updateResult } from "./_codec.ts";
 import { kvKey, queueIndexKey } from "./_keys.ts";
-import { checkResults, fusedLedger, type RedisLedger } from "./_ledger.ts";
+import { fusedLedger, type RedisLedger } from "./_ledger.ts";
+import { type RedisOptions, resolveOptions } from "./_options.ts";
 import { Waiter } from "./_waiter.ts";
-import { KEY_SCRIPT, QUEUE_SCRIPT } from "./lua/mod.ts";
+import { KEY_SCRIPT } from "./lua/mod.ts";
 
 export type { BunRedisLike, IoRedisLike, RedisClientLike, UpstashLike } from "./_client.ts";
 export type { Idempotency, RedisLedger, TakeNext } from "./_ledger.ts";
-
-/**
- * Options of {@link redis}.
- *
- * @example
- * ```ts
- * import { Redis } from "@upstash/redis";
- * const r = redis({ client: new Redis({ url, token }), prefix: "myapp", commandTimeoutMs: 3_000 });
- * ```
- */
-export interface RedisOptions {
-  /**
-   * An ioredis `Redis` (or `Cluster`) instance, Bun's `RedisClient`, or an `@upstash/redis`
-   * `Redis` instance. The backend never closes it. Over TCP, blocking waits run on connections
-   * duplicated from it.
-   */
-  client: RedisClientLike;
-  /** First part of every key and hash tag (`{prefix:queue}`). @default "celeriac" */
-  prefix?: string;
-  /** Longest time one Redis call may take before it fails with `BackendError`. @default 5_000 */
-  commandTimeoutMs?: number;
-  /** Polling without blocking (REST): the first wait after an empty poll. @default 50 */
-  pollMinMs?: number;
-  /** Polling without blocking (REST): waits double up to this; an idle worker polls this often. @default 2_000 */
-  pollMaxMs?: number;
-}
-
-/** A queue call waiting to go out with others. */
-interface Pending {
-  call: QueueCall;
-  resolve(results: unknown[]): void;
-  reject(error: unknown): void;
-}
+export type { RedisOptions } from "./_options.ts";
 
 /** The longest single wait a timer can take. */
 const MAX_WAIT_MS = 2 ** 31 - 1;
-
-function positive(name: string, value: number | undefined, fallback: number): number {
-  const v = value ?? fallback;
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-    throw new RangeError(`${name} must be a positive number, got ${String(value)}`);
-  }
-  return v;
-}
 
 /**
  * The broker and store of {@link redis}. Keys: per queue, under the hash tag `{prefix:queue}`
@@ -115,72 +77,23 @@ export class RedisBackend implements Broker, Store {
   readonly #waiter: Waiter;
   #closed = false;
   #ledger: RedisLedger | undefined;
-  /** Queue calls waiting for the end of this microtask checkpoint, by queue. */
-  readonly #batches = new Map<string, Pending[]>();
+  readonly #calls: CallBatcher;
 
   /** Wraps the client; throws TypeError/RangeError naming a wrong option. Prefer {@link redis}. */
   constructor(options: RedisOptions) {
-    if (options === null || typeof options !== "object" || options.client == null) {
-      throw new TypeError("redis() needs { client }: an ioredis or @upstash/redis client");
-    }
-    const prefix = options.prefix ?? "celeriac";
-    if (typeof prefix !== "string" || prefix === "" || /[{}]/.test(prefix)) {
-      throw new TypeError(`prefix must be a non-empty string without braces, got ${JSON.stringify(prefix)}`);
-    }
+    const { prefix, commandTimeoutMs, pollMinMs, pollMaxMs } = resolveOptions(options);
     this.prefix = prefix;
-    const timeout = positive("commandTimeoutMs", options.commandTimeoutMs, 5_000);
-    const pollMinMs = positive("pollMinMs", options.pollMinMs, 50);
-    const pollMaxMs = positive("pollMaxMs", options.pollMaxMs, 2_000);
-    if (pollMaxMs < pollMinMs) {
-      throw new RangeError(`pollMaxMs must be >= pollMinMs (${pollMinMs}), got ${pollMaxMs}`);
-    }
-    this.#t = transport(options.client, timeout);
+    this.#t = transport(options.client, commandTimeoutMs);
     this.transport = this.#t.kind;
     this.#waiter = new Waiter(this.#t, prefix, pollMinMs, pollMaxMs);
+    this.#calls = new CallBatcher(this.#t, prefix);
   }
 
   // ---- plumbing ----
 
-  async #send(call: QueueCall): Promise<unknown[]> {
-    const reply = await this.#t.run(QUEUE_SCRIPT, call.keys, call.args);
-    return checkResults(list(reply, "queue script"), call.size);
-  }
-
-  /**
-   * Runs a queue call. Calls on the same queue made before the current microtask checkpoint ends
-   * go out as one script call (one EVALSHA, one write, one reply): under load, every worker slot
-   * that finished in the same turn shares a round trip; alone, a call goes out at once. A failure
-   * fails every call of the batch.
-   */
+  /** Runs a queue call, batched with the other calls on its queue of this microtask checkpoint. */
   #run(call: QueueCall): Promise<unknown[]> {
-    const q = call.queue;
-    let batch = this.#batches.get(q);
-    if (batch === undefined) {
-      const waiting: Pending[] = [];
-      batch = waiting;
-      this.#batches.set(q, waiting);
-      queueMicrotask(() => {
-        this.#batches.delete(q);
-        // Two halves: Redis runs the first while this process writes the second and then handles
-        // the first's replies, so both sides work at once instead of taking turns.
-        const half = Math.ceil(waiting.length / 2);
-        const groups = half === waiting.length ? [waiting] : [waiting.slice(0, half), waiting.slice(half)];
-        for (const group of groups) {
-          const merged = group.length === 1 ? group[0]!.call : new QueueCall(this.prefix, q);
-          const from = group.length === 1 ? [0] : group.map((w) => merged.absorb(w.call));
-          this.#send(merged).then(
-            (results) => {
-              for (const [i, w] of group.entries()) w.resolve(results.slice(from[i], from[i]! + w.call.size));
-            },
-            (error: unknown) => {
-              for (const w of group) w.reject(error);
-            },
-          );
-        }
-      });
-    }
-    const waiting = batch;
-    return new Promise((resolve, reject) => waiting.push({ call, resolve, reject }));
+    return this.#calls.run(call);
   }
 
   #key(op: string, key: string, ...args: string[]): Promise<unknown> {

@@ -6,6 +6,7 @@
  */
 import type { Clock, Store } from "../contracts.ts";
 import { RetryRequest } from "../errors.ts";
+import { ACTIVE_GUARD } from "../run-state.ts";
 import type { Emitter } from "../events.ts";
 import { toJson } from "../json.ts";
 import type { TaskContext } from "../task.ts";
@@ -80,7 +81,7 @@ export class AttemptContext implements TaskContext {
       store.updateRun(
         this.id,
         { progress, updatedAt: clock.now() },
-        { ttlMs: this.#ttlMs, onlyIf: ["active"], queue: this.#queue },
+        { ttlMs: this.#ttlMs, onlyIf: ACTIVE_GUARD, queue: this.#queue },
       ),
     );
     this.#chain = write.catch((error) =>

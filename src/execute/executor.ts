@@ -32,14 +32,7 @@ import { admit, release } from "../idempotency.ts";
 import { toJson } from "../json.ts";
 import { idempotencyKey } from "../keys.ts";
 import { decideRetry } from "../retry.ts";
-import {
-  failurePatch,
-  type RunFields,
-  rejectedPatch,
-  retryPatch,
-  START_GUARD,
-  startPatch,
-} from "../run-state.ts";
+import { failurePatch, rejectedPatch, retryPatch, runFields, START_GUARD, startPatch } from "../run-state.ts";
 import { validate } from "../schema.ts";
 import type { ResolvedTask } from "../task.ts";
 import type { Continuation } from "../workflow/workflow.ts";
@@ -106,7 +99,7 @@ export class Executor {
     if (task === undefined)
       return await this.#reject(delivery, envelope, new UnknownTaskError(envelope.task));
 
-    const fields = runFields(envelope, task.retry.maxAttempts);
+    const fields = runFields(envelope, task.retry.maxAttempts, true);
     // Idempotency: a finished key returns its result; one holder of the key runs at a time.
     const admission = await admit(this.#deps, delivery, envelope, {
       fields,
@@ -377,7 +370,7 @@ export class Executor {
       envelope === undefined
         ? undefined
         : {
-            patch: rejectedPatch(identity(envelope, envelope.attempt), now, withoutStack(info)),
+            patch: rejectedPatch(runFields(envelope, envelope.attempt, false), now, withoutStack(info)),
             options: { ttlMs: 86_400_000, onlyIf: START_GUARD },
           },
     );
@@ -388,25 +381,6 @@ export class Executor {
     events.emit("deadLettered", entry);
     return { kind: "rejected", id, reason: entry.reason };
   }
-}
-
-/** A run's identity: the envelope's fields that create its record (without its idempotency key). */
-function identity(envelope: Envelope, maxAttempts: number): RunFields {
-  return {
-    id: envelope.id,
-    task: envelope.task,
-    queue: envelope.queue,
-    attempt: envelope.attempt,
-    maxAttempts,
-    enqueuedAt: envelope.enqueuedAt,
-  };
-}
-
-/** The record fields a delivery carries, enough to create the run's record when it is missing. */
-function runFields(envelope: Envelope, maxAttempts: number): RunFields {
-  const fields = identity(envelope, maxAttempts);
-  if (envelope.idempotencyKey !== undefined) fields.idempotencyKey = envelope.idempotencyKey;
-  return fields;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

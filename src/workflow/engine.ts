@@ -8,6 +8,7 @@
 import type { ErrorInfo, RunRecord } from "../contracts.ts";
 import { CeleriacError } from "../errors.ts";
 import { groupCountKey, groupMemberKey, workflowStepKey } from "../keys.ts";
+import { ACTIVE_GUARD } from "../run-state.ts";
 import type { Continuation, WorkflowHost, WorkflowNode } from "./workflow.ts";
 
 const TTL_MS = 86_400_000;
@@ -188,7 +189,7 @@ export class WorkflowEngine {
     const res = await this.#host.store.updateRun(
       id,
       { ...patch, finishedAt: now, updatedAt: now },
-      { ttlMs: TTL_MS, queue, onlyIf: ["active"] },
+      { ttlMs: TTL_MS, queue, onlyIf: ACTIVE_GUARD },
     );
     if (res.applied) this.#host.settled(id);
     return res.applied;

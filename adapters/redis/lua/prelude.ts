@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { STARTABLE_STATES } from "../../../backend.ts";
+import { STARTABLE_STATES, storedState } from "../../../backend.ts";
 
 /** `{ ['"queued"'] = true, … }`: the startable states as they are stored (JSON), from run-state. */
-const startable = `{ ${STARTABLE_STATES.map((s) => `['${JSON.stringify(s)}'] = true`).join(", ")} }`;
+const startable = `{ ${STARTABLE_STATES.map((s) => `['${storedState(s)}'] = true`).join(", ")} }`;
 
 /**
  * KEYS (every key under the queue's hash tag `{prefix:queue}` = B):
@@ -27,6 +27,7 @@ export const PRELUDE = `
 local readySet, timers, counters, wakeMarker, deadLetters, deadIndex = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local queueBase = string.sub(readySet, 1, -3)
 local STARTABLE = ${startable}
+local ACTIVE, SUCCEEDED = '${storedState("active")}', '${storedState("succeeded")}'
 local wanted = tonumber(ARGV[1]) or 0
 local argAt = 2
 local function nextArg() local v = ARGV[argAt]; argAt = argAt + 1; return v end

@@ -93,7 +93,7 @@ export const RECEIVE = `
             attempt = ok and type(envelope) == 'table' and tonumber(envelope.attempt)
           end
           if attempt then
-            set[#set + 1] = 'state'; set[#set + 1] = '"active"'
+            set[#set + 1] = 'state'; set[#set + 1] = ACTIVE
             set[#set + 1] = 'attempt'; set[#set + 1] = integer(attempt)
             set[#set + 1] = 'startedAt'; set[#set + 1] = startAt
             set[#set + 1] = 'updatedAt'; set[#set + 1] = startAt

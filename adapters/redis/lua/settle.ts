@@ -26,7 +26,7 @@ export const ACK = `
  */
 export const SUCCEED = `
   local id, receipt, ttl, at, result = nextArg(), nextArg(), nextArg(), nextArg(), nextArg()
-  local f = { 'state', '"succeeded"', 'finishedAt', at, 'updatedAt', at }
+  local f = { 'state', SUCCEEDED, 'finishedAt', at, 'updatedAt', at }
   if result ~= '' then f[7] = 'result'; f[8] = result end
   local key = runKeyOf(id)
   if redis.call('ZREM', timers, leaseMember(receipt, id)) == 1 then

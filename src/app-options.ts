@@ -1,0 +1,58 @@
+/**
+ * Options of `createApp`, and how an app finds its backends when some are left out.
+ *
+ * @module
+ */
+import type { Broker, Clock, Store } from "./contracts.ts";
+import { MemoryBackend } from "./memory/backend.ts";
+
+/**
+ * Options of `createApp`.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from "celeriac";
+ * import { memory } from "celeriac/adapters/memory";
+ * const app = createApp({ broker: memory(), store: memory() });
+ * ```
+ */
+export interface AppOptions {
+  /** Moves tasks. @default memory() */
+  broker?: Broker;
+  /** Keeps state, results and dead letters. @default the broker when it is also a store, else memory() */
+  store?: Store;
+  /** Time source (tests inject a manual clock). @default the system clock */
+  clock?: Clock;
+  /** Random source in [0, 1) for jitter (tests inject a fixed one). @default Math.random */
+  random?: () => number;
+}
+
+/** Options of `app.drain()`. */
+export interface DrainOptions {
+  /** Queues to drain. @default every queue the app uses */
+  queues?: readonly string[];
+  /** Deliveries processed at once. @default 1 (deterministic order) */
+  concurrency?: number;
+}
+
+function isStore(value: unknown): value is Store {
+  return (
+    typeof (value as Store | undefined)?.updateRun === "function" &&
+    typeof (value as Store).getRun === "function"
+  );
+}
+
+/**
+ * The broker and store of an app: as given; a store that is also a broker serves as both; a
+ * broker that carries a store (QStash) lends it; the in-memory backend fills what is left.
+ */
+export function resolveBackends(options: AppOptions): { broker: Broker; store: Store } {
+  const broker =
+    options.broker ??
+    (isStore(options.store) && typeof (options.store as unknown as Broker).send === "function"
+      ? (options.store as unknown as Broker)
+      : new MemoryBackend());
+  const store =
+    options.store ?? (isStore(broker) ? broker : isStore(broker.store) ? broker.store : new MemoryBackend());
+  return { broker, store };
+}
