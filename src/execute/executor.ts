@@ -28,7 +28,7 @@ import {
   UnknownTaskError,
 } from "../errors.ts";
 import type { Emitter } from "../events.ts";
-import { admit, release } from "../idempotency.ts";
+import { admit, type Claim, release } from "../idempotency.ts";
 import { toJson } from "../json.ts";
 import { idempotencyKey } from "../keys.ts";
 import { decideRetry } from "../retry.ts";
@@ -99,15 +99,17 @@ export class Executor {
     if (task === undefined)
       return await this.#reject(delivery, envelope, new UnknownTaskError(envelope.task));
 
-    const fields = runFields(envelope, task.retry.maxAttempts, true);
     // Idempotency: a finished key returns its result; one holder of the key runs at a time.
-    const admission = await admit(this.#deps, delivery, envelope, {
-      fields,
-      resultTtlMs: task.resultTtlMs,
-      timeoutMs: task.timeoutMs,
-    });
-    if (!admission.run) return admission.outcome;
-    const claim = admission.claim;
+    let claim: Claim | undefined;
+    if (envelope.idempotencyKey !== undefined) {
+      const admission = await admit(this.#deps, delivery, envelope, {
+        fields: runFields(envelope, task.retry.maxAttempts, true),
+        resultTtlMs: task.resultTtlMs,
+        timeoutMs: task.timeoutMs,
+      });
+      if (!admission.run) return admission.outcome;
+      claim = admission.claim;
+    }
 
     const startedAt = clock.now();
     if (delivery.started !== undefined && claim === undefined) {
@@ -121,6 +123,7 @@ export class Executor {
       }
       return await this.#attempt(delivery, envelope, task, startedAt, options);
     }
+    const fields = runFields(envelope, task.retry.maxAttempts, true);
     const start = await ledger.start(delivery, envelope.id, startPatch(fields, startedAt), {
       ttlMs: task.resultTtlMs,
       onlyIf: START_GUARD,

@@ -153,12 +153,16 @@ export class MemoryBackend implements Broker, Store {
       start: (_delivery, id, patch, options) => this.updateRun(id, patch, options),
       succeed: (delivery, id, success, ttlMs, idempotency, next) => {
         const now = this.#clock.now();
-        const patch = successPatch(success);
         const item = this.#live(this.#runs, id, now);
-        if (item === undefined) this.#patchRun(id, patch, now + ttlMs, now);
+        if (item === undefined) this.#patchRun(id, successPatch(success), now + ttlMs, now);
         else {
-          // In place, like the start on lease: stored records are never handed out, only copies.
-          Object.assign(item.value, patch);
+          // In place, like the start on lease (stored records are never handed out, only copies):
+          // the fields of run-state's successPatch, without building the patch.
+          const record = item.value;
+          record.state = "succeeded";
+          record.finishedAt = success.at;
+          record.updatedAt = success.at;
+          if (success.result !== undefined) record.result = success.result;
           item.expiresAt = now + ttlMs;
           this.#sweep(now);
         }
