@@ -28,6 +28,7 @@ export type {
   DeadLetter,
   Delivery,
   ErrorInfo,
+  LeaseState,
   Message,
   Outcome,
   PushReceiver,
@@ -60,6 +61,9 @@ export {
 export { Emitter, type EventMap, type EventType, type Listener } from "./src/events.ts";
 export type { Executor, ProcessOptions } from "./src/execute/executor.ts";
 export {
+  CANCELLED_STEP,
+  type CancelledStep,
+  type ClaimHeld,
   composeLedger,
   type EnqueueItem,
   type IdempotencyClaim,
@@ -67,6 +71,7 @@ export {
   type TakeNext,
 } from "./src/execute/ledger.ts";
 export { processDelivery } from "./src/process.ts";
+export { checkKeys, keysOf } from "./src/_options.ts";
 export { toJson } from "./src/json.ts";
 export {
   claimKey,

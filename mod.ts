@@ -40,6 +40,7 @@ export {
   TimeoutError,
   UnknownTaskError,
   ValidationError,
+  WorkerLostError,
 } from "./src/errors.ts";
 export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";

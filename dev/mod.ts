@@ -41,3 +41,4 @@ export type {
 } from "./qstash/types.ts";
 export { type RedisServer, type StartRedisOptions, startRedis } from "./redis-server.ts";
 export { startUpstashBridge, type UpstashBridge, type UpstashBridgeOptions } from "./upstash-bridge.ts";
+export { type RedisCluster, type StartRedisClusterOptions, startRedisCluster } from "./redis-cluster.ts";

@@ -5,6 +5,7 @@
  */
 import type { Broker, Clock, Store } from "./contracts.ts";
 import { MemoryBackend } from "./memory/backend.ts";
+import { checkKeys, keysOf } from "./_options.ts";
 
 /**
  * Options of `createApp`.
@@ -46,7 +47,12 @@ function isStore(value: unknown): value is Store {
  * The broker and store of an app: as given; a store that is also a broker serves as both; a
  * broker that carries a store (QStash) lends it; the in-memory backend fills what is left.
  */
+const APP_KEYS = keysOf<AppOptions>({ broker: true, store: true, clock: true, random: true });
+
 export function resolveBackends(options: AppOptions): { broker: Broker; store: Store } {
+  if (typeof options !== "object" || options === null)
+    throw new TypeError("createApp options must be an object");
+  checkKeys(options, APP_KEYS, "createApp");
   const broker =
     options.broker ??
     (isStore(options.store) && typeof (options.store as unknown as Broker).send === "function"

@@ -6,15 +6,16 @@
  */
 import { type AppOptions, type DrainOptions, resolveBackends } from "./app-options.ts";
 import { type CancelHost, cancelRun } from "./cancel.ts";
-import type { Broker, Clock, DeadLetter, Delivery, Store } from "./contracts.ts";
-import { replayDeadLetter } from "./dead-letters.ts";
+import type { Broker, Clock, Delivery, Store } from "./contracts.ts";
+import { type DeadLetters, deadLettersOf, replayDeadLetter } from "./dead-letters.ts";
 import { type EnqueueInternals, enqueueItems, jsonCopy } from "./enqueue.ts";
-import { CeleriacError, UnknownTaskError } from "./errors.ts";
+import { CeleriacError, TaskFailedError, UnknownTaskError } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
 import { Executor } from "./execute/executor.ts";
 import { composeLedger, type Ledger } from "./execute/ledger.ts";
 import { Worker, type WorkerOptions } from "./execute/worker.ts";
 import { setInternals } from "./_internals.ts";
+import { workflowStepKey } from "./keys.ts";
 import { ResultWaiters, type RunHost, RunHandle } from "./runs.ts";
 import {
   defineSchedule,
@@ -72,6 +73,7 @@ export class App {
     const { broker, store } = resolveBackends(options);
     this.broker = broker;
     this.store = store;
+    this.deadLetters = deadLettersOf(store);
     this.clock = options.clock ?? { now: () => Date.now() };
     this.random = options.random ?? Math.random;
     this.#ledger = this.broker.ledger?.(this.store) ?? composeLedger(this.broker, this.store);
@@ -258,16 +260,15 @@ export class App {
   }
 
   /**
-   * Lists dead letters, newest first.
+   * The dead letters: `await app.deadLetters()` lists them, newest first;
+   * `app.deadLetters.delete(id)` and `app.deadLetters.purge()` remove them.
    *
    * @example
    * ```ts
    * for (const dl of await app.deadLetters()) console.log(dl.id, dl.reason);
    * ```
    */
-  deadLetters(options: { limit?: number } = {}): Promise<DeadLetter[]> {
-    return this.store.listDeadLetters(options);
-  }
+  readonly deadLetters: DeadLetters;
 
   /**
    * Sends a dead-lettered run again with a fresh attempt budget, under the same run id.
@@ -296,11 +297,11 @@ export class App {
       clock: this.clock,
       hasTask: (name) => this.#tasks.has(name),
       queueOf: (name) => task(name).queue,
-      enqueueStep: async (name, input, key, cont) => {
+      enqueueStep: async (name, input, id, cont) => {
         await this.#enqueue(
           task(name),
           [input],
-          { idempotencyKey: key },
+          { id, idempotencyKey: workflowStepKey(id) },
           { meta: { cont }, skipValidation: true },
         );
       },
@@ -358,7 +359,11 @@ export class App {
     }
     if (sent > 0) {
       this.#queues.add(queue);
-      if (this.broker.eager) await this.#runEager();
+      if (this.broker.eager) {
+        await this.#runEager();
+        // Celery's task_eager_propagates: a user's enqueue (not a workflow step) rejects.
+        if (this.broker.propagate && internal.meta === undefined) await propagate(this.store, runs, queue);
+      }
     }
     return runs;
   }
@@ -374,6 +379,19 @@ export class App {
       const deliveries: Delivery[] = await broker.receive!({ queues, max: 1, leaseMs: 3_600_000, waitMs });
       if (deliveries.length === 0) return;
       for (const d of deliveries) await this.#executor.process(d);
+    }
+  }
+}
+
+/** Eager mode with `propagate`: rejects with the TaskFailedError of the first run that failed. */
+async function propagate(store: Store, runs: readonly Run<unknown>[], queue: string): Promise<void> {
+  for (const run of runs) {
+    const record = await store.getRun(run.id, queue);
+    if (record?.state === "failed") {
+      const error = record.error ?? { name: "Error", message: "unknown failure" };
+      throw new TaskFailedError(run.id, error, {
+        cause: Object.assign(new Error(error.message), { name: error.name }),
+      });
     }
   }
 }

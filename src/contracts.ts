@@ -6,6 +6,7 @@
  * @module
  */
 import type { Ledger } from "./execute/ledger.ts";
+import type { QueueKey } from "./keys.ts";
 import type { StartResult } from "./run-state.ts";
 
 /** The lifecycle states of a run (their rules live in `run-state.ts`). */
@@ -85,8 +86,26 @@ export interface Delivery {
   body: string;
   /** Identifies this lease; ack/renew/release with a stale receipt are ignored. */
   receipt: string;
-  /** How many times this message has been handed out, this time included. */
+  /**
+   * How many times this message has been handed out, this time included (what counts toward a
+   * task's `maxDeliveries`).
+   */
   deliveries: number;
+  /**
+   * Pull brokers: the lease this delivery was handed out with. A delivery without one is a push
+   * delivery: nothing keeps a second copy of it from arriving while it runs.
+   */
+  leaseMs?: number;
+  /**
+   * The run-time claim the executor holds for this delivery (an idempotency key, or the run of a
+   * push delivery): renewed with the lease, released when the attempt ends.
+   */
+  claim?: { key: QueueKey; holder: string };
+  /**
+   * Set when the transport found the delivery unusable before it was decoded (a push body that
+   * is not UTF-8): the executor dead-letters it with this reason and runs nothing.
+   */
+  malformed?: string;
   /**
    * Set by brokers that started the run as they leased it (asked with `ReceiveOptions.start`):
    * applied when its record is now active, or the state that kept it from starting.
@@ -106,8 +125,11 @@ export interface ReceiveOptions {
   waitMs: number;
   /** Aborting ends a wait early with an empty result. */
   signal?: AbortSignal;
-  /** Brokers that can: mark each leased run active (startedAt = `at`) in the same step. */
-  start?: { at: number };
+  /**
+   * Brokers that can: mark each leased run active in the same step, with `startedAt` the time of
+   * the lease on the backend's own clock (never earlier, such as when an idle worker began waiting).
+   */
+  start?: boolean;
 }
 
 /**
@@ -121,16 +143,27 @@ export interface Broker {
   receive?(options: ReceiveOptions): Promise<Delivery[]>;
   /** Pull brokers: removes delivered messages for good. */
   ack?(deliveries: readonly Delivery[]): Promise<void>;
-  /** Pull brokers: extends the leases of deliveries still being worked on. */
-  renew?(deliveries: readonly Delivery[], leaseMs: number): Promise<void>;
+  /**
+   * Pull brokers: extends the leases of deliveries still being worked on, and the claims they
+   * hold when the broker is also where the claims are kept. Resolves, when the broker can tell,
+   * to each lease's state: `held`, `lost` (expired and perhaps taken again, or acked), or
+   * `cancelled` (the run was cancelled while it ran).
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: brokers written before lease states were reported resolve to nothing
+  renew?(deliveries: readonly Delivery[], leaseMs: number): Promise<readonly LeaseState[] | undefined | void>;
   /** Pull brokers: gives deliveries back to their queue at once (graceful stop). */
   release?(deliveries: readonly Delivery[]): Promise<void>;
-  /** Removes a message that has not been delivered yet; true when it was removed. */
-  cancel?(id: string, queue: string): Promise<boolean>;
+  /**
+   * Removes a message that has not been delivered yet; true when it was removed. With `leased`,
+   * also one being worked on: its lease goes, so its holder's renewals report it cancelled.
+   */
+  cancel?(id: string, queue: string, options?: { leased?: boolean }): Promise<boolean>;
   /** Eager mode: the app runs each enqueued task before `enqueue` resolves. */
   readonly eager?: boolean;
   /** Eager mode: delays and backoff are waited out instead of collapsed to 0. */
   readonly honorDelays?: boolean;
+  /** Eager mode: a run that failed for good rejects `enqueue()` with its `TaskFailedError`. */
+  readonly propagate?: boolean;
   /** Messages waiting (ready or delayed) and leased, where the broker can count them cheaply. */
   stats?(): { ready: number; delayed: number; leased: number };
   /**
@@ -176,8 +209,11 @@ export type Outcome =
   | { kind: "failed"; id: string; error: ErrorInfo }
   /** The delivery could not be run at all (undecodable, unknown task) and was dead-lettered. */
   | { kind: "rejected"; id: string; reason: string }
-  /** The run had already ended (or was cancelled): nothing ran. */
-  | { kind: "duplicate"; id: string; state: string }
+  /**
+   * The run had already ended (or was cancelled): nothing ran, or what ran was not recorded.
+   * `next`: deliveries leased in the same step all the same (the caller runs them).
+   */
+  | { kind: "duplicate"; id: string; state: string; next?: Delivery[] }
   /** Another delivery of the same idempotency key is running: this one comes back later. */
   | { kind: "deferred"; id: string; delayMs: number };
 
@@ -201,17 +237,23 @@ export interface PushReceiver {
   /** True when the request carries this provider's credentials (the cron route asks). */
   signs(request: Request): boolean;
   /**
-   * Checks that the request comes from the provider, over the raw body exactly as received;
-   * rejects with `SignatureError` when it does not. Nothing runs after a rejection.
+   * Checks that the request comes from the provider, over the raw body bytes exactly as
+   * received; rejects with `SignatureError` when it does not. Nothing runs after a rejection.
    */
-  verify(request: Request, body: string, route: PushRoute): Promise<void>;
-  /** The verified request as a delivery for the executor (which decodes and checks the body). */
+  verify(request: Request, body: Uint8Array, route: PushRoute): Promise<void>;
+  /**
+   * The verified request as a delivery for the executor (which decodes and checks the body);
+   * `body` is its text (a body that is not UTF-8 is marked `malformed` by the handler).
+   */
   delivery(request: Request, body: string): Delivery;
   /** The executor's outcome as the provider's answer. */
   respond(outcome: Outcome): Response;
   /** The answer when the process failed before the outcome was recorded (the provider retries). */
   failed(error: unknown): Response;
 }
+
+/** What a renewal found of a lease (see {@link Broker.renew}). */
+export type LeaseState = "held" | "lost" | "cancelled";
 
 /** A run that could not be completed, kept with the reason. */
 export interface DeadLetter {
@@ -272,6 +314,10 @@ export interface Store {
   listDeadLetters(options?: { limit?: number }): Promise<DeadLetter[]>;
   /** Removes and returns a dead letter. */
   takeDeadLetter(id: string): Promise<DeadLetter | null>;
+  /** Deletes a dead letter; false when there was none. */
+  deleteDeadLetter?(id: string): Promise<boolean>;
+  /** Deletes every dead letter; resolves to how many there were. */
+  purgeDeadLetters?(): Promise<number>;
   ping?(): Promise<void>;
   close?(): Promise<void>;
 }

@@ -1,10 +1,11 @@
 /**
- * Internal: replaying a dead letter — its envelope sent again under the same run id with a fresh
- * attempt budget, and put back in the list when that fails.
+ * Dead letters as an app offers them (`app.deadLetters`: list, delete, purge, replay), and
+ * replaying one — its envelope sent again under the same run id with a fresh attempt budget,
+ * and put back in the list when that fails.
  *
  * @module
  */
-import type { RunRecord, Store } from "./contracts.ts";
+import type { DeadLetter, RunRecord, Store } from "./contracts.ts";
 import { decodeEnvelope, type Envelope, toMessage } from "./envelope.ts";
 import { CeleriacError, EnvelopeError } from "./errors.ts";
 import type { EnqueueItem, Ledger } from "./execute/ledger.ts";
@@ -61,4 +62,41 @@ export async function replayDeadLetter(host: ReplayHost, id: string): Promise<{ 
     throw error;
   }
   return { id: envelope.id, queue: envelope.queue };
+}
+
+/**
+ * An app's dead letters: call it to list them (newest first), or use its methods.
+ *
+ * @example
+ * ```ts
+ * for (const dl of await app.deadLetters()) console.log(dl.id, dl.reason);
+ * await app.deadLetters.delete(id);
+ * const removed = await app.deadLetters.purge();
+ * ```
+ */
+export interface DeadLetters {
+  /** Lists dead letters, newest first (100 unless `limit` says otherwise). */
+  (options?: { limit?: number }): Promise<DeadLetter[]>;
+  /** Lists dead letters, newest first. */
+  list(options?: { limit?: number }): Promise<DeadLetter[]>;
+  /** Deletes one; false when there was none with that id. */
+  delete(id: string): Promise<boolean>;
+  /** Deletes every dead letter; resolves to how many there were. */
+  purge(): Promise<number>;
+}
+
+/** The `app.deadLetters` of a store (its optional delete and purge checked for when called). */
+export function deadLettersOf(store: Store): DeadLetters {
+  const list = (options: { limit?: number } = {}) => store.listDeadLetters(options);
+  return Object.assign(list, {
+    list,
+    delete(id: string): Promise<boolean> {
+      if (store.deleteDeadLetter === undefined) throw new TypeError("this store cannot delete dead letters");
+      return store.deleteDeadLetter(id);
+    },
+    purge(): Promise<number> {
+      if (store.purgeDeadLetters === undefined) throw new TypeError("this store cannot purge dead letters");
+      return store.purgeDeadLetters();
+    },
+  });
 }

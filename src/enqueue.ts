@@ -11,10 +11,11 @@ import { SerializationError } from "./errors.ts";
 import type { EnqueueItem } from "./execute/ledger.ts";
 import { newRunId } from "./_ids.ts";
 import { toJson } from "./json.ts";
-import { idempotencyKey } from "./keys.ts";
+import { checkQueueName, idempotencyKey } from "./keys.ts";
 import { initialState } from "./run-state.ts";
 import { validate } from "./schema.ts";
-import type { EnqueueOptions, ResolvedTask } from "./task.ts";
+import { checkKeys } from "./_options.ts";
+import { ENQUEUE_KEYS, type EnqueueOptions, type ResolvedTask } from "./task.ts";
 
 /** Internal enqueue options used by workflows. */
 export interface EnqueueInternals {
@@ -62,7 +63,8 @@ export async function enqueueItems(
   internal: EnqueueInternals,
   now: number,
 ): Promise<{ queue: string; items: EnqueueItem[] }> {
-  const queue = options.queue ?? task.queue;
+  checkKeys(options, ENQUEUE_KEYS, "enqueue");
+  const queue = options.queue === undefined ? task.queue : checkQueueName(options.queue, "enqueue: ");
   const priority = options.priority ?? task.priority;
   if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
     throw new RangeError(`priority must be an integer from 0 to 9, got ${String(priority)}`);

@@ -125,8 +125,14 @@ export class TaskFailedError extends CeleriacError {
   }
 }
 
-/** A run was cancelled before it ran; `run.result()` throws this. */
+/** A run was cancelled; `run.result()` throws this, and a running task's `ctx.signal` aborts with it. */
 export class CancelledError extends CeleriacError {}
+
+/**
+ * A delivery's worker was lost (crashed, killed, out of memory) `maxDeliveries` times while it ran
+ * it: the run is dead-lettered with this error instead of being redelivered for ever.
+ */
+export class WorkerLostError extends CeleriacError {}
 
 /** Internal: the signal a task raises through `ctx.retry()`. */
 export class RetryRequest extends CeleriacError {

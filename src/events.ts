@@ -31,8 +31,8 @@ export interface EventMap {
 /** An event name. */
 export type EventType = keyof EventMap;
 
-/** A listener for one event type. */
-export type Listener<T extends EventType> = (event: EventMap[T]) => void;
+/** A listener for one event type; an async one's rejection is reported like a throw. */
+export type Listener<T extends EventType> = (event: EventMap[T]) => unknown;
 
 /** A tiny typed emitter; `emit` costs nothing when nobody listens. */
 export class Emitter {
@@ -63,16 +63,26 @@ export class Emitter {
     if (set === undefined || set.size === 0) return;
     for (const listener of set) {
       try {
-        listener(event);
+        const returned: unknown = listener(event);
+        // An async listener's rejection is reported like a throw, never left unhandled.
+        if (isThenable(returned)) returned.then(undefined, (error: unknown) => this.#failed(type, error));
       } catch (error) {
-        if (type === "error") {
-          console.error("celeriac: an error listener threw", error);
-        } else if (this.has("error")) {
-          this.emit("error", { error, where: `listener for "${type}"` });
-        } else {
-          console.error(`celeriac: a listener for "${type}" threw`, error);
-        }
+        this.#failed(type, error);
       }
     }
   }
+
+  #failed(type: EventType, error: unknown): void {
+    if (type === "error") {
+      console.error("celeriac: an error listener threw", error);
+    } else if (this.has("error")) {
+      this.emit("error", { error, where: `listener for "${type}"` });
+    } else {
+      console.error(`celeriac: a listener for "${type}" threw`, error);
+    }
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
 }

@@ -6,8 +6,14 @@
  *    run of the key succeeds). When that is another run and it succeeded, this delivery is a
  *    duplicate: it is recorded as succeeded with the owner's result, and nothing runs.
  * 2. **Claim**: one running holder of the key at a time. A delivery that finds the claim held by
- *    another holder is deferred (sent again later) instead of running beside it.
+ *    another holder is deferred (sent again later) instead of running beside it. The claim
+ *    follows the delivery's lease: it lasts `leaseMs`, is renewed with the lease, and so lapses
+ *    with it when its worker dies; a redelivery of the same run takes over a claim left by its
+ *    earlier (lost) delivery instead of waiting for it.
  * 3. **Release**: the claim is freed when the attempt has ended.
+ *
+ * A push delivery (no lease) of a run without a key claims the run itself, for the task's
+ * timeout: a duplicate copy arriving while it runs is deferred, never run beside it.
  *
  * Keys are scoped per task and queue (see `keys.ts`); the ledger maps them to its storage.
  *
@@ -16,7 +22,7 @@
 import type { Clock, Delivery, Outcome, Store } from "./contracts.ts";
 import { type Envelope, toMessage } from "./envelope.ts";
 import type { Ledger } from "./execute/ledger.ts";
-import { claimKey, idempotencyKey, type QueueKey } from "./keys.ts";
+import { claimKey, idempotencyKey, type QueueKey, runClaimKey } from "./keys.ts";
 import { duplicatePatch, type RunFields, START_GUARD } from "./run-state.ts";
 
 /** What the gate needs. */
@@ -52,12 +58,17 @@ export interface GateRun {
   timeoutMs: number;
 }
 
-/** How long a claim holds without a release: the attempt's timeout and a margin. */
+/** How long a push delivery's claim holds without a release: the attempt's timeout and a margin. */
 export function claimTtlMs(timeoutMs: number): number {
   return timeoutMs + 5_000;
 }
 
-/** Passes a delivery through the gate. */
+/** True when a delivery must pass the gate: it has an idempotency key, or no lease (a push). */
+export function gated(delivery: Delivery, envelope: Envelope): boolean {
+  return envelope.idempotencyKey !== undefined || delivery.leaseMs === undefined;
+}
+
+/** Passes a delivery through the gate (see {@link gated}: others pass without a round trip). */
 export async function admit(
   deps: GateDeps,
   delivery: Delivery,
@@ -65,9 +76,12 @@ export async function admit(
   run: GateRun,
 ): Promise<Admission> {
   const key = envelope.idempotencyKey;
-  if (key === undefined) return FREE;
+  if (key === undefined && delivery.leaseMs !== undefined) return FREE;
   const { ledger, store, clock } = deps;
-  const owner = await ledger.idempotencyOwner(idempotencyKey(envelope.queue, envelope.task, key));
+  const owner =
+    key === undefined
+      ? null
+      : await ledger.idempotencyOwner(idempotencyKey(envelope.queue, envelope.task, key));
   if (owner !== null && owner !== envelope.id) {
     const done = await store.getRun(owner, envelope.queue);
     if (done?.state === "succeeded") {
@@ -86,18 +100,28 @@ export async function admit(
     }
   }
   const claim: Claim = {
-    key: claimKey(envelope.queue, envelope.task, key),
-    holder: `${envelope.id}:${envelope.attempt}:${delivery.receipt}`,
+    key:
+      key === undefined
+        ? runClaimKey(envelope.queue, envelope.id)
+        : claimKey(envelope.queue, envelope.task, key),
+    holder: `${envelope.id}:${delivery.receipt}`,
   };
-  const holder = await ledger.claim(claim.key, claim.holder, claimTtlMs(run.timeoutMs));
-  if (holder !== null && holder !== claim.holder) {
-    const delayMs = deferDelayMs(run.timeoutMs);
+  // A pull delivery's claim lives as long as its lease and is renewed with it.
+  const held = await ledger.claim(claim.key, claim.holder, delivery.leaseMs ?? claimTtlMs(run.timeoutMs));
+  if (held !== null) {
+    // The same run's earlier delivery holds it: its lease lapsed (this is a redelivery), so its
+    // claim lapses too, within a lease — come back then, not after the usual deferral.
+    const sameRun = delivery.leaseMs !== undefined && held.holder.startsWith(`${envelope.id}:`);
+    const delayMs = sameRun
+      ? Math.min(held.remainingMs ?? delivery.leaseMs!, deferDelayMs(run.timeoutMs)) + 1
+      : deferDelayMs(run.timeoutMs);
     // Count deferrals so a re-send of the same attempt is a new send (Message.key) each time.
     const prev = envelope.meta?.deferrals;
     const meta = { ...envelope.meta, deferrals: typeof prev === "number" ? prev + 1 : 1 };
     await ledger.defer(delivery, toMessage({ ...envelope, notBefore: clock.now() + delayMs, meta }));
     return { run: false, outcome: { kind: "deferred", id: envelope.id, delayMs } };
   }
+  delivery.claim = claim;
   return { run: true, claim };
 }
 

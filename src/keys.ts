@@ -19,6 +19,19 @@
  * @module
  */
 
+/**
+ * Checks a queue name (the same rule for a task's queue, an enqueue override and `POST /runs`):
+ * a non-empty string without braces or whitespace, which would change a Redis hash tag.
+ */
+export function checkQueueName(queue: unknown, where: string): string {
+  if (typeof queue !== "string" || queue.length === 0 || /[{}\s]/.test(queue)) {
+    throw new TypeError(
+      `${where}queue must be a non-empty string without braces or spaces, got ${JSON.stringify(queue)}`,
+    );
+  }
+  return queue;
+}
+
 /** A key that belongs to one queue: partitioned stores keep it in the queue's partition. */
 export interface QueueKey {
   readonly queue: string;
@@ -39,6 +52,11 @@ export function idempotencyKey(queue: string, task: string, key: string): QueueK
 /** The run-time claim of an idempotency key: one running holder at a time. */
 export function claimKey(queue: string, task: string, key: string): QueueKey {
   return { queue, name: `lock:${part(task)}:${key}` };
+}
+
+/** The run-time claim of a run itself (a push delivery without an idempotency key). */
+export function runClaimKey(queue: string, id: string): QueueKey {
+  return { queue, name: `runlock:${id}` };
 }
 
 /** A queue key as one flat name, for stores that do not partition by queue. */
@@ -64,6 +82,11 @@ export function scheduleRunKey(schedule: string): string {
 /** The idempotency key of a schedule's tick (the same text as the tick's claim). */
 export function scheduleTickIdempotency(schedule: string, tick: number): string {
   return scheduleTickKey(schedule, tick);
+}
+
+/** The recorded result of a `ctx.once(name, fn)` step of a run. */
+export function onceKey(runId: string, name: string): string {
+  return `once:${runId}:${name}`;
 }
 
 /** The idempotency key of a workflow node's step. */

@@ -5,6 +5,7 @@
  * @module
  */
 import { NonRetryableError, RetryAfterError, RetryRequest, ValidationError } from "./errors.ts";
+import { checkKeys, keysOf } from "./_options.ts";
 
 /** Which errors are retried: error classes, or a predicate. */
 export type RetryOn =
@@ -52,17 +53,28 @@ function fail(name: string, must: string, value: unknown): never {
   throw new RangeError(`${name} must be ${must}, got ${shown}`);
 }
 
+const RETRY_KEYS = keysOf<RetryOptions>({
+  maxAttempts: true,
+  backoff: true,
+  baseMs: true,
+  factor: true,
+  maxMs: true,
+  jitter: true,
+  retryOn: true,
+});
+
 /**
  * Validates retry options and fills in defaults. Throws `RangeError`/`TypeError` naming the
  * option and the value.
  *
  * @example
  * ```ts
- * import { retryPolicy } from "celeriac";
+ * import { retryPolicy } from "celeriac/backend";
  * retryPolicy({ maxAttempts: 0 }); // RangeError: retry.maxAttempts must be a positive integer, got 0
  * ```
  */
 export function retryPolicy(options: RetryOptions = {}, where = "retry"): RetryPolicy {
+  checkKeys(options, RETRY_KEYS, where);
   const {
     maxAttempts = 3,
     backoff = "exponential",

@@ -47,11 +47,17 @@ export const STARTABLE_STATES: readonly RunState[] = ["queued", "scheduled", "re
  */
 export const START_GUARD: RunGuard = [...STARTABLE_STATES, "missing"];
 
+/** A run that has not ended (a missing record included): an attempt's outcome may be recorded. */
+export const UNFINISHED: RunGuard = ["queued", "scheduled", "active", "retrying", "missing"];
+
 /** Progress is recorded, and a workflow node closed, only while the run is active. */
 export const ACTIVE_GUARD: RunGuard = ["active"];
 
-/** States a run may be cancelled from: it has not started. */
-export const CANCELLABLE_STATES: RunGuard = ["queued", "scheduled", "retrying"];
+/**
+ * States a run may be cancelled from: it has not ended. A running one is cancelled too: its
+ * worker's next lease renewal aborts `ctx.signal`, and its outcome is not recorded.
+ */
+export const CANCELLABLE_STATES: RunGuard = ["queued", "scheduled", "retrying", "active"];
 
 const startable: ReadonlySet<string> = new Set(STARTABLE_STATES);
 

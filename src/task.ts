@@ -8,6 +8,8 @@ import type { RunRecord } from "./contracts.ts";
 import type { Step } from "./workflow/workflow.ts";
 import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
+import { checkKeys, keysOf } from "./_options.ts";
+import { checkQueueName } from "./keys.ts";
 
 /** What a running task can see and do. */
 export interface TaskContext {
@@ -19,8 +21,26 @@ export interface TaskContext {
   readonly attempt: number;
   /** Attempts allowed in all. */
   readonly maxAttempts: number;
-  /** Aborted when the attempt times out or the worker stops for good. */
+  /** Aborted when the attempt times out, the run is cancelled, or the worker stops for good. */
   readonly signal: AbortSignal;
+  /**
+   * A key for this run's effects outside celeriac, the same on every attempt and redelivery:
+   * pass it to a downstream API that deduplicates (Stripe's `Idempotency-Key`, an upsert). It is
+   * `<task>:<idempotency key>` for a run with an idempotency key, else the run id.
+   */
+  readonly idempotencyKey: string;
+  /**
+   * Runs `fn` once per run: its result (JSON) is recorded in the store under `name`, and a
+   * re-run of the run (a retry, a redelivery after a crash) returns the recorded result without
+   * calling `fn` again. An effect is still repeated if the process dies after `fn`'s effect and
+   * before its result is recorded — a window of one store write.
+   *
+   * @example
+   * ```ts
+   * const charge = await ctx.once("charge", () => stripe.charges.create({ amount }, { idempotencyKey: ctx.idempotencyKey }));
+   * ```
+   */
+  once<T>(name: string, fn: () => T | Promise<T>): Promise<T>;
   /**
    * Records progress (any JSON value) on the run and emits a `progress` event. Writes are kept in
    * order; await the promise to know this one is stored (a failed write is reported as an
@@ -65,6 +85,15 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
   resultTtlMs?: number;
   /** Keep the state but not the result. @default false */
   ignoreResult?: boolean;
+  /**
+   * How often a delivery's worker may be lost (its lease lapsed: the process crashed, was killed
+   * or ran out of memory) before the run is dead-lettered with `WorkerLostError`, instead of
+   * being redelivered for ever (BullMQ's `maxStalledCount`, Celery's `reject_on_worker_lost`).
+   * Counted per attempt from the broker's delivery count, so a delivery a worker gave back on a
+   * graceful stop counts too.
+   * @default 5
+   */
+  maxDeliveries?: number;
 }
 
 /** The output type of a schema (unknown when there is none). */
@@ -85,6 +114,7 @@ export interface ResolvedTask {
   readonly timeoutMs: number;
   readonly resultTtlMs: number;
   readonly ignoreResult: boolean;
+  readonly maxDeliveries: number;
 }
 
 /** Options of `task.enqueue()`. */
@@ -114,7 +144,12 @@ export interface Run<R> {
    * `CancelledError` or `TimeoutError` (after `timeoutMs`, default 60 s).
    */
   result(options?: { timeoutMs?: number }): Promise<R>;
-  /** Cancels a queued or scheduled run; false when it already started or ended. */
+  /**
+   * Cancels the run unless it has ended: a waiting one never runs; a running one has its
+   * `ctx.signal` aborted with `CancelledError` (at its worker's next lease renewal at the latest)
+   * and its outcome is not recorded; a workflow's steps that have not run are cancelled, and its
+   * record's `result` says which had. False when it had already ended.
+   */
   cancel(): Promise<boolean>;
 }
 
@@ -150,6 +185,31 @@ export interface Task<I, R> {
   ): Promise<Run<R>[]>;
 }
 
+const TASK_KEYS = keysOf<TaskDefinition<StandardSchemaV1, unknown>>({
+  name: true,
+  input: true,
+  run: true,
+  retry: true,
+  idempotencyKey: true,
+  idempotencyTtlMs: true,
+  queue: true,
+  priority: true,
+  timeoutMs: true,
+  resultTtlMs: true,
+  ignoreResult: true,
+  maxDeliveries: true,
+});
+
+/** The options `enqueue` and `enqueueMany` take. */
+export const ENQUEUE_KEYS: ReadonlySet<string> = keysOf<EnqueueOptions>({
+  delayMs: true,
+  at: true,
+  priority: true,
+  queue: true,
+  idempotencyKey: true,
+  id: true,
+});
+
 function positiveInt(name: string, value: unknown): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
     throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
@@ -165,6 +225,7 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
     throw new TypeError(`task name must be a non-empty string, got ${JSON.stringify(name)}`);
   }
   const where = `task "${name}"`;
+  checkKeys(def, TASK_KEYS, where);
   if (typeof def.run !== "function") throw new TypeError(`${where}: run must be a function`);
   if (def.input !== undefined && !isStandardSchema(def.input)) {
     throw new TypeError(`${where}: input must be a Standard Schema (valibot, zod, …)`);
@@ -172,12 +233,7 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
   if (def.idempotencyKey !== undefined && typeof def.idempotencyKey !== "function") {
     throw new TypeError(`${where}: idempotencyKey must be a function of the input`);
   }
-  const queue = def.queue ?? "default";
-  if (typeof queue !== "string" || queue.length === 0 || /[{}\s]/.test(queue)) {
-    throw new TypeError(
-      `${where}: queue must be a non-empty string without braces or spaces, got ${JSON.stringify(queue)}`,
-    );
-  }
+  const queue = checkQueueName(def.queue ?? "default", `${where}: `);
   const priority = def.priority ?? 0;
   if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
     throw new RangeError(`${where}: priority must be an integer from 0 to 9, got ${String(priority)}`);
@@ -195,5 +251,6 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
     timeoutMs: positiveInt(`${where}: timeoutMs`, def.timeoutMs ?? 300_000),
     resultTtlMs,
     ignoreResult: def.ignoreResult === true,
+    maxDeliveries: positiveInt(`${where}: maxDeliveries`, def.maxDeliveries ?? 5),
   };
 }

@@ -7,7 +7,7 @@ import { createRequestHandler } from "../src/http/mod.ts";
 
 const encoder = new TextEncoder();
 
-async function hmac(secret: string, body: string): Promise<string> {
+async function hmac(secret: string, body: string | Uint8Array): Promise<string> {
   const key = await crypto.subtle.importKey(
     "raw",
     encoder.encode(secret),
@@ -15,7 +15,8 @@ async function hmac(secret: string, body: string): Promise<string> {
     false,
     ["sign"],
   );
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(body)));
+  const data = typeof body === "string" ? encoder.encode(body) : body;
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, data as Uint8Array<ArrayBuffer>));
   return [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 

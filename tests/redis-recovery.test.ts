@@ -128,6 +128,88 @@ describe("redis backend recovery", () => {
     }
   });
 
+  it("finishes a keyed task within ~2 leases after its worker was SIGKILLed (the claim follows the lease)", {
+    timeout: 60_000,
+  }, async () => {
+    const prefix = freshPrefix();
+    const leaseMs = 500;
+    const child = startChild([rig.server.url, prefix, "hang-long", String(leaseMs)]);
+    const { backend, close } = rig.backend("tcp", { prefix });
+    try {
+      await child.line(/^ready$/);
+      const app = createApp({ broker: backend, store: backend });
+      const task = app.task({
+        name: "effect",
+        idempotencyKey: (input) => (input as { key: string }).key,
+        run: () => "done", // the default timeout: 300 s
+      });
+      // This worker starts once the child runs the task, so the child is the one that holds it.
+      const worker = app.worker({ concurrency: 1, leaseMs, pollMs: 5_000 });
+      try {
+        const run = await task.enqueue({ key: "long" });
+        assert.equal(await child.line(/^started /), `started ${run.id}`);
+        worker.start();
+        child.process.kill("SIGKILL");
+        await child.exited;
+        const killed = performance.now();
+        assert.equal(await run.result({ timeoutMs: 20_000 }), "done");
+        const tookMs = performance.now() - killed;
+        assert.ok(tookMs < 2 * leaseMs + 500, `finished ${Math.round(tookMs)} ms after the kill`);
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      child.process.kill("SIGKILL");
+      await child.exited;
+      await close();
+    }
+  });
+
+  it("dead-letters a delivery whose worker is lost maxDeliveries times, instead of redelivering it forever", {
+    timeout: 90_000,
+  }, async () => {
+    const prefix = freshPrefix();
+    const { backend, close } = rig.backend("tcp", { prefix });
+    const counter = rig.tcp();
+    try {
+      const app = createApp({ broker: backend, store: backend });
+      const task = app.task({
+        name: "effect",
+        idempotencyKey: (input) => (input as { key: string }).key,
+        run: () => "never",
+      });
+      const run = await task.enqueue({ key: "poison" });
+      // Each worker process takes it and crashes (process.exit) mid-task, as OOM would.
+      for (let lost = 1; lost <= 5; lost++) {
+        const child = startChild([rig.server.url, prefix, "exit", "300"]);
+        try {
+          assert.equal(await child.line(/^started /), `started ${run.id}`);
+          await child.exited;
+        } finally {
+          child.process.kill("SIGKILL");
+        }
+      }
+      assert.equal(await counter.get(`${prefix}:started`), "5");
+      // The sixth delivery is not run: it is dead-lettered with the reason.
+      const child = startChild([rig.server.url, prefix, "exit", "300"]);
+      try {
+        await child.line(/^ready$/);
+        await waitFor(async () => (await run.status())?.state === "failed", 20_000, "the run to fail");
+      } finally {
+        child.process.kill("SIGKILL");
+        await child.exited;
+      }
+      assert.equal(await counter.get(`${prefix}:started`), "5", "not started a sixth time");
+      const record = await run.status();
+      assert.match(record?.error?.message ?? "", /worker lost 5 times/);
+      const [dead] = await app.deadLetters();
+      assert.equal(dead?.id, run.id);
+      assert.match(dead?.reason ?? "", /worker lost 5 times/);
+    } finally {
+      await close();
+    }
+  });
+
   it("loses nothing across a redis-server restart: 5,000 tasks, each effect once", {
     timeout: 90_000,
   }, async () => {

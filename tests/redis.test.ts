@@ -244,6 +244,7 @@ describe("redis backend", () => {
         { key: idempotencyKey("q", "t", "ka"), ttlMs: 60_000 },
         { max: 1, leaseMs: 30_000 },
       );
+      assert.ok(Array.isArray(next), "not cancelled: the deliveries taken");
       assert.deepEqual(
         next.map((d) => [d.id, d.body, d.deliveries]),
         [["b", "B", 1]],

@@ -101,8 +101,8 @@ export class FastJwtCheck {
     this.#keys = secrets.map((secret) => hmac.create(sha256, encoder.encode(secret)));
   }
 
-  /** True when the token is certainly valid for `body` and `url`; false means "ask the Receiver". */
-  valid(token: string, body: string, url: string): boolean {
+  /** True when the token is certainly valid for `body` (raw bytes) and `url`; false means "ask the Receiver". */
+  valid(token: string, body: Uint8Array, url: string): boolean {
     const first = token.indexOf(".");
     const second = token.indexOf(".", first + 1);
     if (first < 0 || second < 0 || token.indexOf(".", second + 1) >= 0) return false;
@@ -115,8 +115,7 @@ export class FastJwtCheck {
     }
     const payload = jsonObject(token.slice(first + 1, second));
     if (payload === undefined || !claimsHold(payload, url, this.#toleranceSec)) return false;
-    if ((payload.body as string).replace(/=+$/, "") !== toBase64url(sha256(encoder.encode(body))))
-      return false;
+    if ((payload.body as string).replace(/=+$/, "") !== toBase64url(sha256(body))) return false;
     const signature = fromBase64url(token.slice(second + 1));
     if (signature === undefined) return false;
     const signed = encoder.encode(token.slice(0, second));

@@ -23,8 +23,8 @@ import { qstashVerifier, type VerifierOptions } from "./_verify.ts";
 export interface QStashReceiverOptions extends VerifierOptions {
   /**
    * The public URL QStash delivers to; the signature's `sub` claim must equal it exactly. A
-   * QStash schedule calling `/cron` is checked against the sibling URL ending in `/cron`.
-   * @default the URL of the incoming request
+   * QStash schedule calling `/cron` is checked against the sibling URL ending in `/cron`. Required:
+   * the incoming request's own URL comes from its Host header, which the sender chooses.
    */
   url?: string | undefined;
   /** The route below the handler's mount point. @default "/qstash" */
@@ -58,23 +58,26 @@ export function qstashReceiver(options: QStashReceiverOptions): PushReceiver {
     throw new TypeError("qstashReceiver options must be an object");
   }
   const { url, path = "/qstash" } = options;
-  if (url !== undefined && !URL.canParse(url)) {
+  // The token's `sub` must name this endpoint; the request's own URL (from its Host header) is
+  // the sender's to choose, so it never stands in for the configured one.
+  if (url === undefined) {
+    throw new TypeError(
+      "qstashReceiver needs url: the public URL QStash delivers to (the signature's sub claim must equal it)",
+    );
+  }
+  if (!URL.canParse(url)) {
     throw new TypeError(`qstash url must be an absolute URL, got ${JSON.stringify(url)}`);
   }
   const keys = { currentSigningKey: options.currentSigningKey, nextSigningKey: options.nextSigningKey };
   const tolerance = options.clockToleranceSec;
   const verify = qstashVerifier(tolerance === undefined ? keys : { ...keys, clockToleranceSec: tolerance });
-  const cronUrl = url === undefined ? undefined : new URL("cron", url).href;
+  const cronUrl = new URL("cron", url).href;
   return {
     path,
     signs: (request) => request.headers.has("upstash-signature"),
-    verify(request: Request, body: string, route: PushRoute) {
-      const expected = route === "cron" ? cronUrl : url;
-      return verify({
-        signature: request.headers.get("upstash-signature"),
-        body,
-        url: expected ?? request.url,
-      });
+    verify(request: Request, body: Uint8Array, route: PushRoute) {
+      const signature = request.headers.get("upstash-signature");
+      return verify({ signature, body, url: route === "cron" ? cronUrl : url });
     },
     delivery: (request, body) => toDelivery(body, request.headers),
     respond: answer,

@@ -116,31 +116,36 @@ export class QueueCall {
     return this.#op(OP.ack, delivery.id, delivery.receipt);
   }
 
+  /** Extends a lease, and the claim the delivery holds (when it holds one in this queue). */
   renew(delivery: Delivery, leaseMs: number): number {
-    return this.#op(OP.renew, delivery.id, delivery.receipt, ms(leaseMs));
+    const claim = delivery.claim?.key.queue === this.queue ? delivery.claim : undefined;
+    return this.#op(
+      OP.renew,
+      delivery.id,
+      delivery.receipt,
+      ms(leaseMs),
+      claim === undefined ? "" : this.#queueKey(claim.key),
+      claim === undefined ? "" : claim.holder,
+    );
   }
 
   release(delivery: Delivery): number {
     return this.#op(OP.release, delivery.id, delivery.receipt);
   }
 
-  cancel(id: string): number {
-    return this.#op(OP.cancel, id);
+  /** Removes a waiting message; with `leased`, also the lease of one being run. */
+  cancel(id: string, leased = false): number {
+    return this.#op(OP.cancel, id, leased ? "1" : "0");
   }
 
   /**
-   * Leases up to `max`; with `startAt`, also marks each leased run active as of that time.
+   * Leases up to `max`; with `start`, also marks each leased run active as of the lease (the
+   * server's time).
    * `mark` false: do not re-arm the wake-up marker (a worker taking its next task as it ends one).
    */
-  receive(max: number, leaseMs: number, startAt?: number, mark = true): number {
+  receive(max: number, leaseMs: number, start = false, mark = true): number {
     this.#takes += max;
-    return this.#op(
-      OP.receive,
-      String(max),
-      ms(leaseMs),
-      startAt === undefined ? "" : String(startAt),
-      mark ? "1" : "0",
-    );
+    return this.#op(OP.receive, String(max), ms(leaseMs), start ? "1" : "", mark ? "1" : "0");
   }
 
   /** Acks a leased delivery, records the failed attempt and sends `next` (same run, same queue). */
@@ -193,12 +198,20 @@ export class QueueCall {
     return this.#op(OP.get, this.#key(runKey(this.prefix, this.queue, id)));
   }
 
-  deadAdd(entry: DeadLetter): number {
-    return this.#op(OP.deadAdd, entry.id, JSON.stringify(entry));
+  deadAdd(entry: DeadLetter, retentionMs: number): number {
+    return this.#op(OP.deadAdd, entry.id, JSON.stringify(entry), ms(retentionMs));
   }
 
-  deadList(limit: number): number {
-    return this.#op(OP.deadList, String(limit));
+  deadList(limit: number, retentionMs: number): number {
+    return this.#op(OP.deadList, String(limit), ms(retentionMs));
+  }
+
+  deadDelete(id: string): number {
+    return this.#op(OP.deadDelete, id);
+  }
+
+  deadPurge(): number {
+    return this.#op(OP.deadPurge);
   }
 
   deadTake(id: string): number {
@@ -215,9 +228,13 @@ export class QueueCall {
     return this.#op(OP.own, this.#queueKey(key), id, ms(ttlMs));
   }
 
-  /** Takes the run-time claim of a key for `holder` unless another holder has it. */
+  /**
+   * Takes the run-time claim of a key for `holder` (`runId:receipt`) unless another holder has it;
+   * takes over one left by an earlier delivery of the same run whose lease is gone.
+   */
   claim(key: QueueKey, holder: string, ttlMs: number): number {
-    return this.#op(OP.claim, this.#queueKey(key), holder, ms(ttlMs));
+    const runId = holder.slice(0, Math.max(holder.lastIndexOf(":"), 0));
+    return this.#op(OP.claim, this.#queueKey(key), holder, ms(ttlMs), runId);
   }
 
   /** Frees a claim when `holder` still has it. */

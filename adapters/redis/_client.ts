@@ -87,6 +87,8 @@ export interface Transport {
    * Resolves true when woken by a marker, false on timeout or abort.
    */
   block?(keys: readonly string[], ms: number, signal?: AbortSignal): Promise<boolean>;
+  /** TCP only: as `block`, resolving to the marker key taken, or undefined on timeout or abort. */
+  blockKey?(keys: readonly string[], ms: number, signal?: AbortSignal): Promise<string | undefined>;
   /** Drops the connections this transport opened (never the user's client). */
   close(): void;
 }
@@ -207,7 +209,10 @@ function tcp(main: Conn, timeoutMs: number): Transport {
       }
     },
     async block(keys, ms, signal) {
-      if (closed || signal?.aborted) return false;
+      return (await this.blockKey!(keys, ms, signal)) !== undefined;
+    },
+    async blockKey(keys, ms, signal) {
+      if (closed || signal?.aborted) return undefined;
       let conn: Conn | undefined;
       let broken = false;
       const drop = () => {
@@ -220,7 +225,7 @@ function tcp(main: Conn, timeoutMs: number): Transport {
         busy.add(conn);
         if (signal?.aborted || closed) {
           drop();
-          return false;
+          return undefined;
         }
         const seconds = (Math.max(1, Math.ceil(ms)) / 1000).toFixed(3);
         const reply = await bounded(
@@ -228,9 +233,11 @@ function tcp(main: Conn, timeoutMs: number): Transport {
           ms + timeoutMs,
           "a blocking wait",
         );
-        return reply !== null && reply !== undefined;
+        if (reply === null || reply === undefined) return undefined;
+        const key = Array.isArray(reply) ? reply[0] : undefined;
+        return typeof key === "string" ? key : String(key ?? keys[0]);
       } catch (error) {
-        if (signal?.aborted || closed) return false;
+        if (signal?.aborted || closed) return undefined;
         drop();
         throw wrap(error, "blocking wait");
       } finally {

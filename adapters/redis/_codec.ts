@@ -77,7 +77,11 @@ export function updateResult(
 }
 
 /** Deliveries and the time until something comes due, from a receive op. */
-export function receiveResult(reply: unknown, queue: string): { deliveries: Delivery[]; dueInMs: number } {
+export function receiveResult(
+  reply: unknown,
+  queue: string,
+  leaseMs: number,
+): { deliveries: Delivery[]; dueInMs: number } {
   const flat = list(reply, "receive");
   const due = int(flat[0], "receive");
   const deliveries: Delivery[] = [];
@@ -88,6 +92,7 @@ export function receiveResult(reply: unknown, queue: string): { deliveries: Deli
       body: text(flat[i + 1], "delivery body"),
       receipt: text(flat[i + 2], "delivery receipt"),
       deliveries: int(flat[i + 3], "delivery count"),
+      leaseMs,
     };
     const started = flat[i + 4];
     if (started === 1) delivery.started = STARTED;

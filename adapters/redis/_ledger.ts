@@ -11,16 +11,20 @@ import {
   type Broker,
   composeLedger,
   type Delivery,
+  CANCELLED_STEP,
+  type CancelledStep,
   type EnqueueItem,
   type IdempotencyClaim,
+  type LeaseState,
   type Ledger,
   type Store,
   type Success,
   successPatch,
+  type TakeNext,
   type UpdateRunResult,
 } from "../../backend.ts";
 import { QueueCall } from "./_call.ts";
-import { maybeText } from "./_client.ts";
+import { int, list, maybeText, text } from "./_client.ts";
 import { receiveResult, updateResult } from "./_codec.ts";
 
 /** What the fused ledger needs from its backend. */
@@ -33,23 +37,8 @@ export interface LedgerHost {
   register(queue: string): Promise<void>;
   /** Wakes this process's waiters on a queue. */
   wake(queue: string): void;
-}
-
-/**
- * What {@link RedisLedger.succeedAndReceive} leases after recording success.
- *
- * @example
- * ```ts
- * const next: TakeNext = { max: 1, leaseMs: 30_000 };
- * ```
- */
-export interface TakeNext {
-  /** Most deliveries to lease from the delivery's own queue. */
-  max: number;
-  /** Lease of the deliveries taken. */
-  leaseMs: number;
-  /** Also mark the runs taken active as of this time (`Delivery.started`). */
-  startAt?: number;
+  /** How long dead letters are kept. */
+  readonly deadLetterTtlMs: number;
 }
 
 /**
@@ -85,7 +74,7 @@ export interface RedisLedger extends Ledger {
     ttlMs: number,
     idempotency: Idempotency,
     next: TakeNext,
-  ): Promise<Delivery[]>;
+  ): Promise<Delivery[] | CancelledStep>;
 }
 
 /** Builds the fused ledger over a backend that is both broker and store. */
@@ -112,9 +101,12 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
     }
     if (idem !== undefined) c.own(idem.key, id, idem.ttlMs);
     // The worker chains to what it takes: no need to wake another one for it.
-    const take = next.max >= 1 ? c.receive(Math.floor(next.max), next.leaseMs, next.startAt, false) : -1;
+    const take =
+      next.max >= 1 ? c.receive(Math.floor(next.max), next.leaseMs, next.start === true, false) : -1;
     const results = await one(c);
-    return take < 0 ? [] : receiveResult(results[take], delivery.queue).deliveries;
+    const taken = take < 0 ? [] : receiveResult(results[take], delivery.queue, next.leaseMs).deliveries;
+    // 2: the run was cancelled while it ran (nothing recorded); what was taken runs all the same.
+    return delivery.id === id && results[0] === 2 ? { cancelled: true, next: taken } : taken;
   };
 
   return {
@@ -172,11 +164,15 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       }
       const at =
         take !== undefined && take.max >= 1
-          ? c.receive(Math.floor(take.max), take.leaseMs, take.startAt, false)
+          ? c.receive(Math.floor(take.max), take.leaseMs, take.start === true, false)
           : -1;
       const results = await one(c);
       host.wake(next.queue);
-      return at < 0 ? undefined : receiveResult(results[at], delivery.queue).deliveries;
+      const taken = at < 0 ? undefined : receiveResult(results[at], delivery.queue, take!.leaseMs).deliveries;
+      if (delivery.id === id && next.id === id && results[0] === 2) {
+        return taken === undefined ? CANCELLED_STEP : { cancelled: true, next: taken };
+      }
+      return taken;
     },
 
     async fail(delivery, entry, update) {
@@ -186,7 +182,7 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       const c = call(delivery.queue);
       c.ack(delivery);
       if (update !== undefined) c.update(entry.id, update.patch, update.options, false);
-      c.deadAdd(entry);
+      c.deadAdd(entry, host.deadLetterTtlMs);
       await one(c);
     },
 
@@ -205,6 +201,10 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       await one(c);
     },
 
+    renew(deliveries, leaseMs) {
+      return host.backend.renew!(deliveries, leaseMs) as Promise<readonly LeaseState[]>;
+    },
+
     async idempotencyOwner(key) {
       const c = call(key.queue);
       c.owner(key);
@@ -216,7 +216,12 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       const c = call(key.queue);
       c.claim(key, holder, ttlMs);
       const [reply] = await one(c);
-      return maybeText(reply, "claim holder");
+      if (reply === null || reply === undefined) return null;
+      const [current, left] = list(reply, "claim holder");
+      const remainingMs = int(left, "claim time left");
+      return remainingMs >= 0
+        ? { holder: text(current, "claim holder"), remainingMs }
+        : { holder: text(current, "claim holder") };
     },
 
     async release(key, holder) {

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { checkKeys, keysOf } from "../../backend.ts";
 import type { RedisClientLike } from "./_client.ts";
 
 /**
@@ -29,7 +30,18 @@ export interface RedisOptions {
   pollMinMs?: number;
   /** Polling without blocking (REST): waits double up to this; an idle worker polls this often. @default 2_000 */
   pollMaxMs?: number;
+  /** How long a dead letter is kept (trimmed as others are added or the list is read). @default 604_800_000 (7 days) */
+  deadLetterTtlMs?: number;
 }
+
+const REDIS_KEYS = keysOf<RedisOptions>({
+  client: true,
+  prefix: true,
+  commandTimeoutMs: true,
+  pollMinMs: true,
+  pollMaxMs: true,
+  deadLetterTtlMs: true,
+});
 
 /** The options with defaults filled in. */
 export interface ResolvedRedisOptions {
@@ -37,6 +49,7 @@ export interface ResolvedRedisOptions {
   commandTimeoutMs: number;
   pollMinMs: number;
   pollMaxMs: number;
+  deadLetterTtlMs: number;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -52,6 +65,7 @@ export function resolveOptions(options: RedisOptions): ResolvedRedisOptions {
   if (options === null || typeof options !== "object" || options.client == null) {
     throw new TypeError("redis() needs { client }: an ioredis or @upstash/redis client");
   }
+  checkKeys(options, REDIS_KEYS, "redis()");
   const prefix = options.prefix ?? "celeriac";
   if (typeof prefix !== "string" || prefix === "" || /[{}]/.test(prefix)) {
     throw new TypeError(`prefix must be a non-empty string without braces, got ${JSON.stringify(prefix)}`);
@@ -62,5 +76,6 @@ export function resolveOptions(options: RedisOptions): ResolvedRedisOptions {
   if (pollMaxMs < pollMinMs) {
     throw new RangeError(`pollMaxMs must be >= pollMinMs (${pollMinMs}), got ${pollMaxMs}`);
   }
-  return { prefix, commandTimeoutMs, pollMinMs, pollMaxMs };
+  const deadLetterTtlMs = positive("deadLetterTtlMs", options.deadLetterTtlMs, 604_800_000);
+  return { prefix, commandTimeoutMs, pollMinMs, pollMaxMs, deadLetterTtlMs };
 }

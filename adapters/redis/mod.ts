@@ -21,6 +21,7 @@ import {
   type Broker,
   type DeadLetter,
   type Delivery,
+  type LeaseState,
   type Ledger,
   type Message,
   type ReceiveOptions,
@@ -40,7 +41,7 @@ import { Waiter } from "./_waiter.ts";
 import { KEY_SCRIPT } from "./lua/mod.ts";
 
 export type { BunRedisLike, IoRedisLike, RedisClientLike, UpstashLike } from "./_client.ts";
-export type { Idempotency, RedisLedger, TakeNext } from "./_ledger.ts";
+export type { Idempotency, RedisLedger } from "./_ledger.ts";
 export type { RedisOptions } from "./_options.ts";
 
 /** The longest single wait a timer can take. */
@@ -78,10 +79,12 @@ export class RedisBackend implements Broker, Store {
   #closed = false;
   #ledger: RedisLedger | undefined;
   readonly #calls: CallBatcher;
+  readonly #deadLetterTtlMs: number;
 
   /** Wraps the client; throws TypeError/RangeError naming a wrong option. Prefer {@link redis}. */
   constructor(options: RedisOptions) {
-    const { prefix, commandTimeoutMs, pollMinMs, pollMaxMs } = resolveOptions(options);
+    const { prefix, commandTimeoutMs, pollMinMs, pollMaxMs, deadLetterTtlMs } = resolveOptions(options);
+    this.#deadLetterTtlMs = deadLetterTtlMs;
     this.prefix = prefix;
     this.#t = transport(options.client, commandTimeoutMs);
     this.transport = this.#t.kind;
@@ -170,8 +173,8 @@ export class RedisBackend implements Broker, Store {
       for (const queue of options.queues) {
         if (out.length >= max) break;
         const c = new QueueCall(this.prefix, queue);
-        c.receive(max - out.length, options.leaseMs, options.start?.at);
-        const taken = receiveResult((await this.#run(c))[0], queue);
+        c.receive(max - out.length, options.leaseMs, options.start === true);
+        const taken = receiveResult((await this.#run(c))[0], queue, options.leaseMs);
         out.push(...taken.deliveries);
         dueInMs = Math.min(dueInMs, taken.dueInMs);
       }
@@ -194,8 +197,26 @@ export class RedisBackend implements Broker, Store {
   }
 
   /** Extends leases; a stale receipt is ignored. */
-  async renew(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
-    await this.#each(deliveries, (c, d) => c.renew(d, leaseMs));
+  async renew(deliveries: readonly Delivery[], leaseMs: number): Promise<LeaseState[]> {
+    const states: LeaseState[] = deliveries.map(() => "lost");
+    const byQueue = new Map<string, number[]>();
+    deliveries.forEach((d, i) => {
+      const group = byQueue.get(d.queue);
+      if (group === undefined) byQueue.set(d.queue, [i]);
+      else group.push(i);
+    });
+    await Promise.all(
+      [...byQueue].map(async ([queue, indexes]) => {
+        const c = new QueueCall(this.prefix, queue);
+        for (const i of indexes) c.renew(deliveries[i]!, leaseMs);
+        const results = await this.#run(c);
+        indexes.forEach((i, j) => {
+          const n = int(results[j], "renew");
+          states[i] = n === 1 ? "held" : n === 2 ? "cancelled" : "lost";
+        });
+      }),
+    );
+    return states;
   }
 
   /** Returns leased messages to the front of their priority at once. */
@@ -205,9 +226,9 @@ export class RedisBackend implements Broker, Store {
   }
 
   /** Removes a message that was not delivered yet. */
-  async cancel(id: string, queue: string): Promise<boolean> {
+  async cancel(id: string, queue: string, options?: { leased?: boolean }): Promise<boolean> {
     const c = new QueueCall(this.prefix, queue);
-    c.cancel(id);
+    c.cancel(id, options?.leased === true);
     return int((await this.#run(c))[0], "cancel") === 1;
   }
 
@@ -220,6 +241,7 @@ export class RedisBackend implements Broker, Store {
       run: (c) => this.#run(c),
       register: (q) => this.#register(q),
       wake: () => this.#waiter.wake(),
+      deadLetterTtlMs: this.#deadLetterTtlMs,
     });
     return this.#ledger;
   }
@@ -300,7 +322,7 @@ export class RedisBackend implements Broker, Store {
   async addDeadLetter(entry: DeadLetter): Promise<void> {
     await this.#register(entry.queue);
     const c = new QueueCall(this.prefix, entry.queue);
-    c.deadAdd(entry);
+    c.deadAdd(entry, this.#deadLetterTtlMs);
     await this.#run(c);
   }
 
@@ -311,7 +333,7 @@ export class RedisBackend implements Broker, Store {
     const lists = await Promise.all(
       (await this.#queues()).map(async (queue) => {
         const c = new QueueCall(this.prefix, queue);
-        c.deadList(limit);
+        c.deadList(limit, this.#deadLetterTtlMs);
         return deadListResult((await this.#run(c))[0]);
       }),
     );
@@ -335,6 +357,29 @@ export class RedisBackend implements Broker, Store {
     return json === undefined ? null : decodeDeadLetter(json);
   }
 
+  /** Deletes a dead letter, looked up in every known queue; false when there was none. */
+  async deleteDeadLetter(id: string): Promise<boolean> {
+    const found = await this.#everyQueue((c) => c.deadDelete(id));
+    return found.some((n) => int(n, "dead letter delete") === 1);
+  }
+
+  /** Deletes every dead letter of every known queue; resolves to how many there were. */
+  async purgeDeadLetters(): Promise<number> {
+    const counts = await this.#everyQueue((c) => c.deadPurge());
+    return counts.reduce<number>((sum, n) => sum + int(n, "dead letter purge"), 0);
+  }
+
+  /** One op on every known queue, in parallel; resolves to each queue's result. */
+  async #everyQueue(add: (c: QueueCall) => void): Promise<unknown[]> {
+    return await Promise.all(
+      (await this.#queues()).map(async (queue) => {
+        const c = new QueueCall(this.prefix, queue);
+        add(c);
+        return (await this.#run(c))[0];
+      }),
+    );
+  }
+
   /** Checks Redis answers (one script call). */
   async ping(): Promise<void> {
     const reply = await this.#key("ping", this.#kv("ping"));
@@ -344,8 +389,8 @@ export class RedisBackend implements Broker, Store {
   /** Drops the blocking connections this backend opened and wakes its waiters; the client stays open. */
   close(): Promise<void> {
     this.#closed = true;
+    this.#waiter.close();
     this.#t.close();
-    this.#waiter.wake();
     return Promise.resolve();
   }
 }

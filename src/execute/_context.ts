@@ -6,6 +6,7 @@
  */
 import type { Clock, Store } from "../contracts.ts";
 import { RetryRequest } from "../errors.ts";
+import { onceKey } from "../keys.ts";
 import { ACTIVE_GUARD } from "../run-state.ts";
 import type { Emitter } from "../events.ts";
 import { toJson } from "../json.ts";
@@ -34,7 +35,7 @@ export class AttemptContext implements TaskContext {
 
   constructor(
     deps: ContextDeps,
-    run: { id: string; attempt: number; queue: string },
+    run: { id: string; attempt: number; queue: string; idempotencyKey?: string | undefined },
     task: { name: string; retry: { maxAttempts: number }; resultTtlMs: number },
     outer: AbortSignal | undefined,
   ) {
@@ -46,6 +47,28 @@ export class AttemptContext implements TaskContext {
     this.#queue = run.queue;
     this.#ttlMs = task.resultTtlMs;
     this.#outer = outer;
+    this.#key = run.idempotencyKey;
+  }
+
+  readonly #key: string | undefined;
+
+  /** `<task>:<idempotency key>`, or the run id: the same on every attempt and redelivery. */
+  get idempotencyKey(): string {
+    return this.#key === undefined ? this.id : `${this.task}:${this.#key}`;
+  }
+
+  async once<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
+    if (typeof name !== "string" || name.length === 0) {
+      throw new TypeError(`ctx.once name must be a non-empty string, got ${JSON.stringify(name)}`);
+    }
+    const { store } = this.#deps;
+    const key = onceKey(this.id, name);
+    const recorded = await store.get(key);
+    if (recorded !== null) return (JSON.parse(recorded) as { v: T }).v;
+    // What a re-run gets back is the JSON round trip of the result: so does this run.
+    const json = toJson(await fn(), `result of ctx.once("${name}")`);
+    await store.set(key, `{"v":${json}}`, this.#ttlMs);
+    return JSON.parse(json) as T;
   }
 
   /** Made on first use: aborted at the timeout or when the worker abandons the attempt. */

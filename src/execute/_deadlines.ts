@@ -8,6 +8,8 @@
 
 interface Entry {
   at: number;
+  /** The lane (duration) it belongs to. */
+  ms: number;
   fire: (() => void) | undefined;
 }
 
@@ -20,7 +22,7 @@ export class Deadlines {
 
   /** Calls `fire` after `ms` unless the returned handle is cancelled first. */
   add(ms: number, fire: () => void): Entry {
-    const entry: Entry = { at: performance.now() + ms, fire };
+    const entry: Entry = { at: performance.now() + ms, ms, fire };
     let lane = this.#lanes.get(ms);
     if (lane === undefined) {
       lane = { items: [], head: 0 };
@@ -32,11 +34,26 @@ export class Deadlines {
     return entry;
   }
 
-  /** Cancels a deadline (no-op when it already fired). */
+  /**
+   * Cancels a deadline (no-op when it already fired). Cancelled entries at the head of their
+   * lane are dropped at once, so a lane whose deadlines are all cancelled before they fire (the
+   * common case: tasks end in time) never grows, whether or not its timer ever fires.
+   */
   cancel(entry: Entry): void {
     if (entry.fire === undefined) return;
     entry.fire = undefined;
-    if (--this.#pending === 0) this.#disarm();
+    if (--this.#pending === 0) {
+      this.#disarm();
+      return;
+    }
+    const lane = this.#lanes.get(entry.ms);
+    if (lane === undefined) return;
+    const { items } = lane;
+    while (lane.head < items.length && items[lane.head]!.fire === undefined) lane.head++;
+    if (lane.head >= 1024 && lane.head * 2 >= items.length) {
+      items.splice(0, lane.head);
+      lane.head = 0;
+    }
   }
 
   #arm(at: number): void {
@@ -45,11 +62,12 @@ export class Deadlines {
     this.#timer = setTimeout(() => this.#run(), Math.max(0, at - performance.now()));
   }
 
+  /** Nothing is pending: every entry left is cancelled, so every lane goes. */
   #disarm(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedAt = Infinity;
-    for (const [ms, lane] of this.#lanes) if (lane.items.length === lane.head) this.#lanes.delete(ms);
+    this.#lanes.clear();
   }
 
   #run(): void {

@@ -15,6 +15,7 @@ import type {
   DeadLetter,
   Delivery,
   ErrorInfo,
+  LeaseState,
   Outcome,
   Store,
 } from "../contracts.ts";
@@ -22,17 +23,27 @@ import { decodeEnvelope, type Envelope, toMessage } from "../envelope.ts";
 import { errorInfo, withoutStack } from "../error-info.ts";
 import {
   CeleriacError,
+  EnvelopeError,
   RetryRequest,
   SerializationError,
   TimeoutError,
   UnknownTaskError,
+  WorkerLostError,
 } from "../errors.ts";
 import type { Emitter } from "../events.ts";
-import { admit, type Claim, release } from "../idempotency.ts";
+import { admit, type Claim, gated, release } from "../idempotency.ts";
 import { toJson } from "../json.ts";
 import { idempotencyKey } from "../keys.ts";
 import { decideRetry } from "../retry.ts";
-import { failurePatch, rejectedPatch, retryPatch, runFields, START_GUARD, startPatch } from "../run-state.ts";
+import {
+  failurePatch,
+  rejectedPatch,
+  retryPatch,
+  runFields,
+  START_GUARD,
+  startPatch,
+  UNFINISHED,
+} from "../run-state.ts";
 import { validate } from "../schema.ts";
 import type { ResolvedTask } from "../task.ts";
 import type { Continuation } from "../workflow/workflow.ts";
@@ -86,10 +97,18 @@ export class Executor {
     this.#deps = deps;
   }
 
+  /** Renews the leases of deliveries being worked on and the claims they hold. */
+  renew(deliveries: readonly Delivery[], leaseMs: number): Promise<readonly LeaseState[] | undefined> {
+    return this.#deps.ledger.renew(deliveries, leaseMs);
+  }
+
   /** Processes one delivery to its outcome. Never throws for anything a task or payload does. */
   async process(delivery: Delivery, options: ProcessOptions = {}): Promise<Outcome> {
     const { clock, tasks, ledger } = this.#deps;
     let envelope: Envelope;
+    if (delivery.malformed !== undefined) {
+      return await this.#reject(delivery, undefined, new EnvelopeError(delivery.malformed));
+    }
     try {
       envelope = decodeEnvelope(delivery.body);
     } catch (error) {
@@ -98,10 +117,16 @@ export class Executor {
     const task = tasks.get(envelope.task);
     if (task === undefined)
       return await this.#reject(delivery, envelope, new UnknownTaskError(envelope.task));
+    // A poison message: its worker was lost (crashed, killed) every time it ran it.
+    const lost = delivery.deliveries - 1;
+    if (delivery.leaseMs !== undefined && lost >= task.maxDeliveries) {
+      const error = new WorkerLostError(`worker lost ${lost} times running run ${envelope.id}`);
+      return await this.#fail(delivery, envelope, task, error, `worker lost ${lost} times`);
+    }
 
     // Idempotency: a finished key returns its result; one holder of the key runs at a time.
     let claim: Claim | undefined;
-    if (envelope.idempotencyKey !== undefined) {
+    if (gated(delivery, envelope)) {
       const admission = await admit(this.#deps, delivery, envelope, {
         fields: runFields(envelope, task.retry.maxAttempts, true),
         resultTtlMs: task.resultTtlMs,
@@ -164,8 +189,12 @@ export class Executor {
         task.schema === undefined
           ? envelope.input
           : await validate(task.schema, envelope.input, `input of task "${task.name}"`);
+      const began = performance.now();
       const value = task.run(input, ctx);
       result = isThenable(value) ? await this.#withTimeout(value, task, envelope.attempt, ctx) : value;
+      // A timer cannot fire while the handler blocks the event loop: code that ran past its
+      // timeout (synchronous, or async that blocked before it settled) fails now, when it returns.
+      if (performance.now() - began > task.timeoutMs) throw this.#timedOut(task, envelope.attempt, ctx);
       if (!task.ignoreResult) {
         try {
           resultJson = toJson(result, "result");
@@ -205,9 +234,10 @@ export class Executor {
             },
         options.takeNext === undefined
           ? undefined
-          : { max: 1, leaseMs: options.takeNext.leaseMs, startAt: clock.now() },
+          : { max: 1, leaseMs: options.takeNext.leaseMs, start: true },
       );
       this.#deps.settled(envelope.id);
+      if (next !== undefined && !Array.isArray(next)) return cancelledOutcome(envelope.id, next.next);
       events.emit("succeeded", {
         id: envelope.id,
         task: task.name,
@@ -238,6 +268,15 @@ export class Executor {
     }
   }
 
+  /** The error of an attempt past its timeout; aborts `ctx.signal` with it. */
+  #timedOut(task: ResolvedTask, attempt: number, ctx: AttemptContext): TimeoutError {
+    const error = new TimeoutError(
+      `task "${task.name}" timed out after ${task.timeoutMs} ms (attempt ${attempt})`,
+    );
+    ctx.abort(error);
+    return error;
+  }
+
   /** Settles with the task's promise, or rejects with TimeoutError at timeoutMs (aborting ctx.signal). */
   #withTimeout(
     running: PromiseLike<unknown>,
@@ -246,13 +285,7 @@ export class Executor {
     ctx: AttemptContext,
   ): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const deadline = this.#deadlines.add(task.timeoutMs, () => {
-        const error = new TimeoutError(
-          `task "${task.name}" timed out after ${task.timeoutMs} ms (attempt ${attempt})`,
-        );
-        ctx.abort(error);
-        reject(error);
-      });
+      const deadline = this.#deadlines.add(task.timeoutMs, () => reject(this.#timedOut(task, attempt, ctx)));
       running.then(
         (value) => {
           this.#deadlines.cancel(deadline);
@@ -300,10 +333,12 @@ export class Executor {
       retryPatch(now, notBefore, history),
       task.resultTtlMs + delayMs,
       toMessage({ ...envelope, attempt: envelope.attempt + 1, notBefore, errors: history }),
-      options.takeNext === undefined
-        ? undefined
-        : { max: 1, leaseMs: options.takeNext.leaseMs, startAt: clock.now() },
+      options.takeNext === undefined ? undefined : { max: 1, leaseMs: options.takeNext.leaseMs, start: true },
     );
+    if (next !== undefined && !Array.isArray(next)) {
+      this.#deps.settled(envelope.id);
+      return cancelledOutcome(envelope.id, next.next);
+    }
     events.emit("retrying", {
       id: envelope.id,
       task: task.name,
@@ -342,7 +377,7 @@ export class Executor {
     };
     await this.#deps.ledger.fail(delivery, entry, {
       patch: failurePatch(now, info, history),
-      options: { ttlMs: task.resultTtlMs },
+      options: { ttlMs: task.resultTtlMs, onlyIf: UNFINISHED },
     });
     this.#deps.settled(envelope.id);
     await this.#continueFailed(envelope, info);
@@ -384,6 +419,13 @@ export class Executor {
     events.emit("deadLettered", entry);
     return { kind: "rejected", id, reason: entry.reason };
   }
+}
+
+/** A run cancelled while it ran: its outcome was not recorded. */
+function cancelledOutcome(id: string, next: Delivery[] | undefined): Outcome {
+  return next === undefined || next.length === 0
+    ? { kind: "duplicate", id, state: "cancelled" }
+    : { kind: "duplicate", id, state: "cancelled", next };
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -10,6 +10,7 @@ import type {
   Broker,
   DeadLetter,
   Delivery,
+  LeaseState,
   Message,
   RunRecord,
   Store,
@@ -17,12 +18,18 @@ import type {
   UpdateRunResult,
 } from "../contracts.ts";
 import { flatKey, type QueueKey } from "../keys.ts";
-import { type Success, successPatch } from "../run-state.ts";
+import { type Success, successPatch, UNFINISHED } from "../run-state.ts";
 
 /** An idempotency key (scoped per task and queue, see `keys.ts`) and how long it is remembered. */
 export interface IdempotencyClaim {
   key: QueueKey;
   ttlMs: number;
+}
+
+/** A claim someone else holds: its holder, and how long it has left when the backend can tell. */
+export interface ClaimHeld {
+  holder: string;
+  remainingMs?: number;
 }
 
 /** One run to enqueue. */
@@ -47,8 +54,17 @@ export interface TakeNext {
   max: number;
   /** Their lease. */
   leaseMs: number;
-  /** Also mark the leased runs active as of this time, when the ledger can (`Delivery.started`). */
-  startAt?: number;
+  /** Also mark the leased runs active as they are leased, when the ledger can (`Delivery.started`). */
+  start?: boolean;
+}
+
+/**
+ * What `succeed` and `retry` answer when the run was cancelled while it ran: nothing was
+ * recorded or sent, and `next` holds what the step leased all the same (the caller runs it).
+ */
+export interface CancelledStep {
+  readonly cancelled: true;
+  readonly next?: Delivery[];
 }
 
 /** Compound steps over a broker and a store. Every method is all-or-nothing where it can be. */
@@ -67,7 +83,8 @@ export interface Ledger {
   ): Promise<UpdateRunResult>;
   /**
    * Records success (the patch `successPatch` builds, or a backend's own short form of it) and
-   * acks. With `idempotency`, the key now maps to this run (the one whose effect happened), so
+   * acks; resolves to a {@link CancelledStep}, recording nothing, when the run was cancelled
+   * while it ran. With `idempotency`, the key now maps to this run (the one whose effect happened), so
    * later deliveries holding the key return this run's result. With `next`, a ledger that can
    * (Redis, memory) also leases the next due deliveries of the same queue in the same step and
    * hands them back; the composed ledger hands back none.
@@ -79,10 +96,11 @@ export interface Ledger {
     ttlMs: number,
     idempotency?: IdempotencyClaim,
     next?: TakeNext,
-  ): Promise<Delivery[] | undefined>;
+  ): Promise<Delivery[] | undefined | CancelledStep>;
   /**
    * Records the failed attempt, sends the next one, acks this one. With `take`, a ledger that
    * can also leases the next due deliveries of the same queue in the same step, as `succeed` does.
+   * Resolves to a {@link CancelledStep}, sending nothing, when the run was cancelled while it ran.
    */
   retry(
     delivery: Delivery,
@@ -91,7 +109,7 @@ export interface Ledger {
     ttlMs: number,
     next: Message,
     take?: TakeNext,
-  ): Promise<Delivery[] | undefined>;
+  ): Promise<Delivery[] | undefined | CancelledStep>;
   /** Records a final failure (when `patch` is given), dead-letters, acks. */
   fail(
     delivery: Delivery,
@@ -106,12 +124,22 @@ export interface Ledger {
   idempotencyOwner(key: QueueKey): Promise<string | null>;
   /**
    * Takes the run-time claim of a key for `holder` unless another holder has it: resolves to
-   * null when taken (or already held by `holder`), else to the current holder.
+   * null when taken (or already held by `holder`), else to the current holder and, when the
+   * backend can tell, how long its claim has left.
    */
-  claim(key: QueueKey, holder: string, ttlMs: number): Promise<string | null>;
+  claim(key: QueueKey, holder: string, ttlMs: number): Promise<ClaimHeld | null>;
+  /**
+   * Extends the leases of deliveries being worked on and the claims they hold (`Delivery.claim`),
+   * in as few round trips as the backend can; resolves to each lease's state when the broker can
+   * tell (see `Broker.renew`).
+   */
+  renew(deliveries: readonly Delivery[], leaseMs: number): Promise<readonly LeaseState[] | undefined>;
   /** Frees a claim when `holder` still has it. */
   release(key: QueueKey, holder: string): Promise<void>;
 }
+
+/** A cancelled step that leased nothing. */
+export const CANCELLED_STEP: CancelledStep = Object.freeze({ cancelled: true });
 
 /** The ledger composed from the two contracts, for backends that do not fuse steps. */
 export function composeLedger(broker: Broker, store: Store): Ledger {
@@ -154,13 +182,25 @@ export function composeLedger(broker: Broker, store: Store): Ledger {
       return store.updateRun(id, patch, { ...options, queue: delivery.queue });
     },
     async succeed(delivery, id, success, ttlMs, idempotency) {
-      await store.updateRun(id, successPatch(success), { ttlMs, queue: delivery.queue });
+      const res = await store.updateRun(id, successPatch(success), {
+        ttlMs,
+        queue: delivery.queue,
+        onlyIf: UNFINISHED,
+      });
+      if (!res.applied && res.record?.state === "cancelled") {
+        await ack(delivery);
+        return CANCELLED_STEP;
+      }
       if (idempotency !== undefined) await store.set(flatKey(idempotency.key), id, idempotency.ttlMs);
       await ack(delivery);
       return undefined;
     },
     async retry(delivery, id, patch, ttlMs, next) {
-      await store.updateRun(id, patch, { ttlMs, queue: delivery.queue });
+      const res = await store.updateRun(id, patch, { ttlMs, queue: delivery.queue, onlyIf: UNFINISHED });
+      if (!res.applied && res.record?.state === "cancelled") {
+        await ack(delivery);
+        return CANCELLED_STEP;
+      }
       await broker.send([next]);
       await ack(delivery);
       return undefined;
@@ -182,7 +222,18 @@ export function composeLedger(broker: Broker, store: Store): Ledger {
     },
     async claim(key, holder, ttlMs) {
       const current = await store.setIfAbsent(flatKey(key), holder, ttlMs);
-      return current === holder ? null : current;
+      return current === null || current === holder ? null : { holder: current };
+    },
+    async renew(deliveries, leaseMs) {
+      const states = (await broker.renew?.(deliveries, leaseMs)) ?? undefined;
+      await Promise.all(
+        deliveries.map(async (d, i) => {
+          if (d.claim === undefined || (states !== undefined && states[i] !== "held")) return;
+          const name = flatKey(d.claim.key);
+          if ((await store.get(name)) === d.claim.holder) await store.set(name, d.claim.holder, leaseMs);
+        }),
+      );
+      return states;
     },
     async release(key, holder) {
       await store.compareAndDelete(flatKey(key), holder);

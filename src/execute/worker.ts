@@ -4,8 +4,10 @@
  *
  * @module
  */
-import type { Broker, Clock, Delivery } from "../contracts.ts";
+import type { Broker, Clock, Delivery, LeaseState } from "../contracts.ts";
+import { CancelledError } from "../errors.ts";
 import type { Emitter } from "../events.ts";
+import { checkKeys, keysOf } from "../_options.ts";
 import type { Executor, ProcessOptions } from "./executor.ts";
 
 /**
@@ -54,7 +56,20 @@ interface Slot {
   done: Promise<void>;
   /** Holds one of the `concurrency` permits (its task is starting or running its code). */
   held: boolean;
+  /** When its delivery's lease was last known held (`performance.now()`). */
+  renewedAt: number;
+  /** Aborts the running task's `ctx.signal` (the worker gave up on it, or its run was cancelled). */
+  control: AbortController;
 }
+
+const WORKER_KEYS = keysOf<WorkerOptions>({
+  queues: true,
+  concurrency: true,
+  prefetch: true,
+  leaseMs: true,
+  shutdownGraceMs: true,
+  pollMs: true,
+});
 
 function checkPositive(name: string, value: number, integer: boolean): number {
   if (
@@ -112,6 +127,7 @@ export class Worker {
       );
     }
     this.#host = host;
+    checkKeys(options, WORKER_KEYS, "worker");
     if (options.queues !== undefined) {
       if (
         !Array.isArray(options.queues) ||
@@ -197,7 +213,9 @@ export class Worker {
     clearInterval(this.#renewTimer);
     const left = [...this.#inflight];
     if (left.length > 0) {
-      this.#abandon.abort(new Error("worker stopped before the task finished"));
+      const reason = new Error("worker stopped before the task finished");
+      this.#abandon.abort(reason);
+      for (const slot of left) slot.control.abort(reason);
       try {
         await this.#host.broker.release?.(left.map((s) => s.delivery));
       } catch (error) {
@@ -229,7 +247,7 @@ export class Worker {
           leaseMs: this.#leaseMs,
           waitMs: this.#pollMs,
           signal,
-          start: { at: this.#host.clock.now() },
+          start: true,
         });
         backoff = 0;
       } catch (error) {
@@ -239,12 +257,19 @@ export class Worker {
         await pause(backoff, signal);
         continue;
       }
-      for (const delivery of deliveries) this.#launch(delivery);
+      // The time of the lease, taken before any of them runs (the first may block the loop).
+      const leasedAt = performance.now();
+      for (const delivery of deliveries) this.#launch(delivery, leasedAt);
     }
   }
 
-  #launch(delivery: Delivery): void {
-    const slot = { delivery, held: false } as Slot;
+  #launch(delivery: Delivery, leasedAt: number): void {
+    const slot = {
+      delivery,
+      held: false,
+      renewedAt: leasedAt,
+      control: new AbortController(),
+    } as Slot;
     slot.done = this.#runSlot(slot).finally(() => {
       this.#inflight.delete(slot);
       this.#slotFreed?.();
@@ -280,12 +305,13 @@ export class Worker {
    */
   async #runSlot(slot: Slot): Promise<void> {
     const executor = this.#host.executor;
-    const signal = this.#abandon.signal;
     const onRan = () => this.#free(slot);
-    // Made once per slot, not per task.
-    const chained: ProcessOptions = { signal, onRan, takeNext: { leaseMs: this.#leaseMs } };
-    const single: ProcessOptions = { signal, onRan };
+    // Made once per slot, not per task (again only after a task's signal was aborted).
+    let signal = slot.control.signal;
+    let chained: ProcessOptions = { signal, onRan, takeNext: { leaseMs: this.#leaseMs } };
+    let single: ProcessOptions = { signal, onRan };
     for (let current: Delivery | undefined = slot.delivery; current !== undefined; ) {
+      if (slot.delivery !== current) slot.renewedAt = performance.now(); // a fresh lease
       slot.delivery = current;
       let permit = this.#acquire();
       if (typeof permit !== "boolean") permit = await permit;
@@ -294,11 +320,25 @@ export class Worker {
         return;
       }
       slot.held = true;
+      // A prefetched delivery that waited past a renewal (the loop may have been blocked) is
+      // renewed before it starts, and dropped when its lease is no longer this worker's.
+      if (performance.now() - slot.renewedAt > this.#leaseMs / 3 && !(await this.#stillHeld(slot))) {
+        this.#free(slot);
+        return;
+      }
+      if (signal.aborted && !this.#abandon.signal.aborted) {
+        slot.control = new AbortController();
+        signal = slot.control.signal;
+        chained = { signal, onRan, takeNext: { leaseMs: this.#leaseMs } };
+        single = { signal, onRan };
+      }
       const chain = !this.#abort.signal.aborted && current.queue === this.#firstQueue;
       let next: Delivery | undefined;
       try {
         const outcome = await executor.process(current, chain ? chained : single);
-        if (outcome.kind === "succeeded" || outcome.kind === "retrying") next = outcome.next?.[0];
+        if (outcome.kind === "succeeded" || outcome.kind === "retrying" || outcome.kind === "duplicate") {
+          next = outcome.next?.[0];
+        }
       } catch (error) {
         this.#host.events.emit("error", { error, where: `processing run ${current.id}` });
       } finally {
@@ -318,12 +358,42 @@ export class Worker {
     }
   }
 
+  /** Renews one slot's lease now; false when it is no longer held (lost or cancelled). */
+  async #stillHeld(slot: Slot): Promise<boolean> {
+    try {
+      const [state] = (await this.#host.executor.renew([slot.delivery], this.#leaseMs)) ?? ["held"];
+      this.#renewed(slot, state ?? "held");
+      return state === undefined || state === "held";
+    } catch (error) {
+      this.#host.events.emit("error", { error, where: "worker lease renewal" });
+      return true; // the backend did not answer: the lease may well be held; run it
+    }
+  }
+
+  #renewed(slot: Slot, state: LeaseState): void {
+    if (state === "held") slot.renewedAt = performance.now();
+    else if (state === "cancelled" && !slot.control.signal.aborted) {
+      slot.control.abort(new CancelledError(`run ${slot.delivery.id} was cancelled`));
+    }
+  }
+
   #renew(): void {
     if (this.#inflight.size === 0 || !this.#host.broker.renew) return;
-    const deliveries = [...this.#inflight].map((s) => s.delivery);
-    this.#host.broker
-      .renew(deliveries, this.#leaseMs)
-      .catch((error) => this.#host.events.emit("error", { error, where: "worker lease renewal" }));
+    const slots = [...this.#inflight];
+    this.#host.executor
+      .renew(
+        slots.map((s) => s.delivery),
+        this.#leaseMs,
+      )
+      .then(
+        (states) => {
+          if (states === undefined) return;
+          slots.forEach((slot, i) => {
+            this.#renewed(slot, states[i] ?? "held");
+          });
+        },
+        (error: unknown) => this.#host.events.emit("error", { error, where: "worker lease renewal" }),
+      );
   }
 }
 

@@ -7,26 +7,25 @@
 import { BackendError, CeleriacError, type SchemaIssue, ValidationError } from "../errors.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** The body was larger than the limit (nothing past the limit was buffered). */
 export const TOO_LARGE: unique symbol = Symbol("too large");
 
 /**
- * Reads the raw body text once, refusing anything over `limit` bytes: a declared
+ * Reads the raw body bytes once, refusing anything over `limit` bytes: a declared
  * `Content-Length` over the limit is refused without reading; a body without one is read as a
- * stream and abandoned as soon as it passes the limit.
+ * stream and abandoned as soon as it passes the limit. Signatures are checked over these bytes;
+ * the text is decoded after ({@link utf8}).
  */
-export async function readBody(request: Request, limit: number): Promise<string | typeof TOO_LARGE> {
+export async function readBody(request: Request, limit: number): Promise<Uint8Array | typeof TOO_LARGE> {
   const declared = request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared.trim())) {
     if (Number(declared) > limit) return TOO_LARGE;
-    // HTTP framing holds the body to its declared length; `text()` is the servers' fast path.
-    // (A UTF-8 text has at least as many bytes as UTF-16 units, so this check never lets more in.)
-    const text = await request.text();
-    return text.length > limit ? TOO_LARGE : text;
+    // HTTP framing holds the body to its declared length; one buffer is the servers' fast path.
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    return bytes.byteLength > limit ? TOO_LARGE : bytes;
   }
-  if (request.body === null) return "";
+  if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -40,13 +39,30 @@ export async function readBody(request: Request, limit: number): Promise<string 
     }
     chunks.push(value);
   }
+  if (chunks.length === 1) return chunks[0]!;
   const all = new Uint8Array(size);
   let at = 0;
   for (const chunk of chunks) {
     all.set(chunk, at);
     at += chunk.byteLength;
   }
-  return decoder.decode(all);
+  return all;
+}
+
+const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const lossy = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * The text of raw body bytes, exactly (a byte-order mark is kept as a character, so it is not
+ * silently dropped from what was signed); `valid` is false when the bytes are not UTF-8, and
+ * `text` is then a lossy decoding, for the record only.
+ */
+export function utf8(bytes: Uint8Array): { text: string; valid: boolean } {
+  try {
+    return { text: strict.decode(bytes), valid: true };
+  } catch {
+    return { text: lossy.decode(bytes), valid: false };
+  }
 }
 
 /** A JSON answer. */

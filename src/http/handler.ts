@@ -9,7 +9,7 @@
  */
 import { type App, internals } from "../app.ts";
 import type { PushReceiver } from "../contracts.ts";
-import { notAllowed, problem, readBody, TOO_LARGE } from "./_http.ts";
+import { notAllowed, problem, readBody, TOO_LARGE, utf8 } from "./_http.ts";
 import { type HandlerOptions, resolveOptions } from "./options.ts";
 import { cron, deadLetters, enqueue, health, status } from "./routes.ts";
 
@@ -31,8 +31,12 @@ export function createCore(app: App, options: HandlerOptions = {}): HandlerCore 
     } catch (error) {
       return problem(401, "SignatureError", (error as Error).message);
     }
+    // Verified over the raw bytes; a body that is not UTF-8 is dead-lettered, never run.
+    const { text, valid } = utf8(body);
+    const delivery = receiver.delivery(request, text);
+    if (!valid) delivery.malformed = "the body is not valid UTF-8";
     try {
-      return receiver.respond(await executor.process(receiver.delivery(request, body)));
+      return receiver.respond(await executor.process(delivery));
     } catch (error) {
       // The outcome was not recorded: the receiver answers so that the provider delivers again.
       events.emit("error", { error, where: `push delivery (${receiver.path})` });
@@ -58,7 +62,7 @@ export function createCore(app: App, options: HandlerOptions = {}): HandlerCore 
       return status(app, config, request, id);
     }
     if (route === "/dead-letters") return read ? deadLetters(app, config, request) : notAllowed("GET, HEAD");
-    if (route === "/health") return read ? health(app) : notAllowed("GET, HEAD");
+    if (route === "/health") return read ? health(app, config) : notAllowed("GET, HEAD");
     if (route === "/cron") {
       return method === "GET" || method === "POST" ? cron(app, config, request) : notAllowed("GET, POST");
     }

@@ -43,6 +43,8 @@ export interface HandlerOptions {
   tasks?: readonly EnqueueableTask[];
   /** Largest request body accepted on any route, in bytes; larger answers 413. @default 1_048_576 */
   maxBodyBytes?: number;
+  /** How long `GET /health` waits for each backend's ping before it counts it as down. @default 2_000 */
+  healthTimeoutMs?: number;
 }
 
 /** Enqueues one run of a task. */
@@ -51,6 +53,7 @@ export type Enqueue = (input: unknown, options: EnqueueOptions) => Promise<{ rea
 /** The validated configuration of a handler. */
 export interface Config {
   maxBodyBytes: number;
+  healthTimeoutMs: number;
   /** Push receivers by route. */
   push: ReadonlyMap<string, PushReceiver>;
   /** Checks the producer bearer token; undefined when the producer API is off. */
@@ -70,6 +73,10 @@ export function resolveOptions(app: App, options: HandlerOptions): Config {
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) {
     throw new RangeError(`maxBodyBytes must be a positive integer, got ${String(maxBodyBytes)}`);
   }
+  const healthTimeoutMs = options.healthTimeoutMs ?? 2_000;
+  if (typeof healthTimeoutMs !== "number" || !(healthTimeoutMs > 0) || !Number.isFinite(healthTimeoutMs)) {
+    throw new RangeError(`healthTimeoutMs must be a positive number, got ${String(healthTimeoutMs)}`);
+  }
   for (const name of ["token", "cronSecret"] as const) {
     const value = options[name];
     if (value !== undefined && (typeof value !== "string" || value.length === 0)) {
@@ -85,6 +92,7 @@ export function resolveOptions(app: App, options: HandlerOptions): Config {
           (await producer?.(authorization)) === true || (await secret?.(authorization)) === true;
   return {
     maxBodyBytes,
+    healthTimeoutMs,
     push: resolvePush(app, options.push),
     producer,
     cron,

@@ -6,7 +6,7 @@
  */
 import * as v from "valibot";
 import type { Config } from "./options.ts";
-import { failure, json, problem, readBody, TOO_LARGE, unauthorized } from "./_http.ts";
+import { failure, json, problem, readBody, TOO_LARGE, unauthorized, utf8 } from "./_http.ts";
 import type { App } from "../app.ts";
 import type { SchemaIssue } from "../errors.ts";
 import type { EnqueueOptions } from "../task.ts";
@@ -33,8 +33,10 @@ async function guard(config: Config, request: Request): Promise<Response | undef
 export async function enqueue(config: Config, request: Request): Promise<Response> {
   const denied = await guard(config, request);
   if (denied !== undefined) return denied;
-  const text = await readBody(request, config.maxBodyBytes);
-  if (text === TOO_LARGE) return problem(413, "PayloadTooLarge", `body is over ${config.maxBodyBytes} bytes`);
+  const body = await readBody(request, config.maxBodyBytes);
+  if (body === TOO_LARGE) return problem(413, "PayloadTooLarge", `body is over ${config.maxBodyBytes} bytes`);
+  const { text, valid } = utf8(body);
+  if (!valid) return problem(400, "InvalidJSON", "body is not valid UTF-8");
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -84,7 +86,7 @@ export async function deadLetters(app: App, config: Config, request: Request): P
   const denied = await guard(config, request);
   if (denied !== undefined) return denied;
   const text = new URL(request.url).searchParams.get("limit") ?? "100";
-  const limit = Number(text);
+  const limit = /^[0-9]{1,4}$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
     return problem(
       400,
@@ -99,20 +101,32 @@ export async function deadLetters(app: App, config: Config, request: Request): P
   }
 }
 
-/** `GET /health`: pings the store and the broker (when it is another object), with latency. */
-export async function health(app: App): Promise<Response> {
+/**
+ * `GET /health`: pings the store and the broker (when it is another object), with latency; each
+ * probe is bounded by `healthTimeoutMs` and one that does not answer in time counts as down.
+ */
+export async function health(app: App, config: Config): Promise<Response> {
   const targets: [string, { ping?: () => Promise<void> }][] = [["store", app.store]];
   if ((app.broker as unknown) !== app.store) targets.push(["broker", app.broker]);
   const checks: Record<string, { ok: boolean; latencyMs: number; error?: string }> = {};
   await Promise.all(
     targets.map(async ([name, target]) => {
       const started = performance.now();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${name} did not answer within ${config.healthTimeoutMs} ms`)),
+          config.healthTimeoutMs,
+        );
+      });
       try {
-        await target.ping?.();
+        await Promise.race([target.ping?.(), late]);
         checks[name] = { ok: true, latencyMs: round(performance.now() - started) };
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         checks[name] = { ok: false, latencyMs: round(performance.now() - started), error: message };
+      } finally {
+        clearTimeout(timer);
       }
     }),
   );

@@ -91,15 +91,16 @@ export class MessageQueues {
     if (this.#pending.get(entry.message.id) === entry) this.#pending.delete(entry.message.id);
   }
 
-  renew(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
+  /** Extends leases; resolves to whether each is still held. */
+  renew(deliveries: readonly Delivery[], leaseMs: number): boolean[] {
     const expiresAt = this.#clock.now() + leaseMs;
-    for (const d of deliveries) {
+    return deliveries.map((d) => {
       const entry = this.#leased.get(d.receipt);
-      if (entry === undefined) continue;
+      if (entry === undefined) return false;
       entry.expiresAt = expiresAt;
       this.#leases.push(expiresAt, entry);
-    }
-    return Promise.resolve();
+      return true;
+    });
   }
 
   release(deliveries: readonly Delivery[]): Promise<void> {
@@ -113,10 +114,14 @@ export class MessageQueues {
     return Promise.resolve();
   }
 
-  cancel(id: string): Promise<boolean> {
+  /** Removes a waiting message; with `leased`, also the lease of one being worked on (its holder's renewals fail). */
+  cancel(id: string, leased: boolean): Promise<boolean> {
     const entry = this.#pending.get(id);
-    if (entry === undefined || (entry.state !== "ready" && entry.state !== "delayed"))
-      return Promise.resolve(false);
+    if (entry === undefined || entry.state === "gone") return Promise.resolve(false);
+    if (entry.state === "leased") {
+      if (!leased) return Promise.resolve(false);
+      this.#leased.delete(entry.receipt);
+    }
     if (entry.state === "ready") this.#queue(entry.message.queue).size--;
     entry.state = "gone";
     this.#pending.delete(id);
@@ -203,6 +208,7 @@ export class MessageQueues {
             body: entry.message.body,
             receipt: entry.receipt,
             deliveries: entry.deliveries,
+            leaseMs: options.leaseMs,
           };
           if (onLease !== undefined) onLease(entry.message, delivery, now);
           out.push(delivery);

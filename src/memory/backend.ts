@@ -18,6 +18,7 @@ import type {
   Clock,
   DeadLetter,
   Delivery,
+  LeaseState,
   Message,
   ReceiveOptions,
   RunRecord,
@@ -25,9 +26,11 @@ import type {
   UpdateRunOptions,
   UpdateRunResult,
 } from "../contracts.ts";
-import { composeLedger, type Ledger } from "../execute/ledger.ts";
+import { CANCELLED_STEP, composeLedger, type Ledger } from "../execute/ledger.ts";
 import { flatKey } from "../keys.ts";
 import { isStartable, notStarted, STARTED, successPatch } from "../run-state.ts";
+import { checkKeys, keysOf } from "../_options.ts";
+import { DeadLetterList } from "./_dead-letters.ts";
 import { MessageQueues } from "./_queues.ts";
 
 /** Options of {@link memory}. */
@@ -42,9 +45,25 @@ export interface MemoryOptions {
    * @default false
    */
   honorDelays?: boolean;
+  /**
+   * In eager mode, a run that failed for good rejects `enqueue()` with its `TaskFailedError`
+   * (Celery's `task_eager_propagates`); by default `enqueue()` resolves and the run is `failed`.
+   * @default false
+   */
+  propagate?: boolean;
+  /** How long a dead letter is kept. @default 604_800_000 (7 days) */
+  deadLetterTtlMs?: number;
   /** Time source for delays, leases and TTLs. @default the system clock */
   clock?: Clock;
 }
+
+const MEMORY_KEYS = keysOf<MemoryOptions>({
+  eager: true,
+  honorDelays: true,
+  propagate: true,
+  deadLetterTtlMs: true,
+  clock: true,
+});
 
 interface Stored<T> {
   value: T;
@@ -57,11 +76,13 @@ export class MemoryBackend implements Broker, Store {
   readonly eager: boolean;
   /** In eager mode, whether delays are waited out. */
   readonly honorDelays: boolean;
+  /** In eager mode, whether a failed run rejects `enqueue()`. */
+  readonly propagate: boolean;
   readonly #clock: Clock;
   readonly #mq: MessageQueues;
   readonly #runs = new Map<string, Stored<RunRecord>>();
   readonly #kv = new Map<string, Stored<string>>();
-  readonly #dead = new Map<string, DeadLetter>();
+  readonly #dead: DeadLetterList;
   #writes = 0;
   /** Options of the fused succeed's take (reused: see there). */
   readonly #takeNext: { queues: string[]; max: number; leaseMs: number; waitMs: number } = {
@@ -70,16 +91,25 @@ export class MemoryBackend implements Broker, Store {
     leaseMs: 0,
     waitMs: 0,
   };
-  #leaseAt = 0;
-  readonly #onLease = (message: Message, delivery: Delivery): void =>
-    this.#startRun(message, delivery, this.#leaseAt);
+  /** Starts a run as it is leased, at the time of the lease. */
+  readonly #onLease = (message: Message, delivery: Delivery, at: number): void =>
+    this.#startRun(message, delivery, at);
   /** True once an app uses this backend as its broker and its store: runs start as they are leased. */
   #fused = false;
 
   constructor(options: MemoryOptions = {}) {
+    checkKeys(options, MEMORY_KEYS, "memory()");
     this.eager = options.eager === true;
     this.honorDelays = options.honorDelays === true;
+    this.propagate = options.propagate === true;
+    if (this.propagate && !this.eager)
+      throw new TypeError("propagate needs eager: true (it is an eager-mode option)");
     this.#clock = options.clock ?? { now: () => Date.now() };
+    const deadLetterTtlMs = options.deadLetterTtlMs ?? 604_800_000;
+    if (typeof deadLetterTtlMs !== "number" || !(deadLetterTtlMs > 0)) {
+      throw new RangeError(`deadLetterTtlMs must be a positive number, got ${String(deadLetterTtlMs)}`);
+    }
+    this.#dead = new DeadLetterList(this.#clock, deadLetterTtlMs);
     this.#mq = new MessageQueues(this.#clock, this.eager && !this.honorDelays);
   }
 
@@ -90,25 +120,33 @@ export class MemoryBackend implements Broker, Store {
   }
 
   receive(options: ReceiveOptions): Promise<Delivery[]> {
-    const start = options.start;
-    if (start === undefined || !this.#fused) return this.#mq.receive(options);
-    return this.#mq.receive(options, (message, delivery) => this.#startRun(message, delivery, start.at));
+    if (options.start !== true || !this.#fused) return this.#mq.receive(options);
+    return this.#mq.receive(options, this.#onLease);
   }
 
   ack(deliveries: readonly Delivery[]): Promise<void> {
     return this.#mq.ack(deliveries);
   }
 
-  renew(deliveries: readonly Delivery[], leaseMs: number): Promise<void> {
-    return this.#mq.renew(deliveries, leaseMs);
+  renew(deliveries: readonly Delivery[], leaseMs: number): Promise<LeaseState[]> {
+    const held = this.#mq.renew(deliveries, leaseMs);
+    const now = this.#clock.now();
+    return Promise.resolve(
+      held.map((ok, i) => {
+        if (ok) return "held";
+        return this.#live(this.#runs, deliveries[i]!.id, now)?.value.state === "cancelled"
+          ? "cancelled"
+          : "lost";
+      }),
+    );
   }
 
   release(deliveries: readonly Delivery[]): Promise<void> {
     return this.#mq.release(deliveries);
   }
 
-  cancel(id: string): Promise<boolean> {
-    return this.#mq.cancel(id);
+  cancel(id: string, _queue?: string, options?: { leased?: boolean }): Promise<boolean> {
+    return this.#mq.cancel(id, options?.leased === true);
   }
 
   /** Messages waiting (ready or delayed) and leased, for tests and monitoring. */
@@ -155,7 +193,11 @@ export class MemoryBackend implements Broker, Store {
         const now = this.#clock.now();
         const item = this.#live(this.#runs, id, now);
         if (item === undefined) this.#patchRun(id, successPatch(success), now + ttlMs, now);
-        else {
+        else if (item.value.state === "cancelled") {
+          // Cancelled while it ran: the late success is not recorded.
+          this.#mq.ackOne(delivery);
+          return Promise.resolve(CANCELLED_STEP);
+        } else {
           // In place, like the start on lease (stored records are never handed out, only copies):
           // the fields of run-state's successPatch, without building the patch.
           const record = item.value;
@@ -177,8 +219,7 @@ export class MemoryBackend implements Broker, Store {
         take.queues[0] = delivery.queue;
         take.max = next.max;
         take.leaseMs = next.leaseMs;
-        this.#leaseAt = next.startAt ?? 0;
-        return Promise.resolve(this.#mq.take(take, next.startAt === undefined ? undefined : this.#onLease));
+        return Promise.resolve(this.#mq.take(take, next.start === true ? this.#onLease : undefined));
       },
     };
   }
@@ -316,22 +357,26 @@ export class MemoryBackend implements Broker, Store {
   }
 
   addDeadLetter(entry: DeadLetter): Promise<void> {
-    this.#dead.delete(entry.id);
-    this.#dead.set(entry.id, structuredClone(entry));
+    this.#dead.add(entry);
     return Promise.resolve();
   }
 
   listDeadLetters(options: { limit?: number } = {}): Promise<DeadLetter[]> {
-    const limit = options.limit ?? 100;
-    const all = [...this.#dead.values()].reverse().slice(0, limit);
-    return Promise.resolve(all.map((e) => structuredClone(e)));
+    return Promise.resolve(this.#dead.list(options.limit ?? 100));
   }
 
   takeDeadLetter(id: string): Promise<DeadLetter | null> {
-    const entry = this.#dead.get(id);
-    if (entry === undefined) return Promise.resolve(null);
-    this.#dead.delete(id);
-    return Promise.resolve(entry);
+    return Promise.resolve(this.#dead.take(id));
+  }
+
+  /** Deletes a dead letter; false when there was none. */
+  deleteDeadLetter(id: string): Promise<boolean> {
+    return Promise.resolve(this.#dead.delete(id));
+  }
+
+  /** Deletes every dead letter; resolves to how many there were. */
+  purgeDeadLetters(): Promise<number> {
+    return Promise.resolve(this.#dead.purge());
   }
 
   ping(): Promise<void> {

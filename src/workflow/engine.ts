@@ -7,7 +7,7 @@
  */
 import type { ErrorInfo, RunRecord } from "../contracts.ts";
 import { CeleriacError } from "../errors.ts";
-import { groupCountKey, groupMemberKey, workflowStepKey } from "../keys.ts";
+import { groupCountKey, groupMemberKey } from "../keys.ts";
 import { ACTIVE_GUARD } from "../run-state.ts";
 import type { Continuation, WorkflowHost, WorkflowNode } from "./workflow.ts";
 
@@ -34,7 +34,7 @@ export class WorkflowEngine {
     const host = this.#host;
     if (node.t === "task") {
       if (then === undefined) throw new CeleriacError("a single task is not a workflow: use task.enqueue()");
-      await host.enqueueStep(node.task, node.piped ? input : node.input, workflowStepKey(id), then);
+      await host.enqueueStep(node.task, node.piped ? input : node.input, id, then);
       return;
     }
     await this.#open(id, q, node.t);
@@ -70,6 +70,8 @@ export class WorkflowEngine {
           if (cont.up !== undefined) await this.succeeded(cont.up, result);
           return;
         }
+        // A cancelled chain starts no further step.
+        if (!(await this.#stillActive(cont.id, cont.q))) return;
         const pos = cont.pos + 1;
         const following: Continuation = { ...cont, pos, rest };
         await this.start(next, result, following, `${cont.id}.${pos}`, cont.q);
@@ -83,11 +85,13 @@ export class WorkflowEngine {
       case "chord": {
         const cb: Continuation = { k: "chain", id: cont.id, q: cont.q, pos: 0, rest: [] };
         if (cont.up !== undefined) cb.up = cont.up;
+        // A cancelled chord runs no callback.
+        if (!(await this.#stillActive(cont.id, cont.q))) return;
         if (cont.cb.t === "task") {
           await this.#host.enqueueStep(
             cont.cb.task,
             cont.cb.piped ? result : cont.cb.input,
-            workflowStepKey(`${cont.id}.cb`),
+            `${cont.id}.cb`,
             cb,
           );
         } else {
@@ -165,6 +169,11 @@ export class WorkflowEngine {
   #slots(cont: Continuation & { k: "group" }): Promise<(string | null)[]> {
     const { store } = this.#host;
     return Promise.all(Array.from({ length: cont.n }, (_, i) => store.get(groupMemberKey(cont.id, i))));
+  }
+
+  /** False when a composite node was cancelled (or has ended): it continues no further. */
+  async #stillActive(id: string, queue: string): Promise<boolean> {
+    return (await this.#host.store.getRun(id, queue))?.state === "active";
   }
 
   async #open(id: string, queue: string, kind: keyof typeof KIND): Promise<void> {

@@ -41,8 +41,11 @@ export interface WorkflowHost {
   readonly clock: { now(): number };
   hasTask(name: string): boolean;
   queueOf(task: string): string;
-  /** Enqueues one step without validating its input (the step validates when it runs). */
-  enqueueStep(task: string, input: unknown, key: string, cont: Continuation): Promise<void>;
+  /**
+   * Enqueues one step under run id `id` (the step's node id, so a cancel can find it) without
+   * validating its input (the step validates when it runs).
+   */
+  enqueueStep(task: string, input: unknown, id: string, cont: Continuation): Promise<void>;
   /** Validates an explicit input now, so a bad workflow fails before anything starts. */
   checkInput(task: string, input: unknown): Promise<void>;
   /** Wakes `run.result()` waiters of a finished node. */

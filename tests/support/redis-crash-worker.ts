@@ -1,9 +1,12 @@
 /**
- * A worker process for the crash-recovery test: it serves the "effect" task on the Redis
- * backend, counts that it started, prints `started <run id>`, then hangs until it is killed.
+ * A worker process for the crash-recovery tests: it serves the "effect" task on the Redis
+ * backend, counts that it started, prints `started <run id>`, then (mode `hang`, the default)
+ * hangs until it is killed, or (mode `exit`) exits the process mid-task, as a crash would.
+ * Mode `hang-long` hangs with the default task timeout (300 s), to show that recovery follows
+ * the lease, not the timeout.
  *
- * Usage: `<runtime> tests/support/redis-crash-worker.ts <redis url> <prefix>`; prints `ready`
- * once the worker runs.
+ * Usage: `<runtime> tests/support/redis-crash-worker.ts <redis url> <prefix> [mode] [leaseMs]`;
+ * prints `ready` once the worker runs.
  *
  * @module
  */
@@ -12,7 +15,7 @@ import { Redis } from "ioredis";
 import { redis } from "../../adapters/redis/mod.ts";
 import { createApp } from "../../mod.ts";
 
-const [url, prefix] = process.argv.slice(2);
+const [url, prefix, mode = "hang", lease = "300"] = process.argv.slice(2);
 if (url === undefined || prefix === undefined) {
   process.stderr.write("usage: redis-crash-worker.ts <redis url> <prefix>\n");
   process.exit(2);
@@ -26,13 +29,14 @@ const app = createApp({ broker: backend, store: backend });
 app.task({
   name: "effect",
   idempotencyKey: (input) => (input as { key: string }).key,
-  timeoutMs: 1_500,
+  ...(mode === "hang-long" ? {} : { timeoutMs: 1_500 }),
   async run(_input, ctx) {
     await client.incr(`${prefix}:started`);
     process.stdout.write(`started ${ctx.id}\n`);
+    if (mode === "exit") process.exit(1); // a crash mid-task: out of memory, a native fault
     await new Promise(() => {}); // mid-task, forever: the test kills this process now
   },
 });
 
-app.worker({ concurrency: 1, leaseMs: 300, pollMs: 1_000 }).start();
+app.worker({ concurrency: 1, leaseMs: Number(lease), pollMs: 1_000 }).start();
 process.stdout.write("ready\n");

@@ -33,6 +33,10 @@ export const OP = {
   deadList: "XL",
   /** Removes and returns a dead letter. (dead-letters.ts) */
   deadTake: "XT",
+  /** Deletes a dead letter. (dead-letters.ts) */
+  deadDelete: "XD",
+  /** Deletes every dead letter of the queue. (dead-letters.ts) */
+  deadPurge: "XP",
   /** Reads the run an idempotency key maps to. (idempotency.ts) */
   owner: "I",
   /** Maps an idempotency key to a run. (idempotency.ts) */

@@ -26,20 +26,25 @@ export const OWN = `
 `;
 
 /**
- * claim — takes the run-time claim of a key for a holder unless another holder has it.
- *   ARGV: claimKey#, holder, ttlMs
- *   reply: nil (taken, or already this holder's) | ~holder (someone else has it)
+ * claim — takes the run-time claim of a key for a holder unless another holder has it. Holders
+ * are `runId:receipt`: a claim left by an earlier delivery of the same run whose lease is gone
+ * (its worker died, the message was delivered again) is taken over at once.
+ *   ARGV: claimKey#, holder, ttlMs, runId
+ *   reply: nil (taken, or already this holder's) | { ~holder, msLeft } (someone else has it)
  */
 export const CLAIM = `
-  local key, holder, ttl = keyArg(), nextArg(), nextArg()
+  local key, holder, ttl, runId = keyArg(), nextArg(), nextArg(), nextArg()
   local current = redis.call('GET', key)
-  if not current then
+  local prefix = runId .. ':'
+  local stale = current and current ~= holder and string.sub(current, 1, #prefix) == prefix
+    and not redis.call('ZSCORE', timers, leaseMember(string.sub(current, #prefix + 1), runId))
+  if not current or stale then
     redis.call('SET', key, holder, 'PX', ttl)
     res = false
   elseif current == holder then
     res = false
   else
-    res = '~' .. current
+    res = { '~' .. current, redis.call('PTTL', key) }
   end
 `;
 

@@ -13,6 +13,7 @@
  *     sadd member…            → how many were added
  *     smembers                → { ~member, … }
  *     ping                    → 1
+ *     mark                    → 1 (arms a wake-up marker: ZADD key 0 "1")
  *
  * @module
  */
@@ -52,6 +53,9 @@ elseif op == 'smembers' then
   for i = 1, #m do m[i] = '~' .. m[i] end
   return m
 elseif op == 'ping' then
+  return 1
+elseif op == 'mark' then
+  redis.call('ZADD', key, 0, '1')
   return 1
 end
 return redis.error_reply('celeriac: unknown key op ' .. tostring(op))

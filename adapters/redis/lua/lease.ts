@@ -6,17 +6,26 @@
  */
 
 /**
- * renew — extends a lease from now.
- *   ARGV: id, receipt, leaseMs
- *   reply: 1 | 0 (the lease is not held)
+ * renew — extends a lease from now, and the claim its delivery holds (an idempotency key's, or a
+ * run's), so the claim lapses with the lease when its worker dies.
+ *   ARGV: id, receipt, leaseMs, claimKey# | "", holder | ""
+ *   reply: 1 (held) | 0 (lost: expired and perhaps taken again, or settled) | 2 (the run was
+ *          cancelled while it ran)
  */
 export const RENEW = `
-  local id, receipt, leaseMs = nextArg(), nextArg(), nextNumber()
+  local id, receipt, leaseMs, claim, holder = nextArg(), nextArg(), nextNumber(), nextArg(), nextArg()
   local member = leaseMember(receipt, id)
   if redis.call('ZSCORE', timers, member) then
     local priority = priorityOf(redis.call('HGET', runKeyOf(id), '.p'))
     redis.call('ZADD', timers, timerScore(now().ms + leaseMs, 1, priority), member)
-  else res = 0 end
+    if claim ~= '' and redis.call('GET', KEYS[tonumber(claim)]) == holder then
+      redis.call('PEXPIRE', KEYS[tonumber(claim)], leaseMs)
+    end
+  elseif redis.call('HGET', runKeyOf(id), 'state') == CANCELLED then
+    res = 2
+  else
+    res = 0
+  end
 `;
 
 /**
@@ -36,16 +45,22 @@ export const RELEASE = `
 `;
 
 /**
- * cancel — removes a message that is waiting (ready or delayed, not leased).
- *   ARGV: id
+ * cancel — removes a message that is waiting (ready or delayed); with `leased` 1, also the lease
+ * of one being run (its holder's renewals then report it cancelled, its outcome is not recorded).
+ *   ARGV: id, leased 1|0
  *   reply: 1 | 0
  */
 export const CANCEL = `
   flush()
-  local id = nextArg()
+  local id, leased = nextArg(), nextArg() == '1'
   local key = runKeyOf(id)
   local was = redis.call('HMGET', key, '.q', '.r')
-  if was[1] == '1' and (was[2] or '') == '' and (redis.call('ZREM', readySet, id) + redis.call('ZREM', timers, id)) > 0 then
+  if was[1] ~= '1' then
+    res = 0
+  elseif (was[2] or '') ~= '' then
+    if not leased then res = 0
+    elseif redis.call('ZREM', timers, leaseMember(was[2], id)) == 1 then settle(key) else res = 0 end
+  elseif (redis.call('ZREM', readySet, id) + redis.call('ZREM', timers, id)) > 0 then
     settle(key)
   else res = 0 end
 `;

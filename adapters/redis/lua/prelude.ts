@@ -27,7 +27,7 @@ export const PRELUDE = `
 local readySet, timers, counters, wakeMarker, deadLetters, deadIndex = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local queueBase = string.sub(readySet, 1, -3)
 local STARTABLE = ${startable}
-local ACTIVE, SUCCEEDED = '${storedState("active")}', '${storedState("succeeded")}'
+local ACTIVE, SUCCEEDED, CANCELLED = '${storedState("active")}', '${storedState("succeeded")}', '${storedState("cancelled")}'
 local wanted = tonumber(ARGV[1]) or 0
 local argAt = 2
 local function nextArg() local v = ARGV[argAt]; argAt = argAt + 1; return v end

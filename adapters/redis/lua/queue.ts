@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { DEAD_ADD, DEAD_LIST, DEAD_TAKE } from "./dead-letters.ts";
+import { DEAD_ADD, DEAD_DELETE, DEAD_LIST, DEAD_PURGE, DEAD_TAKE, DEAD_TRIM } from "./dead-letters.ts";
 import { ENQUEUE } from "./enqueue.ts";
 import { CLAIM, OWN, OWNER, UNCLAIM } from "./idempotency.ts";
 import { CANCEL, RELEASE, RENEW } from "./lease.ts";
@@ -39,6 +39,8 @@ const BRANCHES: readonly (readonly [OpCode, string])[] = [
   [OP.deadAdd, DEAD_ADD],
   [OP.deadList, DEAD_LIST],
   [OP.deadTake, DEAD_TAKE],
+  [OP.deadDelete, DEAD_DELETE],
+  [OP.deadPurge, DEAD_PURGE],
   [OP.owner, OWNER],
   [OP.own, OWN],
   [OP.claim, CLAIM],
@@ -52,7 +54,7 @@ const dispatch = BRANCHES.map(
   ([code, body], i) => `  ${i === 0 ? "if" : "elseif"} op == '${code}' then${body.replace(/\n$/, "")}`,
 ).join("\n");
 
-const QUEUE_LUA = `${PRELUDE}
+const QUEUE_LUA = `${PRELUDE}${DEAD_TRIM}
 local out = {}
 while argAt <= #ARGV do
   local op = nextArg()
@@ -100,6 +102,6 @@ return out
  *   renew: ZSCORE, HGET, TIME, ZADD. release: ZREM, HGET, HSET, HINCRBY, ZADD.
  * - update: HGETALL (`want`) or HMGET state, [HKEYS, HDEL], HSET, PEXPIRE (not while a message is
  *   pending in the key: the TTL waits in `.t` until the message is settled).
- * - dead letter: HSET, TIME, ZADD. own: SET. owner: GET. claim: GET [, SET]. unclaim: GET [, DEL].
+ * - dead letter: HSET, TIME, ZADD, ZRANGEBYSCORE (trim) [, HDEL, ZREM]. own: SET. owner: GET. claim: GET [, SET]. unclaim: GET [, DEL].
  */
 export const QUEUE_SCRIPT: Script = { name: "celeriac.queue", source: QUEUE_LUA };

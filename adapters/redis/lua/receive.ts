@@ -6,10 +6,10 @@
  */
 
 /**
- * receive — leases up to `max` due messages; with `startAt`, marks each leased run active as of
- * that time (startable states only, from run-state; a missing record is left to the executor,
+ * receive — leases up to `max` due messages; with `start` 1, marks each leased run active as of
+ * the lease (the server's time) (startable states only, from run-state; a missing record is left to the executor,
  * which can create it).
- *   ARGV: max, leaseMs, startAt | "", mark 1|0
+ *   ARGV: max, leaseMs, start 1 | "", mark 1|0
  *   reply: { nextDueInMs | -1, ~id, ~body, ~receipt, deliveries, started, … } where started is
  *          1 (now active), 0 (not asked, or no record) or ~state (the state that kept it from
  *          starting, as JSON)
@@ -19,9 +19,10 @@
  */
 export const RECEIVE = `
   flush()
-  local max, leaseMs, startAt = nextNumber(), nextNumber(), nextArg()
+  local max, leaseMs, start = nextNumber(), nextNumber(), nextArg()
   if nextArg() == '0' then markWanted = false end
   local t = now()
+  local startAt = start ~= '' and integer(t.ms) or ''
   local bound = t.ms * 20 + 19
   local due = -1
   if not timersChecked then

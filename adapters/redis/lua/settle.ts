@@ -22,7 +22,8 @@ export const ACK = `
  * describes), then the record takes its TTL.
  *   ARGV: id, receipt, ttlMs, at, resultJson | ""
  *   reply: 1 | 0 (the lease was lost, expired and taken again: the success is recorded all the
- *          same, and the message stays with its new holder)
+ *          same, and the message stays with its new holder) | 2 (the run was cancelled while it
+ *          ran: nothing is recorded)
  */
 export const SUCCEED = `
   local id, receipt, ttl, at, result = nextArg(), nextArg(), nextArg(), nextArg(), nextArg()
@@ -35,11 +36,15 @@ export const SUCCEED = `
     redis.call('HSET', key, unpack(f))
     redis.call('PEXPIRE', key, ttl)
   else
-    res = 0
-    if redis.call('HGET', key, '.q') == '1' then
+    local m = redis.call('HMGET', key, '.q', 'state')
+    if m[2] == CANCELLED then
+      res = 2
+    elseif m[1] == '1' then
+      res = 0
       f[#f + 1] = '.t'; f[#f + 1] = ttl
       redis.call('HSET', key, unpack(f))
     else
+      res = 0
       redis.call('HSET', key, unpack(f))
       redis.call('PEXPIRE', key, ttl)
     end
@@ -51,17 +56,25 @@ export const SUCCEED = `
  * in one step. The record's key holds the next message, so it keeps no TTL.
  *   ARGV: id, receipt, priority, notBefore | "", body, attempt | "", nFields, field, value, …
  *   reply: 1 | 0 (the lease was not held; the next attempt replaces whatever message the run has)
+ *          | 2 (the run was cancelled while it ran: nothing is sent)
  */
 export const RETRY = `
   local id, receipt, priority, notBefore, body, attempt = nextArg(), nextArg(), nextNumber(), nextArg(), nextArg(), nextArg()
   local f = readFields(nextNumber())
   local key = runKeyOf(id)
+  local send = true
   if redis.call('ZREM', timers, leaseMember(receipt, id)) == 0 then
-    res = 0
-    local was = redis.call('HMGET', key, '.q', '.r')
-    if was[1] == '1' then unqueue(id, was[2]) end
+    local was = redis.call('HMGET', key, '.q', '.r', 'state')
+    if was[3] == CANCELLED then
+      res = 2; send = false
+    else
+      res = 0
+      if was[1] == '1' then unqueue(id, was[2]) end
+    end
   end
-  messageFields(f, body, priority, attempt)
-  redis.call('HSET', key, unpack(f))
-  schedule(id, priority, notBefore)
+  if send then
+    messageFields(f, body, priority, attempt)
+    redis.call('HSET', key, unpack(f))
+    schedule(id, priority, notBefore)
+  end
 `;

@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { Cluster } from "ioredis";
+import { redis } from "../adapters/redis/mod.ts";
+import { type RedisCluster, startRedisCluster } from "../dev/mod.ts";
+import { createApp } from "../mod.ts";
+import { brokerContract } from "../testing/mod.ts";
+import { freshPrefix } from "./support/redis-fixtures.ts";
+
+describe("redis backend on a 3-master Redis Cluster (ioredis Cluster)", () => {
+  let cluster: RedisCluster;
+  const clients = new Set<Cluster>();
+  const client = () => {
+    const c = new Cluster([...cluster.nodes], {
+      redisOptions: { maxRetriesPerRequest: 3, connectTimeout: 2_000 },
+    });
+    c.on("error", () => {});
+    clients.add(c);
+    return c;
+  };
+  before(async () => {
+    cluster = await startRedisCluster({ masters: 3 });
+  });
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    await cluster?.stop();
+  });
+
+  brokerContract("contract on the cluster", async () => {
+    const c = client();
+    const backend = redis({ client: c, prefix: freshPrefix() });
+    return {
+      backend,
+      close: async () => {
+        await backend.close();
+        c.disconnect();
+        clients.delete(c);
+      },
+    };
+  });
+
+  it("an idle worker picks up at once, with a worker on queues in other slots beside it", {
+    timeout: 60_000,
+  }, async () => {
+    const prefix = freshPrefix();
+    // Producer and workers on separate backends (as separate processes are): a pickup is a
+    // wake-up through Redis, not a local one.
+    const producer = redis({ client: client(), prefix });
+    const backend = redis({ client: client(), prefix });
+    const sender = createApp({ broker: producer, store: producer });
+    const app = createApp({ broker: backend, store: backend });
+    const started = new Map<string, number>();
+    app.on("active", (e) => started.set(e.id, performance.now()));
+    for (const queue of ["solo", "alpha", "beta"]) app.task({ name: queue, queue, run: () => queue });
+    const one = sender.task({ name: "solo", queue: "solo", run: () => "solo" });
+    const many = sender.task({ name: "beta", queue: "beta", run: () => "beta" });
+    // A worker on two queues (their hash tags are in different slots) and one on a single queue.
+    const multi = app.worker({ queues: ["alpha", "beta"], concurrency: 1, pollMs: 5_000 }).start();
+    const single = app.worker({ queues: ["solo"], concurrency: 1, pollMs: 5_000 }).start();
+    try {
+      const latencies = async (task: typeof one) => {
+        const out: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          const sent = performance.now();
+          const run = await task.enqueue(null);
+          await run.result({ timeoutMs: 10_000 });
+          out.push((started.get(run.id) ?? Number.NaN) - sent);
+          // Idle again: the workers go back to waiting before the next one.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        return out.sort((a, b) => a - b);
+      };
+      for (const [name, task] of [
+        ["single-queue worker", one],
+        ["two-queue worker", many],
+      ] as const) {
+        const sorted = await latencies(task);
+        const p90 = sorted[Math.floor(sorted.length * 0.9)]!;
+        assert.ok(
+          p90 < 20,
+          `${name}: pickup p90 ${p90.toFixed(1)} ms (all: ${sorted.map((x) => x.toFixed(1)).join(", ")})`,
+        );
+      }
+    } finally {
+      await multi.stop();
+      await single.stop();
+      await backend.close();
+      await producer.close();
+    }
+  });
+});
