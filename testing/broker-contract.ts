@@ -384,6 +384,22 @@ export function brokerContract(name: string, make: () => Promise<ContractSubject
           ["d3", "d1"],
         );
       });
+
+      test("deletes a dead letter by id and purges them all, when the store can", async (e) => {
+        if (e.b.deleteDeadLetter === undefined || e.b.purgeDeadLetters === undefined) return;
+        await e.b.addDeadLetter(dead("d1", "qa", 1));
+        await e.b.addDeadLetter(dead("d2", "qb", 2));
+        await e.b.addDeadLetter(dead("d3", "qa", 3));
+        assert.equal(await e.b.deleteDeadLetter("d2"), true);
+        assert.equal(await e.b.deleteDeadLetter("d2"), false);
+        assert.deepEqual(
+          (await e.b.listDeadLetters()).map((d) => d.id),
+          ["d3", "d1"],
+        );
+        assert.equal(await e.b.purgeDeadLetters(), 2);
+        assert.deepEqual(await e.b.listDeadLetters(), []);
+        assert.equal(await e.b.purgeDeadLetters(), 0);
+      });
     });
 
     describe("ledger through an app", () => {

@@ -66,7 +66,7 @@ describe("redis backend on a 3-master Redis Cluster (ioredis Cluster)", () => {
           await run.result({ timeoutMs: 10_000 });
           out.push((started.get(run.id) ?? Number.NaN) - sent);
           // Idle again: the workers go back to waiting before the next one.
-          await new Promise((resolve) => setTimeout(resolve, 20));
+          await new Promise((resolve) => setTimeout(resolve, 100));
         }
         return out.sort((a, b) => a - b);
       };
@@ -75,11 +75,13 @@ describe("redis backend on a 3-master Redis Cluster (ioredis Cluster)", () => {
         ["two-queue worker", many],
       ] as const) {
         const sorted = await latencies(task);
+        const p50 = sorted[Math.floor(sorted.length * 0.5)]!;
         const p90 = sorted[Math.floor(sorted.length * 0.9)]!;
-        assert.ok(
-          p90 < 20,
-          `${name}: pickup p90 ${p90.toFixed(1)} ms (all: ${sorted.map((x) => x.toFixed(1)).join(", ")})`,
-        );
+        const all = sorted.map((x) => x.toFixed(1)).join(", ");
+        // Blocking picks up in a few ms; a poller (what a multi-queue worker made of every worker
+        // before) takes tens to thousands. The p90 bound leaves room for a loaded machine.
+        assert.ok(p50 < 20, `${name}: pickup p50 ${p50.toFixed(1)} ms (all: ${all})`);
+        assert.ok(p90 < 50, `${name}: pickup p90 ${p90.toFixed(1)} ms (all: ${all})`);
       }
     } finally {
       await multi.stop();

@@ -29,6 +29,36 @@ describe("redis backend", () => {
       subject(() => rig, "bun"),
     );
 
+  it("expires dead letters after deadLetterTtlMs", async () => {
+    const { backend, close } = rig.backend("tcp", { deadLetterTtlMs: 200 });
+    try {
+      const entry = (id: string) => ({
+        id,
+        queue: "q",
+        reason: "r",
+        error: { name: "E", message: "m" },
+        errors: [],
+        body: "{}",
+        at: 1,
+      });
+      await backend.addDeadLetter(entry("old"));
+      await waitFor(
+        async () => {
+          await backend.addDeadLetter(entry("new"));
+          return (await backend.listDeadLetters()).every((d) => d.id !== "old");
+        },
+        5_000,
+        "the old dead letter to expire",
+      );
+      assert.deepEqual(
+        (await backend.listDeadLetters()).map((d) => d.id),
+        ["new"],
+      );
+    } finally {
+      await close();
+    }
+  });
+
   for (const kind of TRANSPORTS) {
     describe(`over ${kind}`, () => {
       it("a worker runs tasks enqueued through another client, woken without delay", async () => {
