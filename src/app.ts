@@ -8,15 +8,14 @@ import { type AppOptions, type DrainOptions, resolveBackends } from "./app-optio
 import { type CancelHost, cancelRun } from "./cancel.ts";
 import type { Broker, Clock, Delivery, Store } from "./contracts.ts";
 import { type DeadLetters, deadLettersOf, replayDeadLetter } from "./dead-letters.ts";
-import { type EnqueueInternals, enqueueItems, jsonCopy } from "./enqueue.ts";
-import { CeleriacError, TaskFailedError, UnknownTaskError } from "./errors.ts";
+import { type EnqueueInternals, enqueueItems } from "./enqueue.ts";
+import { CeleriacError, UnknownTaskError } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
 import { Executor } from "./execute/executor.ts";
 import { composeLedger, type Ledger } from "./execute/ledger.ts";
 import { Worker, type WorkerOptions } from "./execute/worker.ts";
 import { setInternals } from "./_internals.ts";
-import { workflowStepKey } from "./keys.ts";
-import { ResultWaiters, type RunHost, RunHandle } from "./runs.ts";
+import { rejectFailed, ResultWaiters, type RunHost, RunHandle } from "./runs.ts";
 import {
   defineSchedule,
   type Schedule,
@@ -26,7 +25,6 @@ import {
   type SchedulerOptions,
 } from "./schedule/scheduler.ts";
 import type { StandardSchemaV1 } from "./schema.ts";
-import { validate } from "./schema.ts";
 import {
   type EnqueueOptions,
   type ResolvedTask,
@@ -36,6 +34,7 @@ import {
   type Task,
   type TaskDefinition,
 } from "./task.ts";
+import { workflowHost } from "./workflow/host.ts";
 import { signature, type WorkflowHost } from "./workflow/workflow.ts";
 import { WorkflowEngine } from "./workflow/engine.ts";
 
@@ -287,33 +286,14 @@ export class App {
   }
 
   #makeWorkflowHost(): WorkflowHost {
-    const task = (name: string) => {
-      const t = this.#tasks.get(name);
-      if (t === undefined) throw new UnknownTaskError(name);
-      return t;
-    };
-    return {
+    return workflowHost({
       store: this.store,
       clock: this.clock,
-      hasTask: (name) => this.#tasks.has(name),
-      queueOf: (name) => task(name).queue,
-      enqueueStep: async (name, input, id, cont) => {
-        await this.#enqueue(
-          task(name),
-          [input],
-          { id, idempotencyKey: workflowStepKey(id) },
-          { meta: { cont }, skipValidation: true },
-        );
-      },
-      checkInput: async (name, input) => {
-        const t = task(name);
-        const what = `input of workflow step "${name}"`;
-        const copy = jsonCopy(input, what);
-        if (t.schema !== undefined) await validate(t.schema, copy, what);
-      },
+      tasks: this.#tasks,
+      enqueue: (task, input, options, internal) => this.#enqueue(task, [input], options, internal),
       settled: (id) => this.#waiters.settled(id),
       run: (id, queue) => this.getRun(id, queue),
-    };
+    });
   }
 
   /**
@@ -362,7 +342,7 @@ export class App {
       if (this.broker.eager) {
         await this.#runEager();
         // Celery's task_eager_propagates: a user's enqueue (not a workflow step) rejects.
-        if (this.broker.propagate && internal.meta === undefined) await propagate(this.store, runs, queue);
+        if (this.broker.propagate && internal.meta === undefined) await rejectFailed(this.store, runs, queue);
       }
     }
     return runs;
@@ -379,19 +359,6 @@ export class App {
       const deliveries: Delivery[] = await broker.receive!({ queues, max: 1, leaseMs: 3_600_000, waitMs });
       if (deliveries.length === 0) return;
       for (const d of deliveries) await this.#executor.process(d);
-    }
-  }
-}
-
-/** Eager mode with `propagate`: rejects with the TaskFailedError of the first run that failed. */
-async function propagate(store: Store, runs: readonly Run<unknown>[], queue: string): Promise<void> {
-  for (const run of runs) {
-    const record = await store.getRun(run.id, queue);
-    if (record?.state === "failed") {
-      const error = record.error ?? { name: "Error", message: "unknown failure" };
-      throw new TaskFailedError(run.id, error, {
-        cause: Object.assign(new Error(error.message), { name: error.name }),
-      });
     }
   }
 }

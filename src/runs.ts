@@ -104,3 +104,15 @@ function outcome(id: string, record: RunRecord): unknown {
     cause: Object.assign(new Error(error.message), { name: error.name }),
   });
 }
+
+/** Rejects with the TaskFailedError of the first of `runs` that failed (eager mode's `propagate`). */
+export async function rejectFailed(
+  store: Store,
+  runs: readonly Run<unknown>[],
+  queue: string,
+): Promise<void> {
+  for (const run of runs) {
+    const record = await store.getRun(run.id, queue);
+    if (record?.state === "failed") outcome(run.id, record);
+  }
+}

@@ -313,3 +313,37 @@ describe("a prefetched run", () => {
     }
   });
 });
+
+describe("ctx.idempotencyKey and ctx.once", () => {
+  it("give a stable key across attempts and skip a recorded step on a re-run", async () => {
+    const app = createApp();
+    const keys: string[] = [];
+    const effects: string[] = [];
+    let attempt = 0;
+    const t = app.task({
+      name: "billing.charge",
+      idempotencyKey: (input) => `order:${(input as { order: string }).order}`,
+      retry: { maxAttempts: 2, baseMs: 0, jitter: "none" },
+      async run(input: { order: string }, ctx) {
+        keys.push(ctx.idempotencyKey);
+        const charge = await ctx.once("charge", () => {
+          effects.push(`charged ${input.order}`);
+          return { id: `ch_${input.order}`, at: new Date(0) };
+        });
+        if (++attempt === 1) throw new Error("crashed after the charge");
+        return charge;
+      },
+    });
+    const run = await t.enqueue({ order: "o1" });
+    await app.drain();
+    await app.drain();
+    // The recorded value is its JSON round trip, on the first run as on the re-run.
+    assert.deepEqual(await run.result(), { id: "ch_o1", at: "1970-01-01T00:00:00.000Z" });
+    assert.deepEqual(effects, ["charged o1"], "the charge ran once across both attempts");
+    assert.deepEqual(keys, ["billing.charge:order:o1", "billing.charge:order:o1"]);
+    const plain = app.task({ name: "plain", run: (_input, ctx) => ctx.idempotencyKey });
+    const other = await plain.enqueue(null);
+    await app.drain();
+    assert.equal(await other.result(), other.id, "a run without a key: its run id");
+  });
+});

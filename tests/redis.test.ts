@@ -29,6 +29,73 @@ describe("redis backend", () => {
       subject(() => rig, "bun"),
     );
 
+  it("drops a prefetched run whose lease lapsed while the loop was blocked, instead of running it twice", async () => {
+    const { backend, close } = rig.backend("tcp");
+    try {
+      const app = createApp({ broker: backend, store: backend });
+      const counts = new Map<string, number>();
+      const t = app.task({
+        name: "t",
+        run: (input: string) => {
+          counts.set(input, (counts.get(input) ?? 0) + 1);
+          if (input === "A") {
+            const until = performance.now() + 1_000;
+            while (performance.now() < until) {
+              // a CPU-bound task holds the loop
+            }
+          }
+        },
+      });
+      const runs = await t.enqueueMany(["A", "B"]);
+      const worker = app.worker({ concurrency: 1, prefetch: 1, leaseMs: 200, pollMs: 50 }).start();
+      try {
+        for (const run of runs) await run.result({ timeoutMs: 10_000 });
+      } finally {
+        await worker.stop();
+      }
+      assert.deepEqual(Object.fromEntries(counts), { A: 1, B: 1 });
+    } finally {
+      await close();
+    }
+  });
+
+  it("cancels a running task: its signal aborts at the next renewal and its success is not recorded", async () => {
+    const { backend, close } = rig.backend("tcp");
+    try {
+      const app = createApp({ broker: backend, store: backend });
+      let started!: () => void;
+      const running = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      let aborted: unknown;
+      const t = app.task({
+        name: "long",
+        run: (_input, ctx) =>
+          new Promise((resolve) => {
+            started();
+            ctx.signal.addEventListener("abort", () => {
+              aborted = ctx.signal.reason;
+              resolve("finished anyway");
+            });
+          }),
+      });
+      const worker = app.worker({ leaseMs: 300 }).start();
+      try {
+        const run = await t.enqueue(null);
+        await running;
+        assert.equal(await run.cancel(), true);
+        await waitFor(() => aborted !== undefined, 5_000, "the task's signal to abort");
+        assert.equal((aborted as Error).name, "CancelledError");
+        await waitFor(async () => worker.active === 0, 5_000, "the task to end");
+        assert.equal((await run.status())?.state, "cancelled", "the late success is not recorded");
+      } finally {
+        await worker.stop();
+      }
+    } finally {
+      await close();
+    }
+  });
+
   it("expires dead letters after deadLetterTtlMs", async () => {
     const { backend, close } = rig.backend("tcp", { deadLetterTtlMs: 200 });
     try {

@@ -31,9 +31,10 @@ import {
   type UpdateRunResult,
 } from "../../backend.ts";
 import { CallBatcher } from "./_batcher.ts";
+import { DeadLetters } from "./_dead-letters.ts";
 import { QueueCall } from "./_call.ts";
 import { int, list, maybeText, type Transport, text, transport } from "./_client.ts";
-import { deadListResult, decodeDeadLetter, decodeRecord, ms, receiveResult, updateResult } from "./_codec.ts";
+import { decodeRecord, ms, receiveResult, updateResult } from "./_codec.ts";
 import { kvKey, queueIndexKey } from "./_keys.ts";
 import { fusedLedger, type RedisLedger } from "./_ledger.ts";
 import { type RedisOptions, resolveOptions } from "./_options.ts";
@@ -80,6 +81,7 @@ export class RedisBackend implements Broker, Store {
   #ledger: RedisLedger | undefined;
   readonly #calls: CallBatcher;
   readonly #deadLetterTtlMs: number;
+  readonly #dead: DeadLetters;
 
   /** Wraps the client; throws TypeError/RangeError naming a wrong option. Prefer {@link redis}. */
   constructor(options: RedisOptions) {
@@ -90,6 +92,13 @@ export class RedisBackend implements Broker, Store {
     this.transport = this.#t.kind;
     this.#waiter = new Waiter(this.#t, prefix, pollMinMs, pollMaxMs);
     this.#calls = new CallBatcher(this.#t, prefix);
+    this.#dead = new DeadLetters({
+      prefix,
+      retentionMs: deadLetterTtlMs,
+      run: (c) => this.#run(c),
+      queues: () => this.#queues(),
+      register: (q) => this.#register(q),
+    });
   }
 
   // ---- plumbing ----
@@ -319,65 +328,28 @@ export class RedisBackend implements Broker, Store {
   }
 
   /** Keeps a dead letter under its queue. */
-  async addDeadLetter(entry: DeadLetter): Promise<void> {
-    await this.#register(entry.queue);
-    const c = new QueueCall(this.prefix, entry.queue);
-    c.deadAdd(entry, this.#deadLetterTtlMs);
-    await this.#run(c);
+  addDeadLetter(entry: DeadLetter): Promise<void> {
+    return this.#dead.add(entry);
   }
 
   /** Dead letters of every known queue, newest first. */
-  async listDeadLetters(options: { limit?: number } = {}): Promise<DeadLetter[]> {
-    const limit = Math.floor(options.limit ?? 100);
-    if (!(limit >= 1)) return [];
-    const lists = await Promise.all(
-      (await this.#queues()).map(async (queue) => {
-        const c = new QueueCall(this.prefix, queue);
-        c.deadList(limit, this.#deadLetterTtlMs);
-        return deadListResult((await this.#run(c))[0]);
-      }),
-    );
-    return lists
-      .flat()
-      .sort((a, b) => b.at - a.at)
-      .slice(0, limit)
-      .map((e) => e.entry);
+  listDeadLetters(options: { limit?: number } = {}): Promise<DeadLetter[]> {
+    return this.#dead.list(options.limit ?? 100);
   }
 
   /** Removes and returns a dead letter, looked up in every known queue. */
-  async takeDeadLetter(id: string): Promise<DeadLetter | null> {
-    const found = await Promise.all(
-      (await this.#queues()).map(async (queue) => {
-        const c = new QueueCall(this.prefix, queue);
-        c.deadTake(id);
-        return maybeText((await this.#run(c))[0], "dead letter");
-      }),
-    );
-    const json = found.find((f) => f !== null);
-    return json === undefined ? null : decodeDeadLetter(json);
+  takeDeadLetter(id: string): Promise<DeadLetter | null> {
+    return this.#dead.take(id);
   }
 
   /** Deletes a dead letter, looked up in every known queue; false when there was none. */
-  async deleteDeadLetter(id: string): Promise<boolean> {
-    const found = await this.#everyQueue((c) => c.deadDelete(id));
-    return found.some((n) => int(n, "dead letter delete") === 1);
+  deleteDeadLetter(id: string): Promise<boolean> {
+    return this.#dead.delete(id);
   }
 
   /** Deletes every dead letter of every known queue; resolves to how many there were. */
-  async purgeDeadLetters(): Promise<number> {
-    const counts = await this.#everyQueue((c) => c.deadPurge());
-    return counts.reduce<number>((sum, n) => sum + int(n, "dead letter purge"), 0);
-  }
-
-  /** One op on every known queue, in parallel; resolves to each queue's result. */
-  async #everyQueue(add: (c: QueueCall) => void): Promise<unknown[]> {
-    return await Promise.all(
-      (await this.#queues()).map(async (queue) => {
-        const c = new QueueCall(this.prefix, queue);
-        add(c);
-        return (await this.#run(c))[0];
-      }),
-    );
+  purgeDeadLetters(): Promise<number> {
+    return this.#dead.purge();
   }
 
   /** Checks Redis answers (one script call). */

@@ -26,7 +26,6 @@ import {
   EnvelopeError,
   RetryRequest,
   SerializationError,
-  TimeoutError,
   UnknownTaskError,
   WorkerLostError,
 } from "../errors.ts";
@@ -48,7 +47,7 @@ import { validate } from "../schema.ts";
 import type { ResolvedTask } from "../task.ts";
 import type { Continuation } from "../workflow/workflow.ts";
 import { AttemptContext } from "./_context.ts";
-import { Deadlines } from "./_deadlines.ts";
+import { AttemptTimeouts, isThenable } from "./_timeouts.ts";
 import type { Ledger } from "./ledger.ts";
 
 export type { Outcome } from "../contracts.ts";
@@ -91,7 +90,7 @@ export interface ProcessOptions {
 /** Runs tasks. One per app. */
 export class Executor {
   readonly #deps: ExecutorDeps;
-  readonly #deadlines = new Deadlines();
+  readonly #timeouts = new AttemptTimeouts();
 
   constructor(deps: ExecutorDeps) {
     this.#deps = deps;
@@ -191,10 +190,10 @@ export class Executor {
           : await validate(task.schema, envelope.input, `input of task "${task.name}"`);
       const began = performance.now();
       const value = task.run(input, ctx);
-      result = isThenable(value) ? await this.#withTimeout(value, task, envelope.attempt, ctx) : value;
+      result = isThenable(value) ? await this.#timeouts.race(value, task, envelope.attempt, ctx) : value;
       // A timer cannot fire while the handler blocks the event loop: code that ran past its
       // timeout (synchronous, or async that blocked before it settled) fails now, when it returns.
-      if (performance.now() - began > task.timeoutMs) throw this.#timedOut(task, envelope.attempt, ctx);
+      if (performance.now() - began > task.timeoutMs) throw this.#timeouts.error(task, envelope.attempt, ctx);
       if (!task.ignoreResult) {
         try {
           resultJson = toJson(result, "result");
@@ -266,37 +265,6 @@ export class Executor {
     } catch (error) {
       this.#deps.events.emit("error", { error, where: `workflow of run ${envelope.id}` });
     }
-  }
-
-  /** The error of an attempt past its timeout; aborts `ctx.signal` with it. */
-  #timedOut(task: ResolvedTask, attempt: number, ctx: AttemptContext): TimeoutError {
-    const error = new TimeoutError(
-      `task "${task.name}" timed out after ${task.timeoutMs} ms (attempt ${attempt})`,
-    );
-    ctx.abort(error);
-    return error;
-  }
-
-  /** Settles with the task's promise, or rejects with TimeoutError at timeoutMs (aborting ctx.signal). */
-  #withTimeout(
-    running: PromiseLike<unknown>,
-    task: ResolvedTask,
-    attempt: number,
-    ctx: AttemptContext,
-  ): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const deadline = this.#deadlines.add(task.timeoutMs, () => reject(this.#timedOut(task, attempt, ctx)));
-      running.then(
-        (value) => {
-          this.#deadlines.cancel(deadline);
-          resolve(value);
-        },
-        (error: unknown) => {
-          this.#deadlines.cancel(deadline);
-          reject(error);
-        },
-      );
-    });
   }
 
   async #failed(
@@ -426,12 +394,4 @@ function cancelledOutcome(id: string, next: Delivery[] | undefined): Outcome {
   return next === undefined || next.length === 0
     ? { kind: "duplicate", id, state: "cancelled" }
     : { kind: "duplicate", id, state: "cancelled", next };
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function"
-  );
 }

@@ -7,37 +7,10 @@
 import type { Broker, Clock, Delivery, LeaseState } from "../contracts.ts";
 import { CancelledError } from "../errors.ts";
 import type { Emitter } from "../events.ts";
-import { checkKeys, keysOf } from "../_options.ts";
 import type { Executor, ProcessOptions } from "./executor.ts";
+import { resolveWorkerOptions, type WorkerOptions } from "./worker-options.ts";
 
-/**
- * Options of `app.worker()`.
- *
- * @example
- * ```ts
- * app.worker({ queues: ["io"], concurrency: 50 }).start();
- * ```
- */
-export interface WorkerOptions {
-  /** Queues to serve, in order: earlier queues are served first. @default every queue the app's tasks use */
-  queues?: readonly string[];
-  /** Tasks run at once. @default 10 */
-  concurrency?: number;
-  /**
-   * Tasks leased ahead of the running ones, so the next task starts the moment one ends instead
-   * of after its outcome has been recorded (like Celery's prefetch). Each stays leased (renewed)
-   * while it waits, and backends that start runs as they lease them show it active from then; on
-   * stop, waiting ones go back to their queue at once. Use 0 for long tasks, so an idle worker
-   * elsewhere takes them instead. @default the concurrency
-   */
-  prefetch?: number;
-  /** How long a received task stays invisible to other workers; renewed every third of it. @default 30_000 */
-  leaseMs?: number;
-  /** On stop, how long in-flight tasks may finish before their leases are released. @default 10_000 */
-  shutdownGraceMs?: number;
-  /** Longest single wait for new work before the worker asks again. @default 5_000 */
-  pollMs?: number;
-}
+export type { WorkerOptions } from "./worker-options.ts";
 
 /** What a worker needs from its app. */
 export interface WorkerHost {
@@ -60,28 +33,6 @@ interface Slot {
   renewedAt: number;
   /** Aborts the running task's `ctx.signal` (the worker gave up on it, or its run was cancelled). */
   control: AbortController;
-}
-
-const WORKER_KEYS = keysOf<WorkerOptions>({
-  queues: true,
-  concurrency: true,
-  prefetch: true,
-  leaseMs: true,
-  shutdownGraceMs: true,
-  pollMs: true,
-});
-
-function checkPositive(name: string, value: number, integer: boolean): number {
-  if (
-    typeof value !== "number" ||
-    !(value > 0) ||
-    (integer ? !Number.isSafeInteger(value) : !Number.isFinite(value))
-  ) {
-    throw new RangeError(
-      `${name} must be a positive ${integer ? "integer" : "number"}, got ${String(value)}`,
-    );
-  }
-  return value;
 }
 
 /**
@@ -127,31 +78,14 @@ export class Worker {
       );
     }
     this.#host = host;
-    checkKeys(options, WORKER_KEYS, "worker");
-    if (options.queues !== undefined) {
-      if (
-        !Array.isArray(options.queues) ||
-        options.queues.length === 0 ||
-        options.queues.some((q) => typeof q !== "string" || q === "")
-      ) {
-        throw new TypeError(
-          `queues must be a non-empty array of queue names, got ${JSON.stringify(options.queues)}`,
-        );
-      }
-      this.#queues = [...options.queues];
-    }
-    this.#concurrency = checkPositive("concurrency", options.concurrency ?? 10, true);
-    const prefetch = options.prefetch ?? this.#concurrency;
-    if (!Number.isSafeInteger(prefetch) || prefetch < 0) {
-      throw new RangeError(`prefetch must be a non-negative integer, got ${String(prefetch)}`);
-    }
-    this.#slots = this.#concurrency + prefetch;
-    this.#permits = this.#concurrency;
-    this.#leaseMs = checkPositive("leaseMs", options.leaseMs ?? 30_000, false);
-    this.#graceMs = options.shutdownGraceMs ?? 10_000;
-    if (!(this.#graceMs >= 0))
-      throw new RangeError(`shutdownGraceMs must be >= 0, got ${String(this.#graceMs)}`);
-    this.#pollMs = checkPositive("pollMs", options.pollMs ?? 5_000, false);
+    const resolved = resolveWorkerOptions(options);
+    this.#queues = resolved.queues;
+    this.#concurrency = resolved.concurrency;
+    this.#slots = resolved.concurrency + resolved.prefetch;
+    this.#permits = resolved.concurrency;
+    this.#leaseMs = resolved.leaseMs;
+    this.#graceMs = resolved.shutdownGraceMs;
+    this.#pollMs = resolved.pollMs;
   }
 
   /** True between `start()` and the end of `stop()`. */

@@ -29,41 +29,11 @@ import type {
 import { CANCELLED_STEP, composeLedger, type Ledger } from "../execute/ledger.ts";
 import { flatKey } from "../keys.ts";
 import { isStartable, notStarted, STARTED, successPatch } from "../run-state.ts";
-import { checkKeys, keysOf } from "../_options.ts";
 import { DeadLetterList } from "./_dead-letters.ts";
 import { MessageQueues } from "./_queues.ts";
+import { type MemoryOptions, resolveMemoryOptions } from "./options.ts";
 
-/** Options of {@link memory}. */
-export interface MemoryOptions {
-  /**
-   * Run each task to its end (retries included) before `enqueue` resolves.
-   * @default false
-   */
-  eager?: boolean;
-  /**
-   * In eager mode, wait out delays and retry backoff for real instead of collapsing them to 0.
-   * @default false
-   */
-  honorDelays?: boolean;
-  /**
-   * In eager mode, a run that failed for good rejects `enqueue()` with its `TaskFailedError`
-   * (Celery's `task_eager_propagates`); by default `enqueue()` resolves and the run is `failed`.
-   * @default false
-   */
-  propagate?: boolean;
-  /** How long a dead letter is kept. @default 604_800_000 (7 days) */
-  deadLetterTtlMs?: number;
-  /** Time source for delays, leases and TTLs. @default the system clock */
-  clock?: Clock;
-}
-
-const MEMORY_KEYS = keysOf<MemoryOptions>({
-  eager: true,
-  honorDelays: true,
-  propagate: true,
-  deadLetterTtlMs: true,
-  clock: true,
-});
+export type { MemoryOptions } from "./options.ts";
 
 interface Stored<T> {
   value: T;
@@ -98,18 +68,12 @@ export class MemoryBackend implements Broker, Store {
   #fused = false;
 
   constructor(options: MemoryOptions = {}) {
-    checkKeys(options, MEMORY_KEYS, "memory()");
-    this.eager = options.eager === true;
-    this.honorDelays = options.honorDelays === true;
-    this.propagate = options.propagate === true;
-    if (this.propagate && !this.eager)
-      throw new TypeError("propagate needs eager: true (it is an eager-mode option)");
-    this.#clock = options.clock ?? { now: () => Date.now() };
-    const deadLetterTtlMs = options.deadLetterTtlMs ?? 604_800_000;
-    if (typeof deadLetterTtlMs !== "number" || !(deadLetterTtlMs > 0)) {
-      throw new RangeError(`deadLetterTtlMs must be a positive number, got ${String(deadLetterTtlMs)}`);
-    }
-    this.#dead = new DeadLetterList(this.#clock, deadLetterTtlMs);
+    const resolved = resolveMemoryOptions(options);
+    this.eager = resolved.eager;
+    this.honorDelays = resolved.honorDelays;
+    this.propagate = resolved.propagate;
+    this.#clock = resolved.clock;
+    this.#dead = new DeadLetterList(this.#clock, resolved.deadLetterTtlMs);
     this.#mq = new MessageQueues(this.#clock, this.eager && !this.honorDelays);
   }
 
