@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// The whole check, as `npm test` runs it: type check (tsc, deno check), lint, then the same
+// The whole check, as `npm test` runs it: type check (tsc, deno check), lint, the JSR dry run,
+// the package checks and consumer tests (tests/consumers/run.mjs), then the same
 // tests/**/*.test.ts files under Node, Deno and Bun. Ends with one line: "N passed, N failed".
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -60,18 +61,8 @@ const checks = [
   ],
 ];
 function entryFiles() {
-  return findEntries("adapters").concat(["src/hono.ts"].filter(exists));
-}
-function findEntries(dir) {
-  const out = [];
-  for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
-    if (entry.isDirectory()) out.push(...findEntries(join(dir, entry.name)));
-    else if (entry.name === "mod.ts") out.push(join(dir, entry.name));
-  }
-  return out;
-}
-function exists(p) {
-  return existsSync(join(root, p));
+  const jsr = JSON.parse(readFileSync(join(root, "deno.json"), "utf8")).exports;
+  return Object.values(jsr).filter((f) => f !== "./mod.ts");
 }
 if (filters.length === 0) {
   for (const [label, cmd, args] of checks) {
@@ -82,6 +73,16 @@ if (filters.length === 0) {
       problems.push(label);
     }
   }
+  // The package as users get it: packed, checked, installed elsewhere, used on every runtime.
+  const consumers = await run("package and consumers (tests/consumers/run.mjs)", process.execPath, [
+    join(root, "tests", "consumers", "run.mjs"),
+  ]);
+  const m = /(\d+) passed, (\d+) failed\s*$/.exec(consumers.text);
+  const p = Number(m?.[1] ?? 0);
+  const f = m === null ? 1 : Number(m[2]);
+  passed += p;
+  failed += f || (consumers.code === 0 ? 0 : 1);
+  if (f > 0 || consumers.code !== 0) problems.push("package and consumers");
 }
 
 function count(re, text) {

@@ -5,11 +5,21 @@ import { describe, it } from "node:test";
 const read = (name: string) => JSON.parse(readFileSync(new URL(`../${name}`, import.meta.url), "utf8"));
 
 describe("published entry points", () => {
-  it("lists the same export names and files in package.json and deno.json", () => {
-    const npm = read("package.json").exports as Record<string, string>;
+  it("lists the same entries for npm (built dist/), JSR (source) and the repo's own imports", () => {
+    type NpmExport = { types: string; import: string; default: string };
+    const npm = read("package.json").exports as Record<string, NpmExport>;
     const jsr = read("deno.json").exports as Record<string, string>;
+    const paths = read("tsconfig.json").compilerOptions.paths as Record<string, string[]>;
     assert.deepEqual(Object.keys(npm).sort(), Object.keys(jsr).sort());
-    for (const [name, file] of Object.entries(npm)) assert.equal(jsr[name], file, `export ${name}`);
+    for (const [name, source] of Object.entries(jsr)) {
+      const built = `./dist/${source.slice(2, -3)}`;
+      assert.deepEqual(
+        npm[name],
+        { types: `${built}.d.ts`, import: `${built}.js`, default: `${built}.js` },
+        name,
+      );
+      assert.deepEqual(paths[`celeriac${name.slice(1)}`], [source], `tsconfig paths ${name}`);
+    }
   });
 
   it("pins the same versions of runtime dependencies for npm and Deno", () => {
@@ -21,17 +31,17 @@ describe("published entry points", () => {
   });
 
   it("exposes every entry point as a loadable module", async () => {
-    const npm = read("package.json").exports as Record<string, string>;
-    for (const file of Object.values(npm)) {
+    const jsr = read("deno.json").exports as Record<string, string>;
+    for (const file of Object.values(jsr)) {
       const mod = await import(new URL(`../${file}`, import.meta.url).href);
       assert.ok(Object.keys(mod).length > 0, `${file} exports something`);
     }
   });
 
   it("maps every published name to its file for Deno, as the examples import them", () => {
-    const npm = read("package.json").exports as Record<string, string>;
+    const jsr = read("deno.json").exports as Record<string, string>;
     const imports = read("deno.json").imports as Record<string, string>;
-    for (const [name, file] of Object.entries(npm)) {
+    for (const [name, file] of Object.entries(jsr)) {
       assert.equal(imports[`celeriac${name.slice(1)}`], file, `deno.json imports celeriac${name.slice(1)}`);
     }
   });
