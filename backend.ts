@@ -46,6 +46,7 @@ export {
   type Envelope,
   ENVELOPE_VERSION,
   encodeEnvelope,
+  envelopeFrom,
   sendKey,
   toMessage,
 } from "./src/envelope.ts";
@@ -71,6 +72,7 @@ export {
   type TakeNext,
 } from "./src/execute/ledger.ts";
 export { processDelivery } from "./src/process.ts";
+export { Deadlines } from "./src/execute/_deadlines.ts";
 export { checkKeys, keysOf } from "./src/_options.ts";
 export { toJson } from "./src/json.ts";
 export {
@@ -96,6 +98,7 @@ export {
   isFinal,
   isStartable,
   notStarted,
+  PUSH_START_GUARD,
   RUN_STATES,
   type RunFields,
   rejectedPatch,

@@ -25,12 +25,15 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
+import { Client, Receiver } from "@upstash/qstash";
 import { Hono } from "hono";
-import { qstashReceiver, qstashVerifier } from "../adapters/qstash/mod.ts";
+import { Redis as IoRedis } from "ioredis";
+import { qstash, qstashReceiver, qstashVerifier } from "../adapters/qstash/mod.ts";
+import { redis } from "../adapters/redis/mod.ts";
+import { signQStashDelivery, startRedis } from "../dev/mod.ts";
 import { createApp } from "../mod.ts";
 import { createHandler } from "../src/hono.ts";
 import { freePort, serveHere } from "../tests/edge/_support.ts";
-import { signQStashDelivery } from "../dev/mod.ts";
 
 const KEYS = { currentSigningKey: "sig_bench_current", nextSigningKey: "sig_bench_next" };
 const proc = (
@@ -49,7 +52,7 @@ const VERIFY_RUNS = QUICK ? 500 : 5_000;
 
 // ---------------------------------------------------------------- child: one server
 
-async function serveChild(mode: Mode, port: number): Promise<void> {
+async function serveChild(mode: Mode, port: number, redisPort: number): Promise<void> {
   // Exit (rather than die) on SIGTERM, so `--cpu-prof` and the like can write their output.
   (globalThis as { process?: { on?(signal: string, listener: () => void): void } }).process?.on?.(
     "SIGTERM",
@@ -61,25 +64,38 @@ async function serveChild(mode: Mode, port: number): Promise<void> {
     const bare = new Hono();
     bare.post("/qstash", (c) => c.text("ok"));
     fetcher = bare.fetch;
-  } else if (mode === "read") {
-    // The HTTP work of any push endpoint, without verifying or running anything: read and parse
-    // the body, read the QStash headers, answer with a small JSON body.
-    const read = new Hono();
-    read.post("/qstash", async (c) => {
-      const body = JSON.parse(await c.req.text()) as { id?: string };
-      const seen = [
-        c.req.header("upstash-signature"),
-        c.req.header("upstash-message-id"),
-        c.req.header("upstash-retried"),
-      ];
-      if (seen.includes(undefined)) return c.text("missing header", 400);
-      return c.json({ outcome: "succeeded", id: body.id });
+  } else if (mode === "receiver") {
+    // What a user writes without celeriac: verify with the real Receiver, parse, call the
+    // function, answer. It records nothing anywhere.
+    const receiver = new Receiver(KEYS);
+    const task = async (_input: unknown) => null;
+    const route = new Hono();
+    route.post("/qstash", async (c) => {
+      const body = await c.req.text();
+      await receiver.verify({ signature: c.req.header("upstash-signature") ?? "", body, url });
+      const envelope = JSON.parse(body) as { id: string; input: unknown };
+      await task(envelope.input);
+      return c.json({ outcome: "succeeded", id: envelope.id });
     });
-    fetcher = read.fetch;
-  } else {
+    fetcher = route.fetch;
+  } else if (mode === "handler") {
+    // The handler on the memory store: verify, record the run (start, success), answer.
     const app = createApp();
     app.task({ name: "noop", run: () => null });
     fetcher = createHandler(app, { push: qstashReceiver({ ...KEYS, url }) }).fetch;
+  } else {
+    // The handler with a Redis store (its records outlive the request), as deployed.
+    const client = new IoRedis({ host: "127.0.0.1", port: redisPort, maxRetriesPerRequest: 3 });
+    const store = redis({ client });
+    const broker = qstash({
+      url,
+      ...KEYS,
+      store,
+      client: new Client({ token: "t", baseUrl: "http://127.0.0.1:9", retry: false, enableTelemetry: false }),
+    });
+    const app = createApp({ broker });
+    app.task({ name: "noop", run: () => null });
+    fetcher = createHandler(app).fetch;
   }
   // The verifier alone, sequentially: the per-request cost of signature verification.
   const verify = qstashVerifier(KEYS);
@@ -208,9 +224,10 @@ function start(
   runtime: string,
   mode: string,
   port: number,
+  redisPort: number,
 ): Promise<{ child: ChildProcess; info: { server: string; verifyUs: number } }> {
   const file = fileURLToPath(import.meta.url);
-  const args = ["--serve", mode, String(port)];
+  const args = ["--serve", mode, String(port), String(redisPort)];
   const [cmd, base] =
     runtime === "node"
       ? [
@@ -241,50 +258,45 @@ function bin(name: string): string {
   return fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
 }
 
-/** What a child serves: a bare route, a route that only reads the delivery, or the handler. */
-type Mode = "bare" | "read" | "handler";
+/**
+ * What a child serves: a bare route, the hand-written Receiver route, or the handler on the
+ * memory store or on a Redis store.
+ */
+type Mode = "bare" | "receiver" | "handler" | "handler-redis";
+const MODES: readonly Mode[] = ["bare", "receiver", "handler", "handler-redis"];
 
 interface Row {
   server: string;
-  bare: number;
-  read: number;
-  handler: number;
+  rps: Record<Mode, number>;
   verifyUs: number;
 }
 
-/** The three servers up side by side; ROUNDS alternating runs of each; medians. */
-async function measure(runtime: string): Promise<Row> {
-  const [barePort, readPort, handlerPort] = [await freePort(), await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${handlerPort}/qstash`;
-  // Fresh deliveries for every handler run (a repeated run id would be a cheaper duplicate).
+/** The servers up side by side; ROUNDS alternating runs of each; medians. */
+async function measure(runtime: string, redisPort: number): Promise<Row> {
+  const ports = await Promise.all(MODES.map(() => freePort()));
+  // Every server is sent deliveries signed for its own URL, fresh for every run (a repeated run
+  // id would be a cheaper duplicate).
   const batches = await Promise.all(
-    Array.from({ length: ROUNDS + 1 }, (_, i) => presign(i === 0 ? WARMUP : REQUESTS, url)),
+    MODES.map((_, m) =>
+      Promise.all(
+        Array.from({ length: ROUNDS + 1 }, (_, i) =>
+          presign(i === 0 ? WARMUP : REQUESTS, `http://127.0.0.1:${ports[m]}/qstash`),
+        ),
+      ),
+    ),
   );
-  const bare = await start(runtime, "bare", barePort);
-  const read = await start(runtime, "read", readPort);
-  const handler = await start(runtime, "handler", handlerPort);
+  const servers = [];
+  for (const [m, mode] of MODES.entries()) servers.push(await start(runtime, mode, ports[m]!, redisPort));
   try {
-    const [warm, ...rounds] = batches as [Signed[], ...Signed[][]];
-    await load(barePort, warm);
-    await load(readPort, warm);
-    await load(handlerPort, warm);
-    const bareRps: number[] = [];
-    const readRps: number[] = [];
-    const handlerRps: number[] = [];
-    for (const items of rounds) {
-      bareRps.push(await load(barePort, items));
-      readRps.push(await load(readPort, items));
-      handlerRps.push(await load(handlerPort, items));
+    for (const [m] of MODES.entries()) await load(ports[m]!, batches[m]![0]!);
+    const runs = MODES.map(() => [] as number[]);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [m] of MODES.entries()) runs[m]!.push(await load(ports[m]!, batches[m]![round]!));
     }
-    return {
-      server: handler.info.server,
-      bare: median(bareRps),
-      read: median(readRps),
-      handler: median(handlerRps),
-      verifyUs: handler.info.verifyUs,
-    };
+    const rps = Object.fromEntries(MODES.map((mode, m) => [mode, median(runs[m]!)])) as Record<Mode, number>;
+    return { server: servers[2]!.info.server, rps, verifyUs: servers[2]!.info.verifyUs };
   } finally {
-    for (const server of [bare, read, handler]) server.child.kill("SIGTERM");
+    for (const server of servers) server.child.kill("SIGTERM");
   }
 }
 
@@ -296,23 +308,29 @@ function median(values: number[]): number {
 async function main(): Promise<void> {
   const serveAt = argv.indexOf("--serve");
   if (serveAt !== -1) {
-    await serveChild(argv[serveAt + 1] as Mode, Number(argv[serveAt + 2]));
+    await serveChild(argv[serveAt + 1] as Mode, Number(argv[serveAt + 2]), Number(argv[serveAt + 3]));
     return;
   }
   console.log(
-    `push deliveries through createHandler vs a bare Hono route: ${REQUESTS} requests, ${CONCURRENCY} in flight\n`,
+    `push deliveries/s: a bare Hono route, the hand-written Receiver route, and createHandler on the memory and on a Redis store; ${REQUESTS} requests, ${CONCURRENCY} in flight\n`,
   );
   console.log(
-    "| runtime | server | bare route req/s | reading route req/s | handler deliveries/s | handler / bare | handler / reading | verify µs/op |",
+    "| runtime | server | bare route | Receiver route | handler (memory) | handler (Redis) | memory / Receiver | Redis / Receiver | verify µs/op |",
   );
-  console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   const only = argv.find((a) => a.startsWith("--runtime="))?.slice("--runtime=".length);
-  for (const runtime of ["node", "bun", "deno"].filter((r) => only === undefined || r === only)) {
-    const row = await measure(runtime);
-    const pct = (n: number) => `${((row.handler / n) * 100).toFixed(0)}%`;
-    console.log(
-      `| ${runtime} | ${row.server} | ${row.bare.toFixed(0)} | ${row.read.toFixed(0)} | ${row.handler.toFixed(0)} | ${pct(row.bare)} | ${pct(row.read)} | ${row.verifyUs.toFixed(1)} |`,
-    );
+  const redisServer = await startRedis();
+  try {
+    for (const runtime of ["node", "bun", "deno"].filter((r) => only === undefined || r === only)) {
+      const row = await measure(runtime, redisServer.port);
+      const { rps } = row;
+      const x = (n: number) => `${(n / rps.receiver).toFixed(2)}×`;
+      console.log(
+        `| ${runtime} | ${row.server} | ${rps.bare.toFixed(0)} | ${rps.receiver.toFixed(0)} | ${rps.handler.toFixed(0)} | ${rps["handler-redis"].toFixed(0)} | ${x(rps.handler)} | ${x(rps["handler-redis"])} | ${row.verifyUs.toFixed(1)} |`,
+      );
+    }
+  } finally {
+    await redisServer.stop();
   }
 }
 

@@ -52,6 +52,7 @@ import {
   table,
   totalCalls,
 } from "./_redis-probe.ts";
+import { remoteResult } from "./_remote.ts";
 import {
   BullSide,
   CeleriacSide,
@@ -81,6 +82,7 @@ const RETRY_N = QUICK ? 2_000 : 10_000;
 const CYCLE_N = QUICK ? 1_000 : 5_000;
 const LATENCY_SAMPLES = QUICK ? 300 : 2_000;
 const LATENCY_GAP_MS = 2;
+const REMOTE_SAMPLES = QUICK ? 100 : 500;
 const REST_N = QUICK ? 1_000 : 5_000;
 const IDLE_MS = 5_000;
 const TOKEN = "celeriac-bench-token";
@@ -261,6 +263,19 @@ async function main(): Promise<string> {
     noteLoad("section 4");
     log(`4. latency ${LATENCY_SAMPLES} samples`);
     const latencies = await alternate(pair, RUNS, (s) => s.latency(LATENCY_SAMPLES, LATENCY_GAP_MS));
+
+    // ---- 4b. cross-process result()
+    noteLoad("section 4b");
+    log(`4b. cross-process result() ${REMOTE_SAMPLES} samples`);
+    const remote: Record<"celeriac" | "bullmq", number[][]> = { celeriac: [], bullmq: [] };
+    for (let r = 0; r < RUNS; r++) {
+      for (const side of r % 2 === 0
+        ? (["celeriac", "bullmq"] as const)
+        : (["bullmq", "celeriac"] as const)) {
+        await admin.flushall();
+        remote[side].push(await remoteResult(side, server.port, REMOTE_SAMPLES, LATENCY_GAP_MS));
+      }
+    }
 
     // ---- 5 + 6. full cycles: single enqueues (100 in flight), then a worker at c=10
     noteLoad("section 5");
@@ -540,6 +555,29 @@ async function main(): Promise<string> {
 
     // 5
     out.push(
+      "## 4b. Cross-process `run.result()`, idle worker (TCP)",
+      "",
+      `The worker runs in a process of its own (bench/_remote-worker.ts, concurrency 1, idle between tasks); this process enqueues one no-op task and waits for its result — celeriac \`(await task.enqueue(x)).result()\`, BullMQ \`(await queue.add(…)).waitUntilFinished(queueEvents)\` — pauses ${LATENCY_GAP_MS} ms, repeats: ${int(REMOTE_SAMPLES)} samples a run (the first tenth left out as warm-up); medians over runs of each run's percentile.`,
+      "",
+      table(
+        ["side", "p50 ms", "p90 ms", "p99 ms", "max ms"],
+        (["celeriac", "bullmq"] as const).map((side) => [
+          side === "celeriac" ? "celeriac" : "BullMQ",
+          ...[50, 90, 99].map((p) =>
+            fixed(
+              medOf(remote[side], (r) => percentile(r, p)),
+              3,
+            ),
+          ),
+          fixed(
+            medOf(remote[side], (r) => Math.max(...r)),
+            2,
+          ),
+        ]),
+      ),
+      "",
+      `celeriac/BullMQ (time, lower is better): p50 ${fixed(medOf(remote.celeriac, (r) => percentile(r, 50)) / medOf(remote.bullmq, (r) => percentile(r, 50)), 2)}×, p99 ${fixed(medOf(remote.celeriac, (r) => percentile(r, 99)) / medOf(remote.bullmq, (r) => percentile(r, 99)), 2)}×.`,
+      "",
       "## 5. Redis commands per full task cycle (TCP)",
       "",
       `N=${int(CYCLE_N)} single enqueues (${IN_FLIGHT} in flight), then a worker at concurrency 10 drains them; INFO commandstats deltas over both phases ÷ N. "Commands" counts every command Redis ran, inside scripts included, plus the script calls themselves (EVALSHA/EVAL) and blocking waits (BZPOPMIN); "in scripts and direct" leaves the script calls out.`,

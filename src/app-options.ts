@@ -53,7 +53,7 @@ export function resolveBackends(options: AppOptions): { broker: Broker; store: S
   if (typeof options !== "object" || options === null)
     throw new TypeError("createApp options must be an object");
   checkKeys(options, APP_KEYS, "createApp");
-  const broker =
+  const broker: Broker =
     options.broker ??
     (isStore(options.store) && typeof (options.store as unknown as Broker).send === "function"
       ? (options.store as unknown as Broker)

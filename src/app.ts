@@ -318,6 +318,7 @@ export class App {
     internal: EnqueueInternals = {},
   ): Promise<Run<unknown>[]> {
     const { queue, items } = await enqueueItems(task, inputs, options, internal, this.clock.now());
+    if (this.#waiters.watching) for (const item of items) item.watch = true;
     const owners = await this.#ledger.enqueue(items);
     const runs: Run<unknown>[] = [];
     let sent = 0;

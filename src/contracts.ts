@@ -84,6 +84,11 @@ export interface Delivery {
   queue: string;
   /** The encoded envelope, exactly as sent. It may be corrupt: the executor decodes it. */
   body: string;
+  /**
+   * `body` already parsed from JSON, when the transport had to parse it (a push receiver reading
+   * the run id to route it): the executor validates this value instead of parsing again.
+   */
+  parsed?: unknown;
   /** Identifies this lease; ack/renew/release with a stale receipt are ignored. */
   receipt: string;
   /**
@@ -101,6 +106,11 @@ export interface Delivery {
    * push delivery): renewed with the lease, released when the attempt ends.
    */
   claim?: { key: QueueKey; holder: string };
+  /**
+   * Set by brokers that know a process waits for this run's end (`run.result()` elsewhere): the
+   * ledger announces the end, so that waiter wakes at once instead of polling.
+   */
+  watched?: boolean;
   /**
    * Set when the transport found the delivery unusable before it was decoded (a push body that
    * is not UTF-8): the executor dead-letters it with this reason and runs nothing.
@@ -310,6 +320,18 @@ export interface Store {
   delete(key: string): Promise<void>;
   /** Adds `by` (default 1) and returns the new value. The TTL is set on creation. */
   incr(key: string, by?: number, ttlMs?: number): Promise<number>;
+  /**
+   * Cross-process result wake-ups, where the store can announce run ends (Redis over TCP: a
+   * pub/sub channel per app): reads a run like `getRun` and marks it watched, so its end is
+   * announced to `onRunEnded` listeners in every process.
+   */
+  watchRun?(id: string, queue?: string): Promise<RunRecord | null>;
+  /**
+   * Listens to the ends of watched runs (see `watchRun`); resolves once listening, to the
+   * function that stops. One connection per process, shared by every listener. `succeeded`, when
+   * given, is the run's success and its result (so the listener need not read the record).
+   */
+  onRunEnded?(listener: (id: string, succeeded?: { result: unknown }) => void): Promise<() => void>;
   addDeadLetter(entry: DeadLetter): Promise<void>;
   listDeadLetters(options?: { limit?: number }): Promise<DeadLetter[]>;
   /** Removes and returns a dead letter. */

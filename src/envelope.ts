@@ -67,6 +67,19 @@ export function decodeEnvelope(body: string): Envelope {
   } catch (cause) {
     throw new EnvelopeError(`envelope is not JSON: ${(cause as Error).message}`, { cause });
   }
+  return envelopeFrom(raw);
+}
+
+/**
+ * Validates an envelope already parsed from JSON (a transport that had to read the body to
+ * route it hands it over, so it is parsed once), throwing {@link EnvelopeError} with the reason.
+ *
+ * @example
+ * ```ts
+ * const envelope = envelopeFrom(JSON.parse(body));
+ * ```
+ */
+export function envelopeFrom(raw: unknown): Envelope {
   const result = v.safeParse(EnvelopeSchema, raw);
   if (!result.success) {
     const issue = result.issues[0];

@@ -12,18 +12,19 @@
  *    earlier (lost) delivery instead of waiting for it.
  * 3. **Release**: the claim is freed when the attempt has ended.
  *
- * A push delivery (no lease) of a run without a key claims the run itself, for the task's
- * timeout: a duplicate copy arriving while it runs is deferred, never run beside it.
+ * A push delivery (no lease) of a run without a key needs no claim: its run's own record is one.
+ * It starts only a run that is not active (see {@link pushStart}); a copy arriving while the run
+ * is active is deferred, and one arriving after the run's timeout (its process died) starts it.
  *
  * Keys are scoped per task and queue (see `keys.ts`); the ledger maps them to its storage.
  *
  * @module
  */
-import type { Clock, Delivery, Outcome, Store } from "./contracts.ts";
+import type { Clock, Delivery, Outcome, RunRecord, Store, UpdateRunResult } from "./contracts.ts";
 import { type Envelope, toMessage } from "./envelope.ts";
 import type { Ledger } from "./execute/ledger.ts";
-import { claimKey, idempotencyKey, type QueueKey, runClaimKey } from "./keys.ts";
-import { duplicatePatch, type RunFields, START_GUARD } from "./run-state.ts";
+import { claimKey, idempotencyKey, type QueueKey } from "./keys.ts";
+import { ACTIVE_GUARD, duplicatePatch, PUSH_START_GUARD, type RunFields, START_GUARD } from "./run-state.ts";
 
 /** What the gate needs. */
 export interface GateDeps {
@@ -63,9 +64,9 @@ export function claimTtlMs(timeoutMs: number): number {
   return timeoutMs + 5_000;
 }
 
-/** True when a delivery must pass the gate: it has an idempotency key, or no lease (a push). */
-export function gated(delivery: Delivery, envelope: Envelope): boolean {
-  return envelope.idempotencyKey !== undefined || delivery.leaseMs === undefined;
+/** True when a delivery must pass the gate: it has an idempotency key. */
+export function gated(envelope: Envelope): boolean {
+  return envelope.idempotencyKey !== undefined;
 }
 
 /** Passes a delivery through the gate (see {@link gated}: others pass without a round trip). */
@@ -76,12 +77,9 @@ export async function admit(
   run: GateRun,
 ): Promise<Admission> {
   const key = envelope.idempotencyKey;
-  if (key === undefined && delivery.leaseMs !== undefined) return FREE;
+  if (key === undefined) return FREE;
   const { ledger, store, clock } = deps;
-  const owner =
-    key === undefined
-      ? null
-      : await ledger.idempotencyOwner(idempotencyKey(envelope.queue, envelope.task, key));
+  const owner = await ledger.idempotencyOwner(idempotencyKey(envelope.queue, envelope.task, key));
   if (owner !== null && owner !== envelope.id) {
     const done = await store.getRun(owner, envelope.queue);
     if (done?.state === "succeeded") {
@@ -100,10 +98,7 @@ export async function admit(
     }
   }
   const claim: Claim = {
-    key:
-      key === undefined
-        ? runClaimKey(envelope.queue, envelope.id)
-        : claimKey(envelope.queue, envelope.task, key),
+    key: claimKey(envelope.queue, envelope.task, key),
     holder: `${envelope.id}:${delivery.receipt}`,
   };
   // A pull delivery's claim lives as long as its lease and is renewed with it.
@@ -115,14 +110,48 @@ export async function admit(
     const delayMs = sameRun
       ? Math.min(held.remainingMs ?? delivery.leaseMs!, deferDelayMs(run.timeoutMs)) + 1
       : deferDelayMs(run.timeoutMs);
-    // Count deferrals so a re-send of the same attempt is a new send (Message.key) each time.
-    const prev = envelope.meta?.deferrals;
-    const meta = { ...envelope.meta, deferrals: typeof prev === "number" ? prev + 1 : 1 };
-    await ledger.defer(delivery, toMessage({ ...envelope, notBefore: clock.now() + delayMs, meta }));
-    return { run: false, outcome: { kind: "deferred", id: envelope.id, delayMs } };
+    return { run: false, outcome: await defer(deps, delivery, envelope, delayMs) };
   }
   delivery.claim = claim;
   return { run: true, claim };
+}
+
+/** Sends the delivery's run again after `delayMs` (another holder runs it now) and acks this one. */
+export async function defer(
+  deps: GateDeps,
+  delivery: Delivery,
+  envelope: Envelope,
+  delayMs: number,
+): Promise<Outcome> {
+  // Count deferrals so a re-send of the same attempt is a new send (Message.key) each time.
+  const prev = envelope.meta?.deferrals;
+  const meta = { ...envelope.meta, deferrals: typeof prev === "number" ? prev + 1 : 1 };
+  await deps.ledger.defer(delivery, toMessage({ ...envelope, notBefore: deps.clock.now() + delayMs, meta }));
+  return { kind: "deferred", id: envelope.id, delayMs };
+}
+
+/**
+ * The start of a push delivery (no lease): a run that is active is being run by another copy,
+ * unless it has been active for longer than its timeout (that copy's process died). Resolves to
+ * the start's answer, or to the deferral of this copy.
+ */
+export async function pushStart(
+  deps: GateDeps,
+  delivery: Delivery,
+  envelope: Envelope,
+  patch: Partial<RunRecord>,
+  run: GateRun,
+): Promise<UpdateRunResult | Outcome> {
+  const { ledger, clock } = deps;
+  const start = await ledger.start(delivery, envelope.id, patch, {
+    ttlMs: run.resultTtlMs,
+    onlyIf: PUSH_START_GUARD,
+  });
+  if (start.applied || start.record?.state !== "active") return start;
+  const since = start.record.startedAt ?? start.record.updatedAt;
+  const left = since + claimTtlMs(run.timeoutMs) - clock.now();
+  if (left > 0) return await defer(deps, delivery, envelope, Math.min(left, deferDelayMs(run.timeoutMs)) + 1);
+  return await ledger.start(delivery, envelope.id, patch, { ttlMs: run.resultTtlMs, onlyIf: ACTIVE_GUARD });
 }
 
 /** Frees a claim (only when this holder still has it). */

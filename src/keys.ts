@@ -54,11 +54,6 @@ export function claimKey(queue: string, task: string, key: string): QueueKey {
   return { queue, name: `lock:${part(task)}:${key}` };
 }
 
-/** The run-time claim of a run itself (a push delivery without an idempotency key). */
-export function runClaimKey(queue: string, id: string): QueueKey {
-  return { queue, name: `runlock:${id}` };
-}
-
 /** A queue key as one flat name, for stores that do not partition by queue. */
 export function flatKey(key: QueueKey): string {
   return `q:${part(key.queue)}:${key.name}`;

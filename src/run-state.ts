@@ -47,6 +47,12 @@ export const STARTABLE_STATES: readonly RunState[] = ["queued", "scheduled", "re
  */
 export const START_GUARD: RunGuard = [...STARTABLE_STATES, "missing"];
 
+/**
+ * The guard of a push delivery's start (it has no lease): an active run is another copy's, until
+ * its timeout says that copy's process died (see `pushStart` in `idempotency.ts`).
+ */
+export const PUSH_START_GUARD: RunGuard = START_GUARD.filter((s) => s !== "active");
+
 /** A run that has not ended (a missing record included): an attempt's outcome may be recorded. */
 export const UNFINISHED: RunGuard = ["queued", "scheduled", "active", "retrying", "missing"];
 

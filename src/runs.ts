@@ -1,7 +1,7 @@
 /**
  * Run handles and waiting for a run's result: the handle `enqueue` returns for each run, and the
  * waiters a final state wakes (runs finished in this process wake them at once; others are
- * found by polling the store with a growing interval).
+ * announced by stores that can, or found by polling the store with a growing interval).
  *
  * @module
  */
@@ -45,51 +45,92 @@ export class RunHandle<R> implements Run<R> {
 /** Callers of `run.result()` waiting on runs, by run id. */
 export class ResultWaiters {
   readonly #store: Store;
-  readonly #waiters = new Map<string, Set<() => void>>();
+  /** Waiters by run id; woken with the run's success when an announcement carried it. */
+  readonly #waiters = new Map<string, Set<(succeeded?: { result: unknown }) => void>>();
 
   constructor(store: Store) {
     this.#store = store;
   }
 
-  /** A run reached a final state in this process: its waiters look again now. */
-  settled(id: string): void {
+  /**
+   * A run reached a final state (here, or announced from elsewhere): its waiters look again now,
+   * or take `succeeded` as the run's outcome when the announcement carried it.
+   */
+  settled(id: string, succeeded?: { result: unknown }): void {
     const set = this.#waiters.get(id);
     if (set === undefined) return;
     this.#waiters.delete(id);
-    for (const wake of set) wake();
+    for (const wake of set) wake(succeeded);
   }
 
-  /** The run's result once it is final; throws for a failed, cancelled, missing or late run. */
+  /**
+   * True once a result was waited for here that may end in another process (the store can
+   * announce ends): runs enqueued from now on are watched from the start, so their end wakes
+   * this process at once, however soon a worker takes them.
+   */
+  get watching(): boolean {
+    return this.#listening !== undefined;
+  }
+
+  /** Listening to run ends (once per process), or undefined when the store cannot announce them. */
+  #listening: Promise<boolean> | undefined;
+
+  #listen(): Promise<boolean> {
+    const store = this.#store;
+    if (store.onRunEnded === undefined || store.watchRun === undefined) return Promise.resolve(false);
+    this.#listening ??= store
+      .onRunEnded((id, succeeded) => this.settled(id, succeeded))
+      .then(
+        () => true,
+        () => {
+          this.#listening = undefined; // not listening: poll, and try again next time
+          return false;
+        },
+      );
+    return this.#listening;
+  }
+
+  /**
+   * The run's result once it is final; throws for a failed, cancelled, missing or late run. A run
+   * that ends in this process wakes its waiters at once; one that ends elsewhere is announced by
+   * stores that can (Redis over TCP), and found by polling the store from 2 ms on otherwise (REST,
+   * or a run taken by a worker before it was watched).
+   */
   async result(id: string, queue: string | undefined, timeoutMs: number): Promise<unknown> {
     const deadline = Date.now() + timeoutMs;
-    let pollMs = 5;
+    let pollMs = 2;
+    // Listen before marking the run watched, so its announcement cannot come first.
+    let record = (await this.#listen())
+      ? await this.#store.watchRun!(id, queue)
+      : await this.#store.getRun(id, queue);
     for (;;) {
-      const record = await this.#store.getRun(id, queue);
       if (record === null)
         throw new CeleriacError(`run ${id} not found (it never existed, or its record expired)`);
       if (FINAL_STATES.has(record.state)) return outcome(id, record);
       const left = deadline - Date.now();
       if (left <= 0)
         throw new TimeoutError(`run ${id} did not finish within ${timeoutMs} ms (state: ${record.state})`);
-      await this.#wait(id, Math.min(pollMs, left));
+      const succeeded = await this.#wait(id, Math.min(pollMs, left));
+      if (succeeded !== undefined) return succeeded.result;
       pollMs = Math.min(pollMs * 2, 500);
+      record = await this.#store.getRun(id, queue);
     }
   }
 
-  /** Resolves when the run settles here or after `ms`, whichever comes first. */
-  #wait(id: string, ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
+  /** Resolves when the run settles (with its success, when announced with it) or after `ms`. */
+  #wait(id: string, ms: number): Promise<{ result: unknown } | undefined> {
+    return new Promise((resolve) => {
       let set = this.#waiters.get(id);
       if (set === undefined) {
         set = new Set();
         this.#waiters.set(id, set);
       }
-      const wake = () => {
+      const wake = (succeeded?: { result: unknown }) => {
         clearTimeout(timer);
         set.delete(wake);
-        resolve();
+        resolve(succeeded);
       };
-      const timer = setTimeout(wake, ms);
+      const timer = setTimeout(() => wake(), ms);
       set.add(wake);
     });
   }

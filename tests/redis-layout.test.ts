@@ -232,8 +232,8 @@ describe("redis backend: one hash per run, message and record together", () => {
           String(want),
           ...ops,
         )) as unknown[][];
-        // Each receive op's ids (every fifth item after the due time).
-        return reply.map((r) => r.filter((_, i) => i % 5 === 1));
+        // Each receive op's ids (every sixth item after the due time).
+        return reply.map((r) => r.filter((_, i) => i % 6 === 1));
       };
       // Two receive ops (1 and 2 messages) share one ZPOPMIN; the call says it wants 3 in all.
       const before = await ready();

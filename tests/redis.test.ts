@@ -96,6 +96,45 @@ describe("redis backend", () => {
     }
   });
 
+  for (const kind of TRANSPORTS.filter((k) => k !== "rest")) {
+    it(`announces a watched run's end to a waiter in another process, without polling (${kind})`, async () => {
+      const producer = rig.backend(kind);
+      const consumer = rig.backend(kind, { prefix: producer.backend.prefix });
+      try {
+        const sender = createApp({ broker: producer.backend, store: producer.backend });
+        const worker = createApp({ broker: consumer.backend, store: consumer.backend });
+        const slow = (app: typeof sender) =>
+          app.task({
+            name: "slow",
+            run: async (ms: number) => {
+              await new Promise((resolve) => setTimeout(resolve, ms));
+              return ms;
+            },
+          });
+        const task = slow(sender);
+        slow(worker);
+        const running = worker.worker({ concurrency: 1, pollMs: 10_000 }).start();
+        try {
+          // The first wait makes this process listen; runs enqueued after it are watched from the start.
+          assert.equal(await (await task.enqueue(1)).result({ timeoutMs: 10_000 }), 1);
+          const before = (await rig.commandStats()).get("publish") ?? 0;
+          const started = performance.now();
+          const run = await task.enqueue(300);
+          assert.equal(await run.result({ timeoutMs: 10_000 }), 300);
+          const tookMs = performance.now() - started;
+          // Polling from 2 ms doubling would look again only at ~510 ms.
+          assert.ok(tookMs < 450, `woken ${Math.round(tookMs)} ms after enqueue`);
+          assert.equal((await rig.commandStats()).get("publish"), before + 1, "one announcement");
+        } finally {
+          await running.stop();
+        }
+      } finally {
+        await producer.close();
+        await consumer.close();
+      }
+    });
+  }
+
   it("expires dead letters after deadLetterTtlMs", async () => {
     const { backend, close } = rig.backend("tcp", { deadLetterTtlMs: 200 });
     try {

@@ -31,13 +31,11 @@ export interface QStashReceiverOptions extends VerifierOptions {
   path?: string;
 }
 
-const NON_RETRYABLE = { "Upstash-NonRetryable-Error": "true" };
+const JSON_HEADERS: HeadersInit = { "content-type": "application/json; charset=utf-8" };
+const FAILED_HEADERS: HeadersInit = { ...JSON_HEADERS, "Upstash-NonRetryable-Error": "true" };
 
-function json(status: number, body: unknown, headers?: Record<string, string>): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", ...headers },
-  });
+function json(status: number, body: string, headers: HeadersInit = JSON_HEADERS): Response {
+  return new Response(body, { status, headers });
 }
 
 /**
@@ -83,26 +81,41 @@ export function qstashReceiver(options: QStashReceiverOptions): PushReceiver {
     respond: answer,
     failed(error) {
       const name = error instanceof Error ? error.name : "Error";
-      return json(500, { error: name, message: error instanceof Error ? error.message : String(error) });
+      return json(
+        500,
+        JSON.stringify({ error: name, message: error instanceof Error ? error.message : String(error) }),
+      );
     },
   };
 }
 
-/** Status codes toward QStash: 2xx unless the run failed for good or could not run at all. */
+/**
+ * Status codes toward QStash: 2xx unless the run failed for good or could not run at all. The
+ * bodies are small JSON texts built directly (this is the answer to every delivery).
+ */
 function answer(outcome: Outcome): Response {
+  const id = JSON.stringify(outcome.id);
   switch (outcome.kind) {
     case "succeeded":
-      return json(200, { outcome: outcome.kind, id: outcome.id });
+      return json(200, `{"outcome":"succeeded","id":${id}}`);
     case "retrying":
     case "deferred":
       // Our own retry was re-published: QStash must not retry on top of it.
-      return json(200, { outcome: outcome.kind, id: outcome.id, delayMs: outcome.delayMs });
+      return json(200, `{"outcome":"${outcome.kind}","id":${id},"delayMs":${outcome.delayMs}}`);
     case "duplicate":
-      return json(200, { outcome: outcome.kind, id: outcome.id, state: outcome.state });
+      return json(200, `{"outcome":"duplicate","id":${id},"state":${JSON.stringify(outcome.state)}}`);
     case "failed":
-      return json(489, { outcome: outcome.kind, id: outcome.id, error: outcome.error }, NON_RETRYABLE);
+      return json(
+        489,
+        JSON.stringify({ outcome: outcome.kind, id: outcome.id, error: outcome.error }),
+        FAILED_HEADERS,
+      );
     case "rejected":
-      return json(489, { outcome: outcome.kind, id: outcome.id, reason: outcome.reason }, NON_RETRYABLE);
+      return json(
+        489,
+        JSON.stringify({ outcome: outcome.kind, id: outcome.id, reason: outcome.reason }),
+        FAILED_HEADERS,
+      );
   }
 }
 
@@ -112,19 +125,23 @@ function toDelivery(body: string, headers: Headers): Delivery {
   const retried = Number(headers.get("upstash-retried") ?? "0");
   let id = "";
   let queue = "default";
+  let parsed: unknown;
   try {
-    // The executor decodes and validates the envelope; this only routes the delivery.
-    const peek = JSON.parse(body) as { id?: unknown; queue?: unknown } | null;
+    // Parsed once, here, to route the delivery; the executor validates this value.
+    parsed = JSON.parse(body);
+    const peek = parsed as { id?: unknown; queue?: unknown } | null;
     if (typeof peek?.id === "string") id = peek.id;
     if (typeof peek?.queue === "string" && peek.queue.length > 0) queue = peek.queue;
   } catch {
-    // undecodable: the executor rejects it with the reason
+    // undecodable: the executor rejects it with the reason (it parses `body` itself)
   }
-  return {
+  const delivery: Delivery = {
     id: id || messageId,
     queue,
     body,
     receipt: messageId || crypto.randomUUID(),
     deliveries: Number.isSafeInteger(retried) && retried >= 0 ? retried + 1 : 1,
   };
+  if (parsed !== undefined) delivery.parsed = parsed;
+  return delivery;
 }

@@ -92,8 +92,11 @@ export class QueueCall {
     record?: { record: RunRecord; ttlMs: number },
     idem?: { key: QueueKey; ttlMs: number },
     fresh = false,
+    watch = false,
   ): number {
     const fields = record === undefined ? [] : encodeFields(record.record);
+    // Watched from the start (its producer's process waits on results): its end is announced.
+    if (watch && fields.length > 0) fields.push(".w", "1");
     const withRecord = record !== undefined && fields.length > 0;
     return this.#op(
       OP.enqueue,
@@ -191,6 +194,26 @@ export class QueueCall {
       ...guards,
       String(fields.length / 2),
       ...fields,
+    );
+  }
+
+  /** Reads a run record and marks it watched (its end is announced on `channel`). */
+  watch(id: string): number {
+    return this.#op(OP.watch, this.#key(runKey(this.prefix, this.queue, id)));
+  }
+
+  /**
+   * Announces a watched run's end on `channel`: its success with `resultJson` ("" for none) when
+   * given and the record says succeeded, else just that it ended (see `parseEnded`).
+   */
+  notify(channel: string, id: string, resultJson?: string): number {
+    return this.#op(
+      OP.notify,
+      this.#key(runKey(this.prefix, this.queue, id)),
+      channel,
+      id,
+      resultJson ?? "",
+      resultJson === undefined ? "0" : "1",
     );
   }
 

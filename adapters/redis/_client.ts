@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { BackendError, TimeoutError } from "../../backend.ts";
+import { BackendError, Deadlines, TimeoutError } from "../../backend.ts";
 import type { Script } from "./lua/mod.ts";
 
 /**
@@ -27,8 +27,10 @@ export interface IoRedisLike {
   duplicate(): IoRedisLike;
   /** Closes the connection. */
   disconnect(): void;
-  /** Listens to connection errors. */
+  /** Listens to connection errors (and, on a subscribed connection, to messages). */
   on(event: "error", listener: (error: unknown) => void): unknown;
+  /** Subscribes the connection to a channel (used on a duplicated connection only). */
+  subscribe?(channel: string): Promise<unknown>;
 }
 
 /**
@@ -63,6 +65,8 @@ export interface BunRedisLike {
   duplicate(): Promise<BunRedisLike>;
   /** Closes the connection. */
   close(): void;
+  /** Subscribes the connection to a channel (used on a duplicated connection only). */
+  subscribe?(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
 }
 
 /**
@@ -89,22 +93,34 @@ export interface Transport {
   block?(keys: readonly string[], ms: number, signal?: AbortSignal): Promise<boolean>;
   /** TCP only: as `block`, resolving to the marker key taken, or undefined on timeout or abort. */
   blockKey?(keys: readonly string[], ms: number, signal?: AbortSignal): Promise<string | undefined>;
+  /**
+   * TCP only: listens to a pub/sub channel on a connection of its own (opened once, shared by
+   * every listener of this transport); resolves once subscribed.
+   */
+  listen?(channel: string, onMessage: (message: string) => void): Promise<void>;
   /** Drops the connections this transport opened (never the user's client). */
   close(): void;
 }
 
 const shas = new Map<string, Promise<string>>();
+/** SHA-1s already computed: a call uses them without awaiting anything. */
+const knownShas = new Map<string, string>();
 
 function sha1(source: string): Promise<string> {
   let sha = shas.get(source);
   if (sha === undefined) {
-    sha = crypto.subtle
-      .digest("SHA-1", new TextEncoder().encode(source))
-      .then((buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join(""));
+    sha = crypto.subtle.digest("SHA-1", new TextEncoder().encode(source)).then((buffer) => {
+      const hex = [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+      knownShas.set(source, hex);
+      return hex;
+    });
     shas.set(source, sha);
   }
   return sha;
 }
+
+/** Every call's time bound, on one shared timer (a timer per call costs more than the call's own work). */
+const watchdog = new Deadlines();
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -127,15 +143,23 @@ export function describe(error: unknown): string {
 
 /** Races `work` against a timer; rejects with a BackendError when the timer wins. */
 export function bounded<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  return new Promise<T>((resolve, reject) => {
+    const deadline = watchdog.add(ms, () => {
       const message = `redis did not answer within ${ms} ms (${what})`;
       reject(new BackendError(message, { cause: new TimeoutError(message) }));
-    }, ms);
+    });
+    work.then(
+      (value) => {
+        watchdog.cancel(deadline);
+        resolve(value);
+      },
+      (error: unknown) => {
+        // A late failure after the timeout rejects a settled promise: ignored, not unhandled.
+        watchdog.cancel(deadline);
+        reject(error);
+      },
+    );
   });
-  work.catch(() => {}); // a late failure after the timeout is not unhandled
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function evalWith(
@@ -143,7 +167,7 @@ async function evalWith(
   evalsha: (sha: string) => Promise<unknown>,
   evalSource: () => Promise<unknown>,
 ): Promise<unknown> {
-  const sha = await sha1(script.source);
+  const sha = knownShas.get(script.source) ?? (await sha1(script.source));
   try {
     return await evalsha(sha);
   } catch (error) {
@@ -162,6 +186,8 @@ interface Conn {
   send(command: string, args: readonly string[]): Promise<unknown>;
   open(): Promise<Conn>;
   close(): void;
+  /** Puts this connection in subscriber mode on `channel`. */
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<void>;
 }
 
 function ioredisConn(client: IoRedisLike): Conn {
@@ -175,6 +201,16 @@ function ioredisConn(client: IoRedisLike): Conn {
       return Promise.resolve(ioredisConn(dup));
     },
     close: () => client.disconnect(),
+    async subscribe(channel, onMessage) {
+      if (client.subscribe === undefined) throw new TypeError("this client cannot subscribe");
+      (client.on as (event: string, listener: (channel: string, message: string) => void) => unknown)(
+        "message",
+        (ch, message) => {
+          if (ch === channel) onMessage(message);
+        },
+      );
+      await client.subscribe(channel);
+    },
   };
 }
 
@@ -183,6 +219,10 @@ function bunConn(client: BunRedisLike): Conn {
     send: (command, args) => client.send(command, [...args]),
     open: async () => bunConn(await client.duplicate()),
     close: () => client.close(),
+    async subscribe(channel, onMessage) {
+      if (client.subscribe === undefined) throw new TypeError("this client cannot subscribe");
+      await client.subscribe(channel, (message) => onMessage(String(message)));
+    },
   };
 }
 
@@ -190,8 +230,37 @@ function tcp(main: Conn, timeoutMs: number): Transport {
   const idle: Conn[] = [];
   const busy = new Set<Conn>();
   let closed = false;
+  let subscriber: Promise<Conn> | undefined;
+  const listeners = new Map<string, Set<(message: string) => void>>();
   return {
     kind: "tcp",
+    async listen(channel, onMessage) {
+      let set = listeners.get(channel);
+      const fresh = set === undefined;
+      if (set === undefined) {
+        set = new Set();
+        listeners.set(channel, set);
+      }
+      set.add(onMessage);
+      if (!fresh) return;
+      const every = set;
+      try {
+        subscriber ??= bounded(main.open(), timeoutMs, "a subscriber connection");
+        const conn = await subscriber;
+        await bounded(
+          conn.subscribe(channel, (message) => {
+            for (const listener of every) listener(message);
+          }),
+          timeoutMs,
+          "a subscription",
+        );
+      } catch (error) {
+        // Not subscribed: the next listen tries again (its waiters poll meanwhile).
+        listeners.delete(channel);
+        subscriber = undefined;
+        throw wrap(error, "subscribe");
+      }
+    },
     async run(script, keys, args) {
       const n = String(keys.length);
       try {
@@ -250,6 +319,7 @@ function tcp(main: Conn, timeoutMs: number): Transport {
     },
     close() {
       closed = true;
+      subscriber?.then((conn) => conn.close()).catch(() => {});
       for (const conn of [...idle, ...busy]) conn.close();
       idle.length = 0;
       busy.clear();

@@ -26,7 +26,11 @@ export function encodeFields(patch: Partial<RunRecord>): string[] {
   const out: string[] = [];
   for (const [name, value] of Object.entries(patch)) {
     if (value === undefined) continue;
-    out.push(name, JSON.stringify(value));
+    // A finite number is its own JSON text (the common case: times, counts).
+    out.push(
+      name,
+      typeof value === "number" && Number.isFinite(value) ? String(value) : JSON.stringify(value),
+    );
   }
   return out;
 }
@@ -85,7 +89,7 @@ export function receiveResult(
   const flat = list(reply, "receive");
   const due = int(flat[0], "receive");
   const deliveries: Delivery[] = [];
-  for (let i = 1; i + 4 < flat.length; i += 5) {
+  for (let i = 1; i + 5 < flat.length; i += 6) {
     const delivery: Delivery = {
       id: text(flat[i], "delivery id"),
       queue,
@@ -97,6 +101,7 @@ export function receiveResult(
     const started = flat[i + 4];
     if (started === 1) delivery.started = STARTED;
     else if (typeof started === "string") delivery.started = notStarted(stateOf(started));
+    if (flat[i + 5] === 1) delivery.watched = true;
     deliveries.push(delivery);
   }
   return { deliveries, dueInMs: due < 0 ? Number.POSITIVE_INFINITY : due };

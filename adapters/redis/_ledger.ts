@@ -39,6 +39,8 @@ export interface LedgerHost {
   wake(queue: string): void;
   /** How long dead letters are kept. */
   readonly deadLetterTtlMs: number;
+  /** The pub/sub channel watched runs' ends are announced on. */
+  readonly channel: string;
 }
 
 /**
@@ -100,6 +102,8 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       c.ack(delivery);
     }
     if (idem !== undefined) c.own(idem.key, id, idem.ttlMs);
+    // The announcement carries the result, so the waiter need not read the record again.
+    if (delivery.watched === true) c.notify(host.channel, id, success.resultJson ?? successJson(success));
     // The worker chains to what it takes: no need to wake another one for it.
     const take =
       next.max >= 1 ? c.receive(Math.floor(next.max), next.leaseMs, next.start === true, false) : -1;
@@ -125,7 +129,13 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
           const c = call(queue);
           for (const index of indexes) {
             const item = items[index]!;
-            c.enqueue(item.message, { record: item.record, ttlMs: item.ttlMs }, item.idempotency, item.fresh);
+            c.enqueue(
+              item.message,
+              { record: item.record, ttlMs: item.ttlMs },
+              item.idempotency,
+              item.fresh,
+              item.watch === true,
+            );
           }
           const results = await one(c);
           indexes.forEach((index, j) => {
@@ -183,6 +193,7 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       c.ack(delivery);
       if (update !== undefined) c.update(entry.id, update.patch, update.options, false);
       c.deadAdd(entry, host.deadLetterTtlMs);
+      if (delivery.watched === true) c.notify(host.channel, entry.id);
       await one(c);
     },
 
@@ -230,6 +241,25 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       await one(c);
     },
   };
+}
+
+/** A success's result as JSON ("" for none), when the caller did not hand it over encoded. */
+function successJson(success: Success): string {
+  return success.result === undefined ? "" : JSON.stringify(success.result);
+}
+
+/**
+ * Reads the announcement of a watched run's end (published by the notify op): `S\n<id>\n<result
+ * JSON>` for a success (the JSON empty when the task keeps no result), `E\n<id>` for any other
+ * end (the waiter reads the record); undefined for one this version does not know.
+ */
+export function parseEnded(message: string): { id: string; result?: { json: string } } | undefined {
+  const kind = message.slice(0, 2);
+  if (kind === "E\n") return { id: message.slice(2) };
+  if (kind !== "S\n") return undefined;
+  const at = message.indexOf("\n", 2);
+  if (at < 0) return undefined;
+  return { id: message.slice(2, at), result: { json: message.slice(at + 1) } };
 }
 
 /** Fails loudly when a reply does not have one result per op. */

@@ -36,7 +36,7 @@ import { QueueCall } from "./_call.ts";
 import { int, list, maybeText, type Transport, text, transport } from "./_client.ts";
 import { decodeRecord, ms, receiveResult, updateResult } from "./_codec.ts";
 import { kvKey, queueIndexKey } from "./_keys.ts";
-import { fusedLedger, type RedisLedger } from "./_ledger.ts";
+import { fusedLedger, parseEnded, type RedisLedger } from "./_ledger.ts";
 import { type RedisOptions, resolveOptions } from "./_options.ts";
 import { Waiter } from "./_waiter.ts";
 import { KEY_SCRIPT } from "./lua/mod.ts";
@@ -90,6 +90,38 @@ export class RedisBackend implements Broker, Store {
     this.prefix = prefix;
     this.#t = transport(options.client, commandTimeoutMs);
     this.transport = this.#t.kind;
+    const listen = this.#t.listen;
+    if (listen !== undefined) {
+      this.watchRun = async (id, queue) => {
+        if (queue !== undefined) {
+          const record = await this.#watchIn(queue, id);
+          if (record !== null) return record;
+        }
+        const found = await this.#find(id, queue);
+        return found === null ? null : await this.#watchIn(found.queue, id);
+      };
+      this.onRunEnded = async (listener) => {
+        let on = true;
+        await listen.call(this.#t, this.#channel, (message) => {
+          const ended = on ? parseEnded(message) : undefined;
+          if (ended === undefined) return;
+          if (ended.result === undefined) listener(ended.id);
+          else {
+            let result: unknown;
+            try {
+              result = ended.result.json === "" ? undefined : JSON.parse(ended.result.json);
+            } catch {
+              listener(ended.id); // unreadable: the waiter reads the record
+              return;
+            }
+            listener(ended.id, { result });
+          }
+        });
+        return () => {
+          on = false;
+        };
+      };
+    }
     this.#waiter = new Waiter(this.#t, prefix, pollMinMs, pollMaxMs);
     this.#calls = new CallBatcher(this.#t, prefix);
     this.#dead = new DeadLetters({
@@ -251,6 +283,7 @@ export class RedisBackend implements Broker, Store {
       register: (q) => this.#register(q),
       wake: () => this.#waiter.wake(),
       deadLetterTtlMs: this.#deadLetterTtlMs,
+      channel: this.#channel,
     });
     return this.#ledger;
   }
@@ -269,6 +302,26 @@ export class RedisBackend implements Broker, Store {
     const records = await Promise.all(queues.map((q) => this.#getIn(q, id)));
     const i = records.findIndex((r) => r !== null);
     return i < 0 ? null : { queue: queues[i]!, record: records[i]! };
+  }
+
+  /** The pub/sub channel the ends of watched runs are announced on. */
+  get #channel(): string {
+    return `${this.prefix}:ended`;
+  }
+
+  /**
+   * Over TCP: reads a run and marks it watched, so its end is announced to `onRunEnded`
+   * listeners (one script call, as `getRun`). Over REST there is no announcement to listen to.
+   */
+  watchRun?(id: string, queue?: string): Promise<RunRecord | null>;
+
+  /** Over TCP: listens to the ends of watched runs on one subscriber connection per backend. */
+  onRunEnded?(listener: (id: string, succeeded?: { result: unknown }) => void): Promise<() => void>;
+
+  async #watchIn(queue: string, id: string): Promise<RunRecord | null> {
+    const c = new QueueCall(this.prefix, queue);
+    c.watch(id);
+    return decodeRecord(list((await this.#run(c))[0], "run record"));
   }
 
   /** The run's record; without `queue` (or when not found there) every known queue is asked. */

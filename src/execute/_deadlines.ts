@@ -1,19 +1,30 @@
 /**
- * Internal: many timeouts on one timer. Tasks of one kind share a `timeoutMs`, so their deadlines
+ * Many timeouts on one timer (exported from `celeriac/backend` for adapters that bound many calls). Tasks of one kind share a `timeoutMs`, so their deadlines
  * arrive in the order they were set: one FIFO per duration, one timer armed for the earliest head.
  * Adding and cancelling are O(1); cancelled entries are dropped lazily.
  *
  * @module
  */
 
-interface Entry {
+/** A pending deadline (cancel it with `Deadlines.cancel`). */
+export interface Entry {
   at: number;
   /** The lane (duration) it belongs to. */
   ms: number;
   fire: (() => void) | undefined;
 }
 
-/** A set of pending deadlines served by a single timer. */
+/**
+ * A set of pending deadlines served by a single timer.
+ *
+ * @example
+ * ```ts
+ * import { Deadlines } from "celeriac/backend";
+ * const deadlines = new Deadlines();
+ * const entry = deadlines.add(5_000, () => console.log("too late"));
+ * deadlines.cancel(entry); // answered in time
+ * ```
+ */
 export class Deadlines {
   readonly #lanes = new Map<number, { items: Entry[]; head: number }>();
   #timer: ReturnType<typeof setTimeout> | undefined;

@@ -19,7 +19,7 @@ import type {
   Outcome,
   Store,
 } from "../contracts.ts";
-import { decodeEnvelope, type Envelope, toMessage } from "../envelope.ts";
+import { decodeEnvelope, type Envelope, envelopeFrom, toMessage } from "../envelope.ts";
 import { errorInfo, withoutStack } from "../error-info.ts";
 import {
   CeleriacError,
@@ -30,7 +30,7 @@ import {
   WorkerLostError,
 } from "../errors.ts";
 import type { Emitter } from "../events.ts";
-import { admit, type Claim, gated, release } from "../idempotency.ts";
+import { admit, type Claim, gated, pushStart, release } from "../idempotency.ts";
 import { toJson } from "../json.ts";
 import { idempotencyKey } from "../keys.ts";
 import { decideRetry } from "../retry.ts";
@@ -109,7 +109,8 @@ export class Executor {
       return await this.#reject(delivery, undefined, new EnvelopeError(delivery.malformed));
     }
     try {
-      envelope = decodeEnvelope(delivery.body);
+      envelope =
+        delivery.parsed === undefined ? decodeEnvelope(delivery.body) : envelopeFrom(delivery.parsed);
     } catch (error) {
       return await this.#reject(delivery, undefined, error);
     }
@@ -125,7 +126,7 @@ export class Executor {
 
     // Idempotency: a finished key returns its result; one holder of the key runs at a time.
     let claim: Claim | undefined;
-    if (gated(delivery, envelope)) {
+    if (gated(envelope)) {
       const admission = await admit(this.#deps, delivery, envelope, {
         fields: runFields(envelope, task.retry.maxAttempts, true),
         resultTtlMs: task.resultTtlMs,
@@ -148,10 +149,17 @@ export class Executor {
       return await this.#attempt(delivery, envelope, task, startedAt, options);
     }
     const fields = runFields(envelope, task.retry.maxAttempts, true);
-    const start = await ledger.start(delivery, envelope.id, startPatch(fields, startedAt), {
-      ttlMs: task.resultTtlMs,
-      onlyIf: START_GUARD,
-    });
+    const patch = startPatch(fields, startedAt);
+    // A push delivery without a key has no lease and no claim: its record keeps copies apart.
+    const start =
+      delivery.leaseMs === undefined && claim === undefined
+        ? await pushStart(this.#deps, delivery, envelope, patch, {
+            fields,
+            resultTtlMs: task.resultTtlMs,
+            timeoutMs: task.timeoutMs,
+          })
+        : await ledger.start(delivery, envelope.id, patch, { ttlMs: task.resultTtlMs, onlyIf: START_GUARD });
+    if ("kind" in start) return start;
     if (!start.applied) {
       // Finished or cancelled already: a duplicate or stale delivery. Nothing runs.
       if (claim !== undefined) await release(ledger, claim);

@@ -42,6 +42,11 @@ export interface EnqueueItem {
   /** When set: send only if no run holds this key; the key then maps to this run. */
   idempotency?: IdempotencyClaim;
   /**
+   * True when a process of this app waits for runs' results elsewhere (see `Store.watchRun`):
+   * a backend that can announces this run's end.
+   */
+  watch?: boolean;
+  /**
    * True when the run id was generated for this enqueue (random, never seen before): a backend
    * may skip looking for an earlier message or record under the same id.
    */

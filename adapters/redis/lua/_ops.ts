@@ -27,6 +27,10 @@ export const OP = {
   update: "U",
   /** Reads a run record. (record.ts) */
   get: "G",
+  /** Reads a run record and marks it watched. (record.ts) */
+  watch: "W",
+  /** Announces a watched run's end. (record.ts) */
+  notify: "P",
   /** Adds a dead letter. (dead-letters.ts) */
   deadAdd: "X",
   /** Lists dead letters, newest first. (dead-letters.ts) */

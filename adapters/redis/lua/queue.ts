@@ -16,7 +16,7 @@ import { CANCEL, RELEASE, RENEW } from "./lease.ts";
 import { OP, type OpCode } from "./_ops.ts";
 import { PRELUDE } from "./prelude.ts";
 import { RECEIVE } from "./receive.ts";
-import { GET, UPDATE } from "./record.ts";
+import { GET, NOTIFY, UPDATE, WATCH } from "./record.ts";
 import { ACK, RETRY, SUCCEED } from "./settle.ts";
 
 /** A Lua script and its name (its SHA-1 is computed by the client). */
@@ -36,6 +36,8 @@ const BRANCHES: readonly (readonly [OpCode, string])[] = [
   [OP.cancel, CANCEL],
   [OP.update, UPDATE],
   [OP.get, GET],
+  [OP.watch, WATCH],
+  [OP.notify, NOTIFY],
   [OP.deadAdd, DEAD_ADD],
   [OP.deadList, DEAD_LIST],
   [OP.deadTake, DEAD_TAKE],

@@ -10,9 +10,10 @@
  * the lease (the server's time) (startable states only, from run-state; a missing record is left to the executor,
  * which can create it).
  *   ARGV: max, leaseMs, start 1 | "", mark 1|0
- *   reply: { nextDueInMs | -1, ~id, ~body, ~receipt, deliveries, started, … } where started is
- *          1 (now active), 0 (not asked, or no record) or ~state (the state that kept it from
- *          starting, as JSON)
+ *   reply: { nextDueInMs | -1, ~id, ~body, ~receipt, deliveries, started, watched, … } where
+ *          started is 1 (now active), 0 (not asked, or no record) or ~state (the state that kept
+ *          it from starting, as JSON), and watched is 1 when a process waits for the run's end
+ *          (`.w`: it is announced then) else 0
  * `mark` 0 (a worker taking its next task as it finishes one) skips re-arming the wake-up marker.
  * Every receive op of a call shares one timers check and one ZPOPMIN (ARGV[1] says how many the
  * call wants in all); what is popped and not handed out goes back in place at the end.
@@ -73,7 +74,7 @@ export const RECEIVE = `
     local id = pool[poolAt]
     poolAt = poolAt + 2
     local key = runKeyOf(id)
-    local m = redis.call('HMGET', key, '.b', '.p', '.d', '.a', 'state')
+    local m = redis.call('HMGET', key, '.b', '.p', '.d', '.a', 'state', '.w')
     local body = m[1]
     if body then
       local priority, deliveries = priorityOf(m[2]), (tonumber(m[3]) or 0) + 1
@@ -106,6 +107,7 @@ export const RECEIVE = `
       end
       redis.call('HSET', key, unpack(set))
       res[#res + 1] = started
+      res[#res + 1] = m[6] and 1 or 0
     end
   end
   if leased > 0 then res[1] = 0 end

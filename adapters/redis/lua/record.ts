@@ -43,6 +43,34 @@ export const UPDATE = `
 `;
 
 /**
+ * watch — reads a run record and marks the run watched (`.w`), so its end is announced on the
+ * app's channel (see notify); a missing record is left alone.
+ *   ARGV: runKey#
+ *   reply: { ~field, ~value, … }
+ */
+export const WATCH = `
+  local key = keyArg()
+  local all = redis.call('HGETALL', key)
+  if #all > 0 then redis.call('HSET', key, '.w', '1') end
+  res = tilde(all)
+`;
+
+/**
+ * notify — announces a watched run's end on the app's channel. A success is announced only when
+ * the record says succeeded (a run cancelled while it ran is announced as another end).
+ *   ARGV: runKey#, channel, id, resultJson | "" , success 1|0
+ *   reply: 1
+ */
+export const NOTIFY = `
+  local key, channel, id, result, success = keyArg(), nextArg(), nextArg(), nextArg(), nextArg() == '1'
+  if success and redis.call('HGET', key, 'state') == SUCCEEDED then
+    redis.call('PUBLISH', channel, 'S\\n' .. id .. '\\n' .. result)
+  else
+    redis.call('PUBLISH', channel, 'E\\n' .. id)
+  end
+`;
+
+/**
  * get — reads a run record (its message's fields, starting with a dot, included).
  *   ARGV: runKey#
  *   reply: { ~field, ~value, … }
