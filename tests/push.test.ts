@@ -150,3 +150,40 @@ describe("GET /dead-letters?limit=", () => {
     assert.equal((await get("5")).status, 200);
   });
 });
+
+describe("a push delivery of a run left active by a dead process", () => {
+  it("starts it again once the run's timeout has passed (and defers it before)", async () => {
+    const { manualClock } = await import("../mod.ts");
+    const { memory } = await import("../adapters/memory/mod.ts");
+    const clock = manualClock(Date.now());
+    const backend = memory({ clock });
+    const app = createApp({ broker: backend, store: backend, clock });
+    let ran = 0;
+    app.task({ name: "job", timeoutMs: 1_000, run: () => ++ran });
+    const handle = createRequestHandler(app, { push: qstashReceiver({ ...KEYS, url: URL_ }) });
+    const { id, body } = envelope("job", null);
+    // The run's record says active: a copy is running somewhere, or its process died.
+    await backend.updateRun(
+      id,
+      {
+        id,
+        task: "job",
+        queue: "default",
+        state: "active",
+        attempt: 1,
+        maxAttempts: 3,
+        enqueuedAt: clock.now(),
+        startedAt: clock.now(),
+        updatedAt: clock.now(),
+      },
+      { ttlMs: 60_000 },
+    );
+    const early = await handle(await delivery(body, "msg_early"));
+    assert.equal(((await early.json()) as { outcome: string }).outcome, "deferred");
+    assert.equal(ran, 0);
+    clock.advance(10_000); // past the timeout and its margin: the copy that held it is gone
+    const late = await handle(await delivery(body, "msg_late"));
+    assert.equal(((await late.json()) as { outcome: string }).outcome, "succeeded");
+    assert.equal(ran, 1);
+  });
+});
