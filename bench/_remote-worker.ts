@@ -21,6 +21,7 @@ if (side === undefined || port === undefined || queue === undefined) {
 
 if (side === "celeriac") {
   const client = new Redis({ host: "127.0.0.1", port: Number(port), maxRetriesPerRequest: 3 });
+  client.on("error", () => {}); // killed with the server at the end of a run
   const backend = redis({ client });
   const app = createApp({ broker: backend, store: backend });
   app.task({ name: "bench.remote", queue, run: async () => null });

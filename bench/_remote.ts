@@ -48,6 +48,7 @@ export async function remoteResult(
   try {
     if (side === "celeriac") {
       const client = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 3 });
+      client.on("error", () => {}); // reconnects on its own; a failed call reports itself
       const backend = redis({ client });
       const app = createApp({ broker: backend, store: backend });
       const task = app.task({ name: "bench.remote", queue, run: async () => null });
