@@ -6,6 +6,7 @@
 import type { Broker, Clock, Store } from "./contracts.ts";
 import { MemoryBackend } from "./memory/backend.ts";
 import { checkKeys, keysOf } from "./_options.ts";
+import type { Telemetry } from "./telemetry.ts";
 
 /**
  * Options of `createApp`.
@@ -26,6 +27,11 @@ export interface AppOptions {
   clock?: Clock;
   /** Random source in [0, 1) for jitter (tests inject a fixed one). @default Math.random */
   random?: () => number;
+  /**
+   * A tracer for enqueues and attempts (`otel()` from `celeriac/otel` for OpenTelemetry).
+   * @default none: nothing is traced
+   */
+  telemetry?: Telemetry | undefined;
 }
 
 /** Options of `app.drain()`. */
@@ -47,7 +53,13 @@ function isStore(value: unknown): value is Store {
  * The broker and store of an app: as given; a store that is also a broker serves as both; a
  * broker that carries a store (QStash) lends it; the in-memory backend fills what is left.
  */
-const APP_KEYS = keysOf<AppOptions>({ broker: true, store: true, clock: true, random: true });
+const APP_KEYS = keysOf<AppOptions>({
+  broker: true,
+  store: true,
+  clock: true,
+  random: true,
+  telemetry: true,
+});
 
 export function resolveBackends(options: AppOptions): { broker: Broker; store: Store } {
   if (typeof options !== "object" || options === null)

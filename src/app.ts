@@ -15,6 +15,8 @@ import { Executor } from "./execute/executor.ts";
 import { composeLedger, type Ledger } from "./execute/ledger.ts";
 import { Worker, type WorkerOptions } from "./execute/worker.ts";
 import { setInternals } from "./_internals.ts";
+import { StatsCollector } from "./ops/stats.ts";
+import type { EnqueueSpan, Telemetry } from "./telemetry.ts";
 import { rejectFailed, ResultWaiters, type RunHost, RunHandle } from "./runs.ts";
 import {
   defineSchedule,
@@ -67,6 +69,9 @@ export class App {
     else this.#running.delete(runner);
   };
   readonly #workflowHost: WorkflowHost;
+  readonly #telemetry: Telemetry | undefined;
+  /** What this process counted and has not reported yet. */
+  readonly #stats = new StatsCollector();
 
   constructor(options: AppOptions = {}) {
     const { broker, store } = resolveBackends(options);
@@ -75,6 +80,7 @@ export class App {
     this.deadLetters = deadLettersOf(store);
     this.clock = options.clock ?? { now: () => Date.now() };
     this.random = options.random ?? Math.random;
+    this.#telemetry = options.telemetry;
     this.#ledger = this.broker.ledger?.(this.store) ?? composeLedger(this.broker, this.store);
     this.#waiters = new ResultWaiters(this.store);
     this.#workflowHost = this.#makeWorkflowHost();
@@ -88,6 +94,8 @@ export class App {
       events: this.#events,
       ledger: this.#ledger,
       settled: (id) => this.#waiters.settled(id),
+      stats: this.#stats,
+      telemetry: this.#telemetry,
     });
     setInternals(this, { executor: this.#executor, ledger: this.#ledger, events: this.#events });
   }
@@ -293,7 +301,29 @@ export class App {
       enqueue: (task, input, options, internal) => this.#enqueue(task, [input], options, internal),
       settled: (id) => this.#waiters.settled(id),
       run: (id, queue) => this.getRun(id, queue),
+      traceStart:
+        this.#telemetry?.enqueue === undefined
+          ? undefined
+          : (kind, id, queue) => this.#traceEnqueue({ task: `workflow.${kind}`, queue, ids: [id] }),
     });
+  }
+
+  #endSpan(span: EnqueueSpan | undefined, result: { error?: unknown; duplicates?: number }): void {
+    try {
+      span?.end(result);
+    } catch (error) {
+      this.#events.emit("error", { error, where: "telemetry enqueue hook" });
+    }
+  }
+
+  /** The tracer's span around an enqueue (a tracer that throws is reported, never fails it). */
+  #traceEnqueue(trace: Parameters<NonNullable<Telemetry["enqueue"]>>[0]): EnqueueSpan | undefined {
+    try {
+      return this.#telemetry?.enqueue?.(trace);
+    } catch (error) {
+      this.#events.emit("error", { error, where: "telemetry enqueue hook" });
+      return undefined;
+    }
   }
 
   /**
@@ -317,9 +347,29 @@ export class App {
     options: EnqueueOptions,
     internal: EnqueueInternals = {},
   ): Promise<Run<unknown>[]> {
-    const { queue, items } = await enqueueItems(task, inputs, options, internal, this.clock.now());
+    let span: EnqueueSpan | undefined;
+    const trace =
+      this.#telemetry?.enqueue === undefined
+        ? undefined
+        : (ids: string[]) => {
+            span = this.#traceEnqueue({
+              task: task.name,
+              queue: options.queue ?? task.queue,
+              ids,
+              parent: internal.trace,
+            });
+            return span?.carrier;
+          };
+    const { queue, items } = await enqueueItems(task, inputs, options, internal, this.clock.now(), trace);
     if (this.#waiters.watching) for (const item of items) item.watch = true;
-    const owners = await this.#ledger.enqueue(items);
+    let owners: (string | null)[];
+    try {
+      owners = await this.#ledger.enqueue(items);
+    } catch (error) {
+      this.#endSpan(span, { error });
+      throw error;
+    }
+    if (span !== undefined) this.#endSpan(span, { duplicates: owners.filter((o) => o != null).length });
     const runs: Run<unknown>[] = [];
     let sent = 0;
     for (let i = 0; i < items.length; i++) {

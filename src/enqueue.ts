@@ -16,11 +16,14 @@ import { initialState } from "./run-state.ts";
 import { validate } from "./schema.ts";
 import { checkKeys } from "./_options.ts";
 import { ENQUEUE_KEYS, type EnqueueOptions, type ResolvedTask } from "./task.ts";
+import { TRACE_META, type TraceCarrier } from "./telemetry.ts";
 
 /** Internal enqueue options used by workflows. */
 export interface EnqueueInternals {
   meta?: Record<string, unknown>;
   skipValidation?: boolean;
+  /** The context a workflow step is enqueued under (the attempt that completed the step before). */
+  trace?: TraceCarrier;
 }
 
 /**
@@ -53,7 +56,8 @@ function notBeforeOf(options: EnqueueOptions, now: number): number | undefined {
 }
 
 /**
- * The ledger items for `inputs` of `task`, all on one queue. Throws (and so sends nothing) on
+ * The ledger items for `inputs` of `task`, all on one queue; `trace` (a tracer's enqueue span)
+ * gives the context their envelopes carry. Throws (and so sends nothing) on
  * the first bad option, input that is not JSON, input the schema rejects, or a bad idempotency key.
  */
 export async function enqueueItems(
@@ -62,6 +66,7 @@ export async function enqueueItems(
   options: EnqueueOptions,
   internal: EnqueueInternals,
   now: number,
+  trace?: (ids: string[]) => TraceCarrier | undefined,
 ): Promise<{ queue: string; items: EnqueueItem[] }> {
   checkKeys(options, ENQUEUE_KEYS, "enqueue");
   const queue = options.queue === undefined ? task.queue : checkQueueName(options.queue, "enqueue: ");
@@ -70,7 +75,7 @@ export async function enqueueItems(
     throw new RangeError(`priority must be an integer from 0 to 9, got ${String(priority)}`);
   }
   const notBefore = notBeforeOf(options, now);
-  const items: EnqueueItem[] = [];
+  const built: { envelope: Envelope; record: RunRecord; key: string | undefined }[] = [];
   const what = `input of task "${task.name}"`;
   for (const input of inputs) {
     // Validate exactly what the executor will see: the input after a JSON round trip.
@@ -110,6 +115,16 @@ export async function enqueueItems(
     if (notBefore !== undefined) envelope.notBefore = record.notBefore = notBefore;
     if (internal.meta !== undefined) envelope.meta = internal.meta;
     if (key !== undefined) envelope.idempotencyKey = record.idempotencyKey = key;
+    built.push({ envelope, record, key });
+  }
+  // The tracer's context, once the ids are known, goes into every envelope before it is encoded.
+  const carrier = trace?.(built.map((b) => b.envelope.id));
+  if (carrier !== undefined) {
+    const meta = { ...internal.meta, [TRACE_META]: carrier };
+    for (const b of built) b.envelope.meta = meta;
+  }
+  const items: EnqueueItem[] = [];
+  for (const { envelope, record, key } of built) {
     const item: EnqueueItem = {
       message: toMessage(envelope),
       record,

@@ -30,6 +30,14 @@ import {
   WorkerLostError,
 } from "../errors.ts";
 import type { Emitter } from "../events.ts";
+import type { StatsCollector } from "../ops/stats.ts";
+import {
+  type AttemptEnd,
+  type AttemptSpan,
+  carrierOf,
+  type Telemetry,
+  type TraceCarrier,
+} from "../telemetry.ts";
 import { admit, type Claim, gated, pushStart, release } from "../idempotency.ts";
 import { toJson } from "../json.ts";
 import { idempotencyKey } from "../keys.ts";
@@ -64,9 +72,13 @@ export interface ExecutorDeps {
   events: Emitter;
   /** Carries results and failures of workflow steps onward (absent: no workflows). */
   workflow?: {
-    succeeded(cont: Continuation, result: unknown): Promise<void>;
-    failed(cont: Continuation, error: ErrorInfo, where: string): Promise<void>;
+    succeeded(cont: Continuation, result: unknown, trace?: TraceCarrier): Promise<void>;
+    failed(cont: Continuation, error: ErrorInfo, where: string, trace?: TraceCarrier): Promise<void>;
   };
+  /** Counts outcomes and runtimes for the app's reports (absent: nothing is counted). */
+  stats?: StatsCollector;
+  /** Traces attempts (absent: no tracing, no cost). */
+  telemetry?: Telemetry | undefined;
   /** Called when a run reaches a final state in this process (wakes `run.result()` waiters). */
   settled(id: string): void;
 }
@@ -177,27 +189,70 @@ export class Executor {
     }
   }
 
-  async #attempt(
+  #attempt(
     delivery: Delivery,
     envelope: Envelope,
     task: ResolvedTask,
     startedAt: number,
     options: ProcessOptions,
   ): Promise<Outcome> {
-    const { clock, events } = this.#deps;
+    const span = this.#deps.telemetry?.attempt === undefined ? undefined : this.#span(delivery, envelope);
+    if (span === undefined) return this.#run(delivery, envelope, task, startedAt, options, undefined);
+    return this.#run(delivery, envelope, task, startedAt, options, span).then(
+      (outcome) => {
+        endSpan(span, attemptEnd(outcome), this.#deps.events);
+        return outcome;
+      },
+      (error: unknown) => {
+        endSpan(span, { kind: "failed", error: errorInfo(error) }, this.#deps.events);
+        throw error;
+      },
+    );
+  }
+
+  /** The tracer's span for an attempt (a tracer that throws is reported, never fails the run). */
+  #span(delivery: Delivery, envelope: Envelope): AttemptSpan | undefined {
+    try {
+      return this.#deps.telemetry!.attempt!({
+        id: envelope.id,
+        task: envelope.task,
+        queue: envelope.queue,
+        attempt: envelope.attempt,
+        deliveries: delivery.deliveries,
+        carrier: carrierOf(envelope.meta),
+        enqueuedAt: envelope.enqueuedAt,
+      });
+    } catch (error) {
+      this.#deps.events.emit("error", { error, where: "telemetry attempt hook" });
+      return undefined;
+    }
+  }
+
+  async #run(
+    delivery: Delivery,
+    envelope: Envelope,
+    task: ResolvedTask,
+    startedAt: number,
+    options: ProcessOptions,
+    span: AttemptSpan | undefined,
+  ): Promise<Outcome> {
+    const { clock, events, stats } = this.#deps;
     const ctx = new AttemptContext(this.#deps, envelope, task, options.signal);
+    const trace = span?.carrier;
 
     let resultJson: string | undefined;
     let result: unknown;
     let failure: unknown;
     let ok = false;
+    let ran: number | undefined;
     try {
       const input =
         task.schema === undefined
           ? envelope.input
           : await validate(task.schema, envelope.input, `input of task "${task.name}"`);
       const began = performance.now();
-      const value = task.run(input, ctx);
+      ran = began;
+      const value = span === undefined ? task.run(input, ctx) : span.run(() => task.run(input, ctx));
       result = isThenable(value) ? await this.#timeouts.race(value, task, envelope.attempt, ctx) : value;
       // A timer cannot fire while the handler blocks the event loop: code that ran past its
       // timeout (synchronous, or async that blocked before it settled) fails now, when it returns.
@@ -217,6 +272,10 @@ export class Executor {
       failure = error;
     }
     options.onRan?.();
+    if (stats !== undefined && ran !== undefined) {
+      const due = envelope.notBefore ?? envelope.enqueuedAt;
+      stats.ran(task.name, envelope.queue, startedAt, performance.now() - ran, startedAt - due);
+    }
     const writes = ctx.settle();
     if (writes !== undefined) await writes;
 
@@ -226,7 +285,7 @@ export class Executor {
       // Continue the workflow before acking: a crash in between redelivers, and the next step's
       // idempotency key absorbs the repeat.
       if (cont !== undefined && this.#deps.workflow !== undefined)
-        await this.#deps.workflow.succeeded(cont, stored);
+        await this.#deps.workflow.succeeded(cont, stored, trace);
       const now = clock.now();
       const next = await this.#deps.ledger.succeed(
         delivery,
@@ -245,6 +304,7 @@ export class Executor {
       );
       this.#deps.settled(envelope.id);
       if (next !== undefined && !Array.isArray(next)) return cancelledOutcome(envelope.id, next.next);
+      stats?.ended(task.name, envelope.queue, now, "succeeded");
       events.emit("succeeded", {
         id: envelope.id,
         task: task.name,
@@ -260,16 +320,16 @@ export class Executor {
       failure instanceof SerializationError ||
       (failure instanceof CeleriacError && failure.name === "SerializationError")
     ) {
-      return await this.#fail(delivery, envelope, task, failure, "result is not JSON");
+      return await this.#fail(delivery, envelope, task, failure, "result is not JSON", trace);
     }
-    return await this.#failed(delivery, envelope, task, failure, options);
+    return await this.#failed(delivery, envelope, task, failure, options, trace);
   }
 
-  async #continueFailed(envelope: Envelope, info: ErrorInfo): Promise<void> {
+  async #continueFailed(envelope: Envelope, info: ErrorInfo, trace?: TraceCarrier): Promise<void> {
     const cont = envelope.meta?.cont as Continuation | undefined;
     if (cont === undefined || this.#deps.workflow === undefined) return;
     try {
-      await this.#deps.workflow.failed(cont, withoutStack(info), envelope.task);
+      await this.#deps.workflow.failed(cont, withoutStack(info), envelope.task, trace);
     } catch (error) {
       this.#deps.events.emit("error", { error, where: `workflow of run ${envelope.id}` });
     }
@@ -281,6 +341,7 @@ export class Executor {
     task: ResolvedTask,
     failure: unknown,
     options: ProcessOptions,
+    trace: TraceCarrier | undefined,
   ): Promise<Outcome> {
     const { clock, events } = this.#deps;
     const decision = decideRetry(task.retry, failure, envelope.attempt, this.#deps.random);
@@ -291,7 +352,7 @@ export class Executor {
           : decision.reason === "non-retryable"
             ? "non-retryable error"
             : "error not retried by retryOn";
-      return await this.#fail(delivery, envelope, task, failure, reason);
+      return await this.#fail(delivery, envelope, task, failure, reason, trace);
     }
     const info = errorInfo(
       failure instanceof RetryRequest && failure.cause !== undefined ? failure.cause : failure,
@@ -315,6 +376,7 @@ export class Executor {
       this.#deps.settled(envelope.id);
       return cancelledOutcome(envelope.id, next.next);
     }
+    this.#deps.stats?.ended(task.name, envelope.queue, now, "retried");
     events.emit("retrying", {
       id: envelope.id,
       task: task.name,
@@ -333,6 +395,7 @@ export class Executor {
     task: ResolvedTask,
     failure: unknown,
     reason: string,
+    trace?: TraceCarrier,
   ): Promise<Outcome> {
     const { clock, events } = this.#deps;
     const info = errorInfo(failure);
@@ -356,7 +419,8 @@ export class Executor {
       options: { ttlMs: task.resultTtlMs, onlyIf: UNFINISHED },
     });
     this.#deps.settled(envelope.id);
-    await this.#continueFailed(envelope, info);
+    this.#deps.stats?.ended(task.name, envelope.queue, now, "failed");
+    await this.#continueFailed(envelope, info, trace);
     events.emit("failed", { id: envelope.id, task: task.name, attempt: envelope.attempt, error: info });
     events.emit("deadLettered", entry);
     return { kind: "failed", id: envelope.id, error: info };
@@ -388,6 +452,7 @@ export class Executor {
             options: { ttlMs: 86_400_000, onlyIf: START_GUARD },
           },
     );
+    this.#deps.stats?.ended(envelope?.task ?? "", entry.queue, now, "rejected");
     if (envelope !== undefined) {
       this.#deps.settled(envelope.id);
       await this.#continueFailed(envelope, withoutStack(info));
@@ -402,4 +467,30 @@ function cancelledOutcome(id: string, next: Delivery[] | undefined): Outcome {
   return next === undefined || next.length === 0
     ? { kind: "duplicate", id, state: "cancelled" }
     : { kind: "duplicate", id, state: "cancelled", next };
+}
+
+/** What a tracer is told of an attempt's outcome. */
+function attemptEnd(outcome: Outcome): AttemptEnd {
+  switch (outcome.kind) {
+    case "succeeded":
+      return { kind: "succeeded" };
+    case "retrying":
+      return { kind: "retrying", error: outcome.error, delayMs: outcome.delayMs };
+    case "failed":
+      return { kind: "failed", error: outcome.error };
+    case "rejected":
+      return { kind: "failed", error: { name: "EnvelopeError", message: outcome.reason } };
+    case "duplicate":
+      return { kind: "duplicate", state: outcome.state };
+    case "deferred":
+      return { kind: "duplicate", state: "deferred" };
+  }
+}
+
+function endSpan(span: AttemptSpan, end: AttemptEnd, events: Emitter): void {
+  try {
+    span.end(end);
+  } catch (error) {
+    events.emit("error", { error, where: "telemetry attempt hook" });
+  }
 }

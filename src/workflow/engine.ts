@@ -9,6 +9,7 @@ import type { ErrorInfo, RunRecord } from "../contracts.ts";
 import { CeleriacError } from "../errors.ts";
 import { groupCountKey, groupMemberKey } from "../keys.ts";
 import { ACTIVE_GUARD } from "../run-state.ts";
+import type { TraceCarrier } from "../telemetry.ts";
 import type { Continuation, WorkflowHost, WorkflowNode } from "./workflow.ts";
 
 const TTL_MS = 86_400_000;
@@ -23,18 +24,22 @@ export class WorkflowEngine {
     this.#host = host;
   }
 
-  /** Starts `node` (id and queue of its record given for composite nodes) with a piped input. */
+  /**
+   * Starts `node` (id and queue of its record given for composite nodes) with a piped input;
+   * `trace`: the context its steps are enqueued under.
+   */
   async start(
     node: WorkflowNode,
     input: unknown,
     then: Continuation | undefined,
     id: string,
     q: string,
+    trace?: TraceCarrier,
   ): Promise<void> {
     const host = this.#host;
     if (node.t === "task") {
       if (then === undefined) throw new CeleriacError("a single task is not a workflow: use task.enqueue()");
-      await host.enqueueStep(node.task, node.piped ? input : node.input, id, then);
+      await host.enqueueStep(node.task, node.piped ? input : node.input, id, then, trace);
       return;
     }
     await this.#open(id, q, node.t);
@@ -42,7 +47,7 @@ export class WorkflowEngine {
       const [first, ...rest] = node.steps;
       const cont: Continuation = { k: "chain", id, q, pos: 0, rest };
       if (then !== undefined) cont.up = then;
-      await this.start(first!, input, cont, `${id}.0`, q);
+      await this.start(first!, input, cont, `${id}.0`, q, trace);
       return;
     }
     const groupId = node.t === "chord" ? `${id}.g` : id;
@@ -56,30 +61,30 @@ export class WorkflowEngine {
     for (let i = 0; i < n; i++) {
       const cont: Continuation = { k: "group", id: groupId, q, i, n };
       if (groupThen !== undefined) cont.up = groupThen;
-      await this.start(node.members[i]!, input, cont, `${groupId}.${i}`, q);
+      await this.start(node.members[i]!, input, cont, `${groupId}.${i}`, q, trace);
     }
   }
 
-  /** A step (or a nested node) ended well with `result`. */
-  async succeeded(cont: Continuation, result: unknown): Promise<void> {
+  /** A step (or a nested node) ended well with `result`; `trace`: the context of the attempt. */
+  async succeeded(cont: Continuation, result: unknown, trace?: TraceCarrier): Promise<void> {
     switch (cont.k) {
       case "chain": {
         const [next, ...rest] = cont.rest;
         if (next === undefined) {
           await this.#close(cont.id, cont.q, { state: "succeeded", result });
-          if (cont.up !== undefined) await this.succeeded(cont.up, result);
+          if (cont.up !== undefined) await this.succeeded(cont.up, result, trace);
           return;
         }
         // A cancelled chain starts no further step.
         if (!(await this.#stillActive(cont.id, cont.q))) return;
         const pos = cont.pos + 1;
         const following: Continuation = { ...cont, pos, rest };
-        await this.start(next, result, following, `${cont.id}.${pos}`, cont.q);
+        await this.start(next, result, following, `${cont.id}.${pos}`, cont.q, trace);
         return;
       }
       case "group": {
         const slot = JSON.stringify({ ok: true, v: result });
-        await this.#member(cont, slot);
+        await this.#member(cont, slot, trace);
         return;
       }
       case "chord": {
@@ -93,9 +98,10 @@ export class WorkflowEngine {
             cont.cb.piped ? result : cont.cb.input,
             `${cont.id}.cb`,
             cb,
+            trace,
           );
         } else {
-          await this.start(cont.cb, result, cb, `${cont.id}.cb`, cont.q);
+          await this.start(cont.cb, result, cb, `${cont.id}.cb`, cont.q, trace);
         }
         return;
       }
@@ -103,7 +109,7 @@ export class WorkflowEngine {
   }
 
   /** A step (or a nested node) failed for good. */
-  async failed(cont: Continuation, error: ErrorInfo, where: string): Promise<void> {
+  async failed(cont: Continuation, error: ErrorInfo, where: string, trace?: TraceCarrier): Promise<void> {
     switch (cont.k) {
       case "chain": {
         const info = {
@@ -111,25 +117,26 @@ export class WorkflowEngine {
           message: `step ${cont.pos + 1} (${where}) failed: ${error.message}`,
         };
         await this.#close(cont.id, cont.q, { state: "failed", error: info });
-        if (cont.up !== undefined) await this.failed(cont.up, info, "chain");
+        if (cont.up !== undefined) await this.failed(cont.up, info, "chain", trace);
         return;
       }
       case "group":
         await this.#member(
           cont,
           JSON.stringify({ ok: false, e: { ...error, message: `${where}: ${error.message}` } }),
+          trace,
         );
         return;
       case "chord": {
         const info = { name: error.name, message: `chord header failed, callback not run: ${error.message}` };
         await this.#close(cont.id, cont.q, { state: "failed", error: info });
-        if (cont.up !== undefined) await this.failed(cont.up, info, "chord");
+        if (cont.up !== undefined) await this.failed(cont.up, info, "chord", trace);
       }
     }
   }
 
   /** Records one member's outcome once; the member that completes the set closes the group. */
-  async #member(cont: Continuation & { k: "group" }, slot: string): Promise<void> {
+  async #member(cont: Continuation & { k: "group" }, slot: string, trace?: TraceCarrier): Promise<void> {
     const { store } = this.#host;
     const fresh = (await store.setIfAbsent(groupMemberKey(cont.id, cont.i), slot, TTL_MS)) === null;
     let complete: boolean;
@@ -150,7 +157,7 @@ export class WorkflowEngine {
     if (failures.length === 0) {
       const results = outcomes.map((o) => o.v);
       if (await this.#close(cont.id, cont.q, { state: "succeeded", result: results })) {
-        if (cont.up !== undefined) await this.succeeded(cont.up, results);
+        if (cont.up !== undefined) await this.succeeded(cont.up, results, trace);
       }
       return;
     }
@@ -162,7 +169,7 @@ export class WorkflowEngine {
       message: `${failures.length} of ${cont.n} failed: ${failures.join("; ")}`,
     };
     if (await this.#close(cont.id, cont.q, { state: "failed", error: info, result: report })) {
-      if (cont.up !== undefined) await this.failed(cont.up, info, "group");
+      if (cont.up !== undefined) await this.failed(cont.up, info, "group", trace);
     }
   }
 

@@ -10,6 +10,7 @@ import { UnknownTaskError } from "../errors.ts";
 import { workflowStepKey } from "../keys.ts";
 import { validate } from "../schema.ts";
 import type { EnqueueOptions, ResolvedTask, Run } from "../task.ts";
+import type { EnqueueSpan } from "../telemetry.ts";
 import type { WorkflowHost } from "./workflow.ts";
 
 /** The app's parts a workflow host is made of. */
@@ -25,6 +26,8 @@ export interface WorkflowHostParts {
   ): Promise<unknown>;
   settled(id: string): void;
   run(id: string, queue: string): Run<unknown>;
+  /** See `WorkflowHost.traceStart`. */
+  traceStart?: ((kind: string, id: string, queue: string) => EnqueueSpan | undefined) | undefined;
 }
 
 /** The workflow host of an app. */
@@ -39,14 +42,17 @@ export function workflowHost(parts: WorkflowHostParts): WorkflowHost {
     clock: parts.clock,
     hasTask: (name) => parts.tasks.has(name),
     queueOf: (name) => task(name).queue,
-    enqueueStep: async (name, input, id, cont) => {
+    enqueueStep: async (name, input, id, cont, trace) => {
       await parts.enqueue(
         task(name),
         input,
         { id, idempotencyKey: workflowStepKey(id) },
-        { meta: { cont }, skipValidation: true },
+        trace === undefined
+          ? { meta: { cont }, skipValidation: true }
+          : { meta: { cont }, skipValidation: true, trace },
       );
     },
+    ...(parts.traceStart === undefined ? {} : { traceStart: parts.traceStart }),
     checkInput: async (name, input) => {
       const t = task(name);
       const what = `input of workflow step "${name}"`;

@@ -20,6 +20,7 @@
 import type { Store } from "../contracts.ts";
 import { CeleriacError } from "../errors.ts";
 import type { Run } from "../task.ts";
+import type { EnqueueSpan, TraceCarrier } from "../telemetry.ts";
 import { WorkflowEngine } from "./engine.ts";
 
 /** A workflow node as it travels on the wire. */
@@ -45,7 +46,15 @@ export interface WorkflowHost {
    * Enqueues one step under run id `id` (the step's node id, so a cancel can find it) without
    * validating its input (the step validates when it runs).
    */
-  enqueueStep(task: string, input: unknown, id: string, cont: Continuation): Promise<void>;
+  enqueueStep(
+    task: string,
+    input: unknown,
+    id: string,
+    cont: Continuation,
+    trace?: TraceCarrier,
+  ): Promise<void>;
+  /** A tracer's span around starting a whole workflow (absent or undefined: no tracing). */
+  traceStart?(kind: string, id: string, queue: string): EnqueueSpan | undefined;
   /** Validates an explicit input now, so a bad workflow fails before anything starts. */
   checkInput(task: string, input: unknown): Promise<void>;
   /** Wakes `run.result()` waiters of a finished node. */
@@ -120,7 +129,14 @@ function build<R>(host: WorkflowHost, node: WorkflowNode): Workflow<R> & { [HOST
       const engine = new WorkflowEngine(host);
       const id = crypto.randomUUID();
       const q = firstQueue(host, node);
-      await engine.start(node, input, undefined, id, q);
+      const span = host.traceStart?.(node.t, id, q);
+      try {
+        await engine.start(node, input, undefined, id, q, span?.carrier);
+      } catch (error) {
+        span?.end({ error });
+        throw error;
+      }
+      span?.end({});
       return host.run(id, q) as Run<R>;
     },
   };
