@@ -14,6 +14,14 @@ function priorityOf(message: Message): string {
   return String(Number.isInteger(p) && p >= 0 && p <= 9 ? p : 0);
 }
 
+/** Where a purge goes on: the back counter and time it began at, its phase and scan cursor. */
+export interface PurgePage {
+  back: string;
+  at: string;
+  phase: "r" | "t" | "";
+  cursor: string;
+}
+
 const FIXED_KEYS = new Map<string, readonly string[]>();
 
 /**
@@ -107,7 +115,7 @@ export class QueueCall {
       message.attempt === undefined ? "" : String(message.attempt),
       fresh && withRecord ? "1" : "0",
       withRecord ? this.#key(runKey(this.prefix, this.queue, message.id)) : "",
-      withRecord ? ms(record.ttlMs) : "",
+      String(Date.now()),
       String(fields.length / 2),
       ...fields,
       idem === undefined ? "" : this.#queueKey(idem.key),
@@ -263,6 +271,34 @@ export class QueueCall {
   /** Frees a claim when `holder` still has it. */
   unclaim(key: QueueKey, holder: string): number {
     return this.#op(OP.unclaim, this.#queueKey(key), holder);
+  }
+
+  /** The queue's counts (see the counts op in lua/admin.ts). */
+  counts(): number {
+    return this.#op(OP.counts);
+  }
+
+  /** Pauses (true) or resumes the queue. */
+  pause(paused: boolean): number {
+    return this.#op(OP.pause, paused ? "1" : "0");
+  }
+
+  /** One page of a purge; `from` the reply of the page before (undefined: the first page). */
+  purge(limit: number, ttlMs: number, from?: PurgePage): number {
+    return this.#op(
+      OP.purge,
+      from?.back ?? "",
+      from?.at ?? "",
+      String(limit),
+      ms(ttlMs),
+      from?.phase ?? "r",
+      from?.cursor ?? "0",
+    );
+  }
+
+  /** One page of the queue's messages: `phase` "r" ready (cursor a rank), "t" timers (a scan cursor). */
+  list(phase: "r" | "t", cursor: string, limit: number): number {
+    return this.#op(OP.list, phase, cursor, String(limit));
   }
 
   /** A key of this queue: it must carry this queue's hash tag (one slot per call). */

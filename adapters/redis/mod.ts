@@ -24,6 +24,7 @@ import {
   type LeaseState,
   type Ledger,
   type Message,
+  type QueueOps,
   type ReceiveOptions,
   type RunRecord,
   type Store,
@@ -38,6 +39,7 @@ import { decodeRecord, ms, receiveResult, updateResult } from "./_codec.ts";
 import { kvKey, queueIndexKey } from "./_keys.ts";
 import { fusedLedger, parseEnded, type RedisLedger } from "./_ledger.ts";
 import { type RedisOptions, resolveOptions } from "./_options.ts";
+import { redisQueueOps } from "./_queue-ops.ts";
 import { Waiter } from "./_waiter.ts";
 import { KEY_SCRIPT } from "./lua/mod.ts";
 
@@ -82,6 +84,8 @@ export class RedisBackend implements Broker, Store {
   readonly #calls: CallBatcher;
   readonly #deadLetterTtlMs: number;
   readonly #dead: DeadLetters;
+  /** Queue counts, pause and resume, purge and listing. */
+  readonly queueOps: QueueOps;
 
   /** Wraps the client; throws TypeError/RangeError naming a wrong option. Prefer {@link redis}. */
   constructor(options: RedisOptions) {
@@ -130,6 +134,12 @@ export class RedisBackend implements Broker, Store {
       run: (c) => this.#run(c),
       queues: () => this.#queues(),
       register: (q) => this.#register(q),
+    });
+    this.queueOps = redisQueueOps({
+      prefix,
+      run: (c) => this.#run(c),
+      queues: () => this.#queues(),
+      wake: () => this.#waiter.wake(),
     });
   }
 

@@ -52,6 +52,14 @@ export class DeadLetterList {
     return this.#entries.delete(id);
   }
 
+  /** Dead letters of one queue. */
+  count(queue: string): number {
+    this.#expire(this.#clock.now());
+    let n = 0;
+    for (const item of this.#entries.values()) if (item.entry.queue === queue) n++;
+    return n;
+  }
+
   purge(): number {
     this.#expire(this.#clock.now());
     const count = this.#entries.size;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Clock, Delivery, Message, ReceiveOptions } from "../contracts.ts";
+import type { Clock, Delivery, Message, QueueCounts, QueuedRun, ReceiveOptions } from "../contracts.ts";
 import { Deque, MinHeap } from "./_structures.ts";
 
 interface Entry {
@@ -13,6 +13,10 @@ interface Entry {
   receipt: string;
   expiresAt: number;
   deliveries: number;
+  /** While ready: since when it has waited (epoch ms). */
+  since: number;
+  /** A later attempt of a failed run (counted as retrying while delayed). */
+  retry: boolean;
 }
 
 /** Called for each message as it is leased, with its delivery and the time of the lease. */
@@ -22,7 +26,13 @@ const PRIORITIES = 10;
 
 class QueueState {
   readonly buckets: Deque<Entry>[] = Array.from({ length: PRIORITIES }, () => new Deque<Entry>());
+  /** Ready entries. */
   size = 0;
+  /** Delayed entries, first attempts and retries. */
+  delayed = 0;
+  retrying = 0;
+  leased = 0;
+  paused = false;
 }
 
 /** The queues of one memory backend. */
@@ -47,10 +57,20 @@ export class MessageQueues {
     const now = this.#clock.now();
     const collapse = this.#collapse;
     for (const message of messages) {
-      const entry: Entry = { message, state: "ready", receipt: "", expiresAt: 0, deliveries: 0 };
+      const retry = (message.attempt ?? 1) > 1;
+      const entry: Entry = {
+        message,
+        state: "ready",
+        receipt: "",
+        expiresAt: 0,
+        deliveries: 0,
+        since: now,
+        retry,
+      };
       this.#pending.set(message.id, entry);
       if (!collapse && message.notBefore !== undefined && message.notBefore > now) {
         entry.state = "delayed";
+        this.#delayedCount(entry, 1);
         this.#delayed.push(message.notBefore, entry);
       } else {
         this.#enqueueReady(entry, false);
@@ -87,6 +107,7 @@ export class MessageQueues {
     const entry = this.#leased.get(delivery.receipt);
     if (entry === undefined) return;
     this.#leased.delete(delivery.receipt);
+    this.#queue(entry.message.queue).leased--;
     entry.state = "gone";
     if (this.#pending.get(entry.message.id) === entry) this.#pending.delete(entry.message.id);
   }
@@ -108,6 +129,7 @@ export class MessageQueues {
       const entry = this.#leased.get(d.receipt);
       if (entry === undefined) continue;
       this.#leased.delete(d.receipt);
+      this.#queue(entry.message.queue).leased--;
       this.#enqueueReady(entry, true);
     }
     this.wake();
@@ -121,8 +143,10 @@ export class MessageQueues {
     if (entry.state === "leased") {
       if (!leased) return Promise.resolve(false);
       this.#leased.delete(entry.receipt);
+      this.#queue(entry.message.queue).leased--;
     }
     if (entry.state === "ready") this.#queue(entry.message.queue).size--;
+    if (entry.state === "delayed") this.#delayedCount(entry, -1);
     entry.state = "gone";
     this.#pending.delete(id);
     return Promise.resolve(true);
@@ -158,6 +182,12 @@ export class MessageQueues {
     return q;
   }
 
+  #delayedCount(entry: Entry, by: number): void {
+    const q = this.#queue(entry.message.queue);
+    if (entry.retry) q.retrying += by;
+    else q.delayed += by;
+  }
+
   #enqueueReady(entry: Entry, front: boolean): void {
     entry.state = "ready";
     const q = this.#queue(entry.message.queue);
@@ -170,12 +200,17 @@ export class MessageQueues {
   #promote(now: number): void {
     for (let key = this.#delayed.peekKey(); key !== undefined && key <= now; key = this.#delayed.peekKey()) {
       const entry = this.#delayed.pop()!;
-      if (entry.state === "delayed") this.#enqueueReady(entry, false);
+      if (entry.state === "delayed") {
+        this.#delayedCount(entry, -1);
+        entry.since = key;
+        this.#enqueueReady(entry, false);
+      }
     }
     for (let key = this.#leases.peekKey(); key !== undefined && key <= now; key = this.#leases.peekKey()) {
       const entry = this.#leases.pop()!;
       if (entry.state === "leased" && entry.expiresAt <= now && this.#leased.get(entry.receipt) === entry) {
         this.#leased.delete(entry.receipt);
+        this.#queue(entry.message.queue).leased--;
         this.#enqueueReady(entry, true);
       }
     }
@@ -188,7 +223,7 @@ export class MessageQueues {
     const out: Delivery[] = [];
     for (const name of options.queues) {
       const q = this.#queues.get(name);
-      if (q === undefined || q.size === 0) continue;
+      if (q === undefined || q.size === 0 || q.paused) continue;
       for (let p = PRIORITIES - 1; p >= 0 && out.length < options.max; p--) {
         const bucket = q.buckets[p]!;
         while (out.length < options.max) {
@@ -196,6 +231,7 @@ export class MessageQueues {
           if (entry === undefined) break;
           if (entry.state !== "ready") continue;
           q.size--;
+          q.leased++;
           entry.state = "leased";
           entry.deliveries++;
           entry.receipt = `${entry.message.id}#${++this.#receipts}`;
@@ -219,6 +255,102 @@ export class MessageQueues {
     return out;
   }
 
+  /** Every queue seen. */
+  known(): string[] {
+    return [...this.#queues.keys()];
+  }
+
+  /** A queue's counts (without dead letters, which the store keeps). */
+  counts(name: string): Omit<QueueCounts, "queue"> {
+    const q = this.#queues.get(name);
+    if (q === undefined) {
+      return { waiting: 0, scheduled: 0, retrying: 0, active: 0, paused: false, oldestWaitingAt: null };
+    }
+    let oldest: number | null = null;
+    for (const bucket of q.buckets) {
+      // The first ready entry of each priority is its oldest (released ones go back to the front).
+      for (const entry of bucket.values()) {
+        if (entry.state !== "ready") continue;
+        if (oldest === null || entry.since < oldest) oldest = entry.since;
+        break;
+      }
+    }
+    return {
+      waiting: q.size,
+      scheduled: q.delayed,
+      retrying: q.retrying,
+      active: q.leased,
+      paused: q.paused,
+      oldestWaitingAt: oldest,
+    };
+  }
+
+  /** Stops or resumes handing out a queue's messages. */
+  setPaused(name: string, paused: boolean): void {
+    this.#queue(name).paused = paused;
+    if (!paused) this.wake();
+  }
+
+  /** Removes a queue's ready and delayed messages; resolves to their ids. */
+  purge(name: string): string[] {
+    const q = this.#queues.get(name);
+    if (q === undefined) return [];
+    const ids: string[] = [];
+    const drop = (entry: Entry) => {
+      entry.state = "gone";
+      ids.push(entry.message.id);
+      if (this.#pending.get(entry.message.id) === entry) this.#pending.delete(entry.message.id);
+    };
+    for (const bucket of q.buckets) {
+      bucket.retain((entry) => {
+        if (entry.state === "ready") drop(entry);
+        return false;
+      });
+    }
+    for (const entry of this.#pending.values()) {
+      if (entry.state === "delayed" && entry.message.queue === name) drop(entry);
+    }
+    q.size = q.delayed = q.retrying = 0;
+    return ids;
+  }
+
+  /** A queue's messages from position `from` on, at most `limit` (ready, delayed, leased). */
+  list(name: string, from: number, limit: number): { runs: QueuedRun[]; next: number | null } {
+    const q = this.#queues.get(name);
+    const runs: QueuedRun[] = [];
+    let i = 0;
+    const add = (run: QueuedRun): boolean => {
+      if (i++ < from) return true;
+      if (runs.length >= limit) return false;
+      runs.push(run);
+      return true;
+    };
+    if (q === undefined) return { runs, next: null };
+    const task = (entry: Entry) => taskOf(entry.message.body);
+    for (let p = PRIORITIES - 1; p >= 0; p--) {
+      for (const entry of q.buckets[p]!.values()) {
+        if (entry.state !== "ready") continue;
+        if (!add({ id: entry.message.id, task: task(entry), state: "waiting", at: null })) {
+          return { runs, next: i - 1 };
+        }
+      }
+    }
+    for (const entry of this.#pending.values()) {
+      if (entry.message.queue !== name || (entry.state !== "delayed" && entry.state !== "leased")) continue;
+      const run: QueuedRun =
+        entry.state === "leased"
+          ? { id: entry.message.id, task: task(entry), state: "active", at: entry.expiresAt }
+          : {
+              id: entry.message.id,
+              task: task(entry),
+              state: entry.retry ? "retrying" : "scheduled",
+              at: entry.message.notBefore ?? null,
+            };
+      if (!add(run)) return { runs, next: i - 1 };
+    }
+    return { runs, next: null };
+  }
+
   #wait(ms: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
@@ -237,5 +369,15 @@ export class MessageQueues {
   wake(): void {
     if (this.#waiters.size === 0) return;
     for (const w of [...this.#waiters]) w();
+  }
+}
+
+/** The task name of an envelope, read without validating it (null when unreadable). */
+function taskOf(body: string): string | null {
+  try {
+    const task = (JSON.parse(body) as { task?: unknown } | null)?.task;
+    return typeof task === "string" ? task : null;
+  } catch {
+    return null;
   }
 }

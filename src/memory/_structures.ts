@@ -26,6 +26,17 @@ export class Deque<T> {
     }
   }
 
+  /** The items from the front, in order. */
+  *values(): IterableIterator<T> {
+    for (let i = this.#head; i < this.#items.length; i++) yield this.#items[i] as T;
+  }
+
+  /** Keeps only the items `keep` says yes to, in order. */
+  retain(keep: (item: T) => boolean): void {
+    this.#items = this.#items.slice(this.#head).filter((item) => keep(item as T));
+    this.#head = 0;
+  }
+
   shift(): T | undefined {
     if (this.#head >= this.#items.length) return undefined;
     const item = this.#items[this.#head];

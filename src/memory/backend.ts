@@ -16,6 +16,7 @@
 import type {
   Broker,
   Clock,
+  QueueOps,
   DeadLetter,
   Delivery,
   LeaseState,
@@ -28,8 +29,9 @@ import type {
 } from "../contracts.ts";
 import { CANCELLED_STEP, composeLedger, type Ledger } from "../execute/ledger.ts";
 import { flatKey } from "../keys.ts";
-import { isStartable, notStarted, STARTED, successPatch } from "../run-state.ts";
+import { cancelPatch, isStartable, notStarted, STARTED, successPatch } from "../run-state.ts";
 import { DeadLetterList } from "./_dead-letters.ts";
+import { MemoryOps } from "./_ops.ts";
 import { MessageQueues } from "./_queues.ts";
 import { type MemoryOptions, resolveMemoryOptions } from "./options.ts";
 
@@ -66,6 +68,10 @@ export class MemoryBackend implements Broker, Store {
     this.#startRun(message, delivery, at);
   /** True once an app uses this backend as its broker and its store: runs start as they are leased. */
   #fused = false;
+  /** The worker registry, control messages and task statistics. */
+  readonly ops: MemoryOps;
+  /** Queue counts, pause and resume, purge and listing. */
+  readonly queueOps: QueueOps;
 
   constructor(options: MemoryOptions = {}) {
     const resolved = resolveMemoryOptions(options);
@@ -75,6 +81,37 @@ export class MemoryBackend implements Broker, Store {
     this.#clock = resolved.clock;
     this.#dead = new DeadLetterList(this.#clock, resolved.deadLetterTtlMs);
     this.#mq = new MessageQueues(this.#clock, this.eager && !this.honorDelays);
+    this.ops = new MemoryOps(this.#clock, (queue) => this.#dead.count(queue));
+    const mq = this.#mq;
+    this.queueOps = {
+      known: () => Promise.resolve(mq.known()),
+      counts: (queues) => Promise.resolve(queues.map((queue) => ({ queue, ...mq.counts(queue) }))),
+      pause: (queue) => Promise.resolve(mq.setPaused(queue, true)),
+      resume: (queue) => Promise.resolve(mq.setPaused(queue, false)),
+      purge: (queue) => Promise.resolve(this.#purge(queue)),
+      list: (queue, options) => {
+        const from = options.cursor == null ? 0 : Number(options.cursor);
+        if (!Number.isSafeInteger(from) || from < 0) {
+          return Promise.reject(new TypeError(`not a cursor of this backend: ${String(options.cursor)}`));
+        }
+        const page = mq.list(queue, from, Math.max(1, Math.floor(options.limit)));
+        return Promise.resolve({ runs: page.runs, cursor: page.next === null ? null : String(page.next) });
+      },
+    };
+  }
+
+  /** Drops a queue's waiting and delayed messages; their runs (kept here) are cancelled. */
+  #purge(queue: string): number {
+    const ids = this.#mq.purge(queue);
+    const now = this.#clock.now();
+    for (const id of ids) {
+      const item = this.#live(this.#runs, id, now);
+      const state = item?.value.state;
+      if (item !== undefined && (state === "queued" || state === "scheduled" || state === "retrying")) {
+        item.value = { ...item.value, ...cancelPatch(now) };
+      }
+    }
+    return ids.length;
   }
 
   // ---- broker ----

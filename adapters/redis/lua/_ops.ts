@@ -49,6 +49,14 @@ export const OP = {
   claim: "L",
   /** Frees a claim when the holder still has it. (idempotency.ts) */
   unclaim: "R",
+  /** The queue's counts. (admin.ts) */
+  counts: "S",
+  /** Pauses or resumes the queue. (admin.ts) */
+  pause: "PA",
+  /** Removes waiting and delayed messages sent before the purge began. (admin.ts) */
+  purge: "PU",
+  /** A page of the queue's messages. (admin.ts) */
+  list: "LS",
 } as const;
 
 /** An op code. */

@@ -7,15 +7,15 @@
 /**
  * enqueue — sends a message, (re)creating the run record; with an idempotency key, only if no
  * run holds it.
- *   ARGV: id, priority, notBefore | "", body, attempt | "", fresh 1|0, runKey# | "", ttlMs,
- *         nFields, field, value, …, idemKey# | "", idemTtlMs
+ *   ARGV: id, priority, notBefore | "", body, attempt | "", fresh 1|0, runKey# | "", sentMs
+ *         (the sender's clock), nFields, field, value, …, idemKey# | "", idemTtlMs
  *   reply: nil (sent) | ~owner (the run holding the key; nothing sent)
  * `fresh`: the id was generated for this run just now, so no earlier message or record can exist
  * (one HSET, no checks). The record key keeps no TTL while its message is pending.
  */
 export const ENQUEUE = `
   local id, priority, notBefore, body, attempt = nextArg(), nextNumber(), nextArg(), nextArg(), nextArg()
-  local fresh, recordKey, _ttl = nextArg() == '1', nextArg(), nextArg()
+  local fresh, recordKey, sentMs = nextArg() == '1', nextArg(), nextArg()
   local f = readFields(nextNumber())
   local idemKey, idemTtl = nextArg(), nextArg()
   local owner = false
@@ -29,6 +29,7 @@ export const ENQUEUE = `
     res = false
     local key = recordKey ~= '' and KEYS[tonumber(recordKey)] or runKeyOf(id)
     messageFields(f, body, priority, attempt)
+    sentAt(f, notBefore, sentMs)
     if fresh then
       redis.call('HSET', key, unpack(f))
     else
@@ -39,6 +40,6 @@ export const ENQUEUE = `
       redis.call('HSET', key, unpack(f))
       redis.call('PERSIST', key)
     end
-    schedule(id, priority, notBefore)
+    schedule(id, priority, notBefore, attempt)
   end
 `;

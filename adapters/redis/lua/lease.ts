@@ -60,7 +60,7 @@ export const CANCEL = `
   elseif (was[2] or '') ~= '' then
     if not leased then res = 0
     elseif redis.call('ZREM', timers, leaseMember(was[2], id)) == 1 then settle(key) else res = 0 end
-  elseif (redis.call('ZREM', readySet, id) + redis.call('ZREM', timers, id)) > 0 then
+  elseif redis.call('ZREM', readySet, id) == 1 or undelay(id) then
     settle(key)
   else res = 0 end
 `;

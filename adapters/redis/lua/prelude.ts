@@ -7,15 +7,21 @@
  */
 import { STARTABLE_STATES, storedState } from "../../../backend.ts";
 
+/** The member of a queue's timers set that marks it paused. */
+export const PAUSED_MEMBER = "!paused";
+
 /** `{ ['"queued"'] = true, … }`: the startable states as they are stored (JSON), from run-state. */
 const startable = `{ ${STARTABLE_STATES.map((s) => `['${storedState(s)}'] = true`).join(", ")} }`;
 
 /**
  * KEYS (every key under the queue's hash tag `{prefix:queue}` = B):
  *   1 B:r   ready ZSET: id → (9 − priority)·1e14 + sequence (higher priority first, FIFO within)
- *   2 B:t   timers ZSET: time·20 + kind·10 + (9 − priority); kind 0 a delayed message (member:
- *           its id) due at time, kind 1 a lease (member: receipt|id) that expires at time
- *   3 B:c   counters HASH: b (back of a priority, grows), f (front, shrinks)
+ *   2 B:t   timers ZSET: time·30 + kind·10 + (9 − priority); kind 0 a delayed message (member:
+ *           its id) due at time, kind 2 the same for a later attempt of a failed run, kind 1 a
+ *           lease (member: receipt|id) that expires at time; and while the queue is paused, the
+ *           member PAUSED at score −1 (always the head, so a receive sees it first)
+ *   3 B:c   counters HASH: b (back of a priority, grows), f (front, shrinks), d and y (delayed
+ *           messages of kind 0 and kind 2 in the timers set: the rest of it are leases)
  *   4 B:w   wake-up marker ZSET (one member), popped by blocking waiters
  *   5 B:x   dead letters HASH: id → JSON
  *   6 B:xi  dead letter index ZSET: id → microseconds when added
@@ -57,7 +63,13 @@ local function priorityOf(value)
   return math.floor(p)
 end
 local function readyScore(priority, sequence) return integer((9 - priority) * 1e14 + sequence) end
-local function timerScore(ms, kind, priority) return integer(ms * 20 + kind * 10 + 9 - priority) end
+local function timerScore(ms, kind, priority) return integer(ms * 30 + kind * 10 + 9 - priority) end
+-- The kind of a timers score (0 delayed, 1 lease, 2 delayed retry) and its time.
+local function timerKind(score) return math.floor(score / 10) % 3 end
+local function timerTime(score) return math.floor(score / 30) end
+local PAUSED = '${PAUSED_MEMBER}'
+-- The counter of delayed messages of a kind (d for first attempts, y for retries).
+local function delayedCounter(kind) return kind == 2 and 'y' or 'd' end
 
 -- A lease in the timers set is the member receipt|id: removing it is the check that it is held.
 local function leaseMember(receipt, id) return receipt .. '|' .. id end
@@ -75,6 +87,8 @@ local pool, poolAt, poolDry = {}, 1, false
 -- The timers set: checked (nothing was due at this call's time), and the earliest score known
 -- in it since (leases this call adds come later than any due time; nil: none known).
 local timersChecked, earliestTimer = false, nil
+-- The queue is paused (seen by this call's first receive).
+local paused = false
 local function sawTimer(score) if not earliestTimer or score < earliestTimer then earliestTimer = score end end
 -- Leases taken by this call, added to the timers set in one ZADD (flushLeases).
 local newLeases = {}
@@ -117,16 +131,24 @@ local function dropRecord(key)
   end
   if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
 end
+-- Takes a delayed message out of the timers set, keeping the counters right; false when absent.
+local function undelay(id)
+  local score = redis.call('ZSCORE', timers, id)
+  if not score then return false end
+  redis.call('ZREM', timers, id)
+  redis.call('HINCRBY', counters, delayedCounter(timerKind(tonumber(score))), -1)
+  return true
+end
 -- Takes the message of id out of the ready and timers sets (it is being replaced).
 local function unqueue(id, receipt)
-  redis.call('ZREM', readySet, id); redis.call('ZREM', timers, id)
+  if redis.call('ZREM', readySet, id) == 0 then undelay(id) end
   if receipt and receipt ~= '' then redis.call('ZREM', timers, leaseMember(receipt, id)) end
 end
 -- woke: a message was sent (arm the marker); moreReady: a receive took all it asked for;
 -- markWanted: false when a worker chaining from task to task should wake no one.
 local woke, moreReady, markWanted = false, false, true
 -- The message fields of a run's hash (.b body, .p priority, .d deliveries, .r receipt while
--- leased, .a attempt, .q "1" while pending), appended to the fields about to be written.
+-- leased, .a attempt, .q "1" while pending; .e and .s from sentAt), appended to the fields about to be written.
 local function messageFields(f, body, priority, attempt)
   f[#f + 1] = '.b'; f[#f + 1] = body
   f[#f + 1] = '.p'; f[#f + 1] = priority
@@ -135,11 +157,24 @@ local function messageFields(f, body, priority, attempt)
   f[#f + 1] = '.a'; f[#f + 1] = attempt
   f[#f + 1] = '.q'; f[#f + 1] = '1'
 end
--- A sent message waits in the timers set until notBefore, or goes to the back of the ready set.
-local function schedule(id, priority, notBefore)
+-- A message notes since when it waits (.e: when sent, or when due); a delayed one also when it
+-- was sent (.s, the server's time), so a purge can leave later ones alone. sentMs: the sender's
+-- time ("" to read the server's), so an immediate send needs no TIME.
+local function sentAt(f, notBefore, sentMs)
   if notBefore ~= '' and tonumber(notBefore) > now().ms then
-    local score = timerScore(tonumber(notBefore), 0, priority)
+    f[#f + 1] = '.e'; f[#f + 1] = notBefore
+    f[#f + 1] = '.s'; f[#f + 1] = integer(now().ms)
+  else
+    f[#f + 1] = '.e'; f[#f + 1] = sentMs ~= '' and sentMs or integer(now().ms)
+  end
+end
+-- A sent message waits in the timers set until notBefore, or goes to the back of the ready set.
+local function schedule(id, priority, notBefore, attempt)
+  if notBefore ~= '' and tonumber(notBefore) > now().ms then
+    local kind = (tonumber(attempt) or 1) > 1 and 2 or 0
+    local score = timerScore(tonumber(notBefore), kind, priority)
     redis.call('ZADD', timers, score, id)
+    redis.call('HINCRBY', counters, delayedCounter(kind), 1)
     sawTimer(tonumber(score))
   else
     toBack[#toBack + 1] = priority; toBack[#toBack + 1] = id

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { COUNTS, LIST, PAUSE, PURGE } from "./admin.ts";
 import { DEAD_ADD, DEAD_DELETE, DEAD_LIST, DEAD_PURGE, DEAD_TAKE, DEAD_TRIM } from "./dead-letters.ts";
 import { ENQUEUE } from "./enqueue.ts";
 import { CLAIM, OWN, OWNER, UNCLAIM } from "./idempotency.ts";
@@ -47,6 +48,10 @@ const BRANCHES: readonly (readonly [OpCode, string])[] = [
   [OP.own, OWN],
   [OP.claim, CLAIM],
   [OP.unclaim, UNCLAIM],
+  [OP.counts, COUNTS],
+  [OP.pause, PAUSE],
+  [OP.purge, PURGE],
+  [OP.list, LIST],
 ];
 
 /** Ops that do not look leases up by member, so they need not see the call's new leases first. */
@@ -105,5 +110,9 @@ return out
  * - update: HGETALL (`want`) or HMGET state, [HKEYS, HDEL], HSET, PEXPIRE (not while a message is
  *   pending in the key: the TTL waits in `.t` until the message is settled).
  * - dead letter: HSET, TIME, ZADD, ZRANGEBYSCORE (trim) [, HDEL, ZREM]. own: SET. owner: GET. claim: GET [, SET]. unclaim: GET [, DEL].
+ * - counts (operators'): HMGET, ZSCORE, ZCARD ×2, HLEN, and per priority with waiting messages a
+ *   ZRANGEBYSCORE + HMGET (oldest). pause: ZADD or ZREM. purge and list: pages (see admin.ts).
+ * Keeping the counts costs the task path nothing but an HINCRBY when a delayed message is sent or
+ * promoted (the ready and timers sets' sizes are the rest).
  */
 export const QUEUE_SCRIPT: Script = { name: "celeriac.queue", source: QUEUE_LUA };

@@ -24,21 +24,26 @@ export const RECEIVE = `
   if nextArg() == '0' then markWanted = false end
   local t = now()
   local startAt = start ~= '' and integer(t.ms) or ''
-  local bound = t.ms * 20 + 19
+  local bound = t.ms * 30 + 29
   local due = -1
   if not timersChecked then
     local head = redis.call('ZRANGE', timers, 0, 0, 'WITHSCORES')
-    if not head[1] then
+    if head[1] == PAUSED then
+      timersChecked = true; paused = true
+    elseif not head[1] then
       timersChecked = true
     elseif tonumber(head[2]) > bound then
       timersChecked = true; sawTimer(tonumber(head[2]))
     else
       local list = redis.call('ZRANGEBYSCORE', timers, '-inf', integer(bound), 'WITHSCORES', 'LIMIT', 0, 1000)
       local members, expired = {}, {}
+      local promoted = { [0] = 0, [2] = 0 }
       for i = 1, #list, 2 do
         local member, score = list[i], tonumber(list[i + 1])
         members[#members + 1] = member
-        if math.floor(score / 10) % 2 == 0 then
+        local kind = timerKind(score)
+        if kind ~= 1 then
+          promoted[kind] = promoted[kind] + 1
           toBack[#toBack + 1] = 9 - score % 10; toBack[#toBack + 1] = member
         else
           local receipt, id = splitLease(member)
@@ -51,65 +56,73 @@ export const RECEIVE = `
         end
       end
       redis.call('ZREM', timers, unpack(members))
+      for kind, n in pairs(promoted) do
+        if n > 0 then redis.call('HINCRBY', counters, delayedCounter(kind), -n) end
+      end
       flush()
       toFront(expired)
       if #members == 1000 then due = 0 end
     end
   end
-  if timersChecked and earliestTimer then due = math.max(math.floor(earliestTimer / 20) - t.ms, 0) end
-  -- One ZPOPMIN for every receive op of the call.
-  local have = (#pool - poolAt + 1) / 2
-  if have < max and not poolDry then
-    local ask = math.max(wanted, max) - have
-    local got = redis.call('ZPOPMIN', readySet, ask)
-    for i = 1, #got do pool[#pool + 1] = got[i] end
-    if #got / 2 < ask then poolDry = true end
-    have = have + #got / 2
-  end
-  wanted = math.max(wanted - max, 0)
-  local take = math.min(max, have)
-  res = { due }
-  local leased = 0
-  for _ = 1, take do
-    local id = pool[poolAt]
-    poolAt = poolAt + 2
-    local key = runKeyOf(id)
-    local m = redis.call('HMGET', key, '.b', '.p', '.d', '.a', 'state', '.w')
-    local body = m[1]
-    if body then
-      local priority, deliveries = priorityOf(m[2]), (tonumber(m[3]) or 0) + 1
-      local receipt = t.stamp .. '.' .. deliveries
-      local set = { '.d', deliveries, '.r', receipt }
-      local score = timerScore(t.ms + leaseMs, 1, priority)
-      newLeases[#newLeases + 1] = score; newLeases[#newLeases + 1] = leaseMember(receipt, id)
-      sawTimer(tonumber(score))
-      leased = leased + 1
-      res[#res + 1] = '~' .. id; res[#res + 1] = '~' .. body; res[#res + 1] = '~' .. receipt; res[#res + 1] = deliveries
-      local started = 0
-      if startAt ~= '' then
-        local state = m[5]
-        if state and STARTABLE[state] then
-          local attempt = tonumber(m[4])
-          if not attempt then
-            local ok, envelope = pcall(cjson.decode, body)
-            attempt = ok and type(envelope) == 'table' and tonumber(envelope.attempt)
-          end
-          if attempt then
-            set[#set + 1] = 'state'; set[#set + 1] = ACTIVE
-            set[#set + 1] = 'attempt'; set[#set + 1] = integer(attempt)
-            set[#set + 1] = 'startedAt'; set[#set + 1] = startAt
-            set[#set + 1] = 'updatedAt'; set[#set + 1] = startAt
-            started = 1
-          end
-        elseif state then
-          started = '~' .. state
-        end
-      end
-      redis.call('HSET', key, unpack(set))
-      res[#res + 1] = started
-      res[#res + 1] = m[6] and 1 or 0
+  if paused then
+    -- Paused: nothing is handed out (no promotion, no pop) until resumed.
+    res = { -1 }
+  else
+    if timersChecked and earliestTimer then due = math.max(timerTime(earliestTimer) - t.ms, 0) end
+    -- One ZPOPMIN for every receive op of the call.
+    local have = (#pool - poolAt + 1) / 2
+    if have < max and not poolDry then
+      local ask = math.max(wanted, max) - have
+      local got = redis.call('ZPOPMIN', readySet, ask)
+      for i = 1, #got do pool[#pool + 1] = got[i] end
+      if #got / 2 < ask then poolDry = true end
+      have = have + #got / 2
     end
+    wanted = math.max(wanted - max, 0)
+    local take = math.min(max, have)
+    res = { due }
+    local leased = 0
+    for _ = 1, take do
+      local id = pool[poolAt]
+      poolAt = poolAt + 2
+      local key = runKeyOf(id)
+      local m = redis.call('HMGET', key, '.b', '.p', '.d', '.a', 'state', '.w')
+      local body = m[1]
+      if body then
+        local priority, deliveries = priorityOf(m[2]), (tonumber(m[3]) or 0) + 1
+        local receipt = t.stamp .. '.' .. deliveries
+        local set = { '.d', deliveries, '.r', receipt }
+        local score = timerScore(t.ms + leaseMs, 1, priority)
+        newLeases[#newLeases + 1] = score; newLeases[#newLeases + 1] = leaseMember(receipt, id)
+        sawTimer(tonumber(score))
+        leased = leased + 1
+        res[#res + 1] = '~' .. id; res[#res + 1] = '~' .. body; res[#res + 1] = '~' .. receipt; res[#res + 1] = deliveries
+        local started = 0
+        if startAt ~= '' then
+          local state = m[5]
+          if state and STARTABLE[state] then
+            local attempt = tonumber(m[4])
+            if not attempt then
+              local ok, envelope = pcall(cjson.decode, body)
+              attempt = ok and type(envelope) == 'table' and tonumber(envelope.attempt)
+            end
+            if attempt then
+              set[#set + 1] = 'state'; set[#set + 1] = ACTIVE
+              set[#set + 1] = 'attempt'; set[#set + 1] = integer(attempt)
+              set[#set + 1] = 'startedAt'; set[#set + 1] = startAt
+              set[#set + 1] = 'updatedAt'; set[#set + 1] = startAt
+              started = 1
+            end
+          elseif state then
+            started = '~' .. state
+          end
+        end
+        redis.call('HSET', key, unpack(set))
+        res[#res + 1] = started
+        res[#res + 1] = m[6] and 1 or 0
+      end
+    end
+    if leased > 0 then res[1] = 0 end
+    if take >= max then moreReady = true end
   end
-  if leased > 0 then res[1] = 0 end
-  if take >= max then moreReady = true end
 `;

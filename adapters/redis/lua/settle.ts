@@ -74,7 +74,8 @@ export const RETRY = `
   end
   if send then
     messageFields(f, body, priority, attempt)
+    sentAt(f, notBefore, '')
     redis.call('HSET', key, unpack(f))
-    schedule(id, priority, notBefore)
+    schedule(id, priority, notBefore, attempt)
   end
 `;
