@@ -351,12 +351,13 @@ export class App {
     const trace =
       this.#telemetry?.enqueue === undefined
         ? undefined
-        : (ids: string[]) => {
+        : (ids: string[], notBefore: number | undefined) => {
             span = this.#traceEnqueue({
               task: task.name,
               queue: options.queue ?? task.queue,
               ids,
               parent: internal.trace,
+              notBefore,
             });
             return span?.carrier;
           };

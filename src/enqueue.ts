@@ -66,7 +66,7 @@ export async function enqueueItems(
   options: EnqueueOptions,
   internal: EnqueueInternals,
   now: number,
-  trace?: (ids: string[]) => TraceCarrier | undefined,
+  trace?: (ids: string[], notBefore: number | undefined) => TraceCarrier | undefined,
 ): Promise<{ queue: string; items: EnqueueItem[] }> {
   checkKeys(options, ENQUEUE_KEYS, "enqueue");
   const queue = options.queue === undefined ? task.queue : checkQueueName(options.queue, "enqueue: ");
@@ -118,7 +118,10 @@ export async function enqueueItems(
     built.push({ envelope, record, key });
   }
   // The tracer's context, once the ids are known, goes into every envelope before it is encoded.
-  const carrier = trace?.(built.map((b) => b.envelope.id));
+  const carrier = trace?.(
+    built.map((b) => b.envelope.id),
+    notBefore,
+  );
   if (carrier !== undefined) {
     const meta = { ...internal.meta, [TRACE_META]: carrier };
     for (const b of built) b.envelope.meta = meta;

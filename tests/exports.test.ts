@@ -22,10 +22,11 @@ describe("published entry points", () => {
     }
   });
 
-  it("pins the same versions of runtime dependencies for npm and Deno", () => {
+  it("pins the same versions of runtime and peer dependencies for npm and Deno", () => {
     const pkg = read("package.json");
     const imports = read("deno.json").imports as Record<string, string>;
-    for (const [name, range] of Object.entries(pkg.dependencies as Record<string, string>)) {
+    const ranges = { ...pkg.dependencies, ...pkg.peerDependencies } as Record<string, string>;
+    for (const [name, range] of Object.entries(ranges)) {
       assert.equal(imports[name], `npm:${name}@${range}`, `deno.json imports ${name}`);
     }
   });
