@@ -101,7 +101,8 @@ export class App {
       stats: store.ops === undefined ? undefined : this.#stats,
       telemetry: this.#telemetry,
     });
-    setInternals(this, { executor: this.#executor, ledger: this.#ledger, events: this.#events });
+    const stats = store.ops === undefined ? undefined : this.#stats;
+    setInternals(this, { executor: this.#executor, ledger: this.#ledger, events: this.#events, stats });
     this.control = control(this.#ops);
   }
 
