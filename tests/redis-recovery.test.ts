@@ -99,7 +99,11 @@ describe("redis backend recovery", () => {
       child.process.kill("SIGKILL");
       await child.exited;
       const killedAt = Date.now();
-      await waitFor(async () => (await app.inspect().workers()).length === 0, 3 * beatMs + 2_000, "it to disappear");
+      await waitFor(
+        async () => (await app.inspect().workers()).length === 0,
+        3 * beatMs + 2_000,
+        "it to disappear",
+      );
       const gone = Date.now() - killedAt;
       assert.ok(gone <= 3 * beatMs + 500, `gone after ${gone} ms (beats of ${beatMs} ms)`);
     } finally {
