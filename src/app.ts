@@ -23,13 +23,14 @@ import { type SendHost, sendRuns } from "./send.ts";
 import { openEnqueueSpan, type Telemetry } from "./telemetry.ts";
 import { ResultWaiters, type RunHost, RunHandle } from "./runs.ts";
 import {
-  defineSchedule,
   type Schedule,
-  type ScheduleEntry,
   type ScheduleOptions,
   Scheduler,
   type SchedulerOptions,
 } from "./schedule/scheduler.ts";
+import { Schedules } from "./schedule/schedules.ts";
+import { ScheduleSet } from "./schedule/set.ts";
+import { scheduleInfo } from "./schedule/status.ts";
 import type { StandardSchemaV1 } from "./schema.ts";
 import {
   type EnqueueOptions,
@@ -65,7 +66,7 @@ export class App {
   readonly #tasks = new Map<string, ResolvedTask>();
   readonly #queues = new Set<string>(["default"]);
   readonly #waiters: ResultWaiters;
-  readonly #schedules = new Map<string, ScheduleEntry>();
+  readonly #schedules: ScheduleSet = new ScheduleSet(this);
   /** This app's running workers and schedulers: `close()` stops them before closing the backends. */
   readonly #running = new Set<Worker | Scheduler>();
   readonly #track = (runner: Worker | Scheduler, on: boolean): void => {
@@ -181,8 +182,8 @@ export class App {
   }
 
   /**
-   * Defines a cron schedule that enqueues `task` on each tick, exactly once across replicas. The
-   * pattern is parsed here (an invalid one throws, naming the schedule). Nothing fires until a
+   * Defines a schedule (`cron` or `every`) that enqueues `task` on each tick, exactly once across
+   * replicas; validated here (an invalid one throws, naming the schedule). Nothing fires until a
    * scheduler runs: `app.scheduler().start()`, or `tick()` from a platform cron.
    *
    * @example
@@ -191,8 +192,18 @@ export class App {
    * ```
    */
   schedule<I>(id: string, options: ScheduleOptions<I>): Schedule {
-    return defineSchedule(this, this.#schedules, id, options);
+    return this.#schedules.define(id, options);
   }
+
+  /**
+   * Schedules kept in the store, changed at runtime by any process (a stored one hides a code one
+   * with its id): `add`, `update`, `pause`, `resume`, `remove`, and `list` (code ones too).
+   * @example
+   * ```ts
+   * await app.schedules.add("digest", { task: "email.digest", input: {}, every: "1h" });
+   * ```
+   */
+  readonly schedules: Schedules = new Schedules(this, this.#schedules, this.#running);
 
   /**
    * Creates a scheduler over this app's schedules (not started).
@@ -354,7 +365,7 @@ export class App {
       queues: () => this.queues(),
       getRun: (id, queue) => this.getRun(id, queue),
       replay: (id) => this.replay(id),
-      schedules: () => Promise.resolve([]),
+      schedules: async () => (await this.schedules.list({ next: 1 })).map(scheduleInfo),
     };
   }
 
