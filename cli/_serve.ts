@@ -1,0 +1,61 @@
+/**
+ * Internal: running a worker or a scheduler in the foreground until a stop signal (or until it
+ * stops by itself), then stopping it gracefully and closing the app.
+ *
+ * @module
+ */
+import type { Ctx } from "./_context.ts";
+import type { CliApp } from "./_load.ts";
+import { stopSignals } from "./_signals.ts";
+
+/** A worker or a scheduler, as the CLI drives it. */
+export interface Runner {
+  readonly running: boolean;
+  stop(): Promise<void>;
+}
+
+/** How `serve` talks about its runner. */
+export interface ServeText {
+  /** "worker" or "scheduler". */
+  what: string;
+  /** What the first signal's line adds: "waiting up to 10s for 3 running tasks". */
+  stopping(): string;
+  /** What a forced exit leaves behind. */
+  forced(): string;
+}
+
+/**
+ * Runs until SIGINT/SIGTERM or until the runner stops by itself, then `await runner.stop()` and
+ * `await app.close()`; resolves to exit code 0. A second signal exits at once (130 / 143).
+ */
+export async function serve(app: CliApp, runner: Runner, ctx: Ctx, text: ServeText): Promise<number> {
+  const { err, pe } = ctx;
+  const signals = stopSignals((signal) => {
+    err.write(pe.red(`${signal} again: exiting now; ${text.forced()}\n`));
+  });
+  // Timers of a scheduler are unref'd and a worker may wait on unref'd timers: this one keeps the
+  // process alive, and notices a runner that stopped by itself (a remote shutdown).
+  let poll: ReturnType<typeof setInterval> | undefined;
+  const stoppedItself = new Promise<null>((resolve) => {
+    poll = setInterval(() => {
+      if (!runner.running) resolve(null);
+    }, 500);
+  });
+  try {
+    const signal = await Promise.race([signals.first, stoppedItself]);
+    if (signal === null) {
+      err.write(pe.dim(`${text.what} stopped; closing the app\n`));
+    } else {
+      err.write(
+        pe.yellow(`${signal}: stopping the ${text.what}, ${text.stopping()} (${signal} again to exit now)\n`),
+      );
+    }
+    await runner.stop();
+    await app.close();
+    err.write(pe.dim(`${text.what} stopped\n`));
+    return 0;
+  } finally {
+    clearInterval(poll);
+    signals.dispose();
+  }
+}
