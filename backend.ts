@@ -131,3 +131,13 @@ export {
   retryPolicy,
 } from "./src/retry.ts";
 export { isStandardSchema, type StandardSchemaV1, validate } from "./src/schema.ts";
+export type {
+  AttemptEnd,
+  AttemptSpan,
+  AttemptTrace,
+  EnqueueSpan,
+  EnqueueTrace,
+  Telemetry,
+  TraceCarrier,
+} from "./src/telemetry.ts";
+export { VERSION } from "./src/version.ts";

@@ -7,6 +7,7 @@
 import type { Emitter } from "./events.ts";
 import type { Executor } from "./execute/executor.ts";
 import type { Ledger } from "./execute/ledger.ts";
+import type { StatsCollector } from "./ops/stats.ts";
 
 /** An app's internals. */
 export interface AppInternals {
@@ -16,6 +17,8 @@ export interface AppInternals {
   readonly ledger: Ledger;
   /** Lifecycle events (applications use `app.on`). */
   readonly events: Emitter;
+  /** Task statistics not reported yet (undefined when the store keeps none). */
+  readonly stats?: StatsCollector | undefined;
 }
 
 const internalsOf = new WeakMap<object, AppInternals>();

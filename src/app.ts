@@ -6,18 +6,22 @@
  */
 import { type AppOptions, type DrainOptions, resolveBackends } from "./app-options.ts";
 import { type CancelHost, cancelRun } from "./cancel.ts";
-import type { Broker, Clock, Delivery, Store } from "./contracts.ts";
+import type { Broker, Clock, Store } from "./contracts.ts";
 import { type DeadLetters, deadLettersOf, replayDeadLetter } from "./dead-letters.ts";
-import { type EnqueueInternals, enqueueItems } from "./enqueue.ts";
+import type { EnqueueInternals } from "./enqueue.ts";
 import { CeleriacError, UnknownTaskError } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
+import { drain, runEager } from "./execute/drain.ts";
 import { Executor } from "./execute/executor.ts";
 import { composeLedger, type Ledger } from "./execute/ledger.ts";
 import { Worker, type WorkerOptions } from "./execute/worker.ts";
 import { setInternals } from "./_internals.ts";
+import { control, inspector, metricsText, type OpsHost } from "./ops/inspect.ts";
 import { StatsCollector } from "./ops/stats.ts";
-import type { EnqueueSpan, Telemetry } from "./telemetry.ts";
-import { rejectFailed, ResultWaiters, type RunHost, RunHandle } from "./runs.ts";
+import type { Control, Inspector } from "./ops/types.ts";
+import { type SendHost, sendRuns } from "./send.ts";
+import { openEnqueueSpan, type Telemetry } from "./telemetry.ts";
+import { ResultWaiters, type RunHost, RunHandle } from "./runs.ts";
 import {
   defineSchedule,
   type Schedule,
@@ -94,10 +98,12 @@ export class App {
       events: this.#events,
       ledger: this.#ledger,
       settled: (id) => this.#waiters.settled(id),
-      stats: this.#stats,
+      stats: store.ops === undefined ? undefined : this.#stats,
       telemetry: this.#telemetry,
     });
-    setInternals(this, { executor: this.#executor, ledger: this.#ledger, events: this.#events });
+    const stats = store.ops === undefined ? undefined : this.#stats;
+    setInternals(this, { executor: this.#executor, ledger: this.#ledger, events: this.#events, stats });
+    this.control = control(this.#ops);
   }
 
   /** Registered tasks by name. */
@@ -168,6 +174,8 @@ export class App {
       clock: this.clock,
       queues: () => this.queues(),
       running: this.#track,
+      ops: this.store.ops,
+      stats: this.#stats,
     };
     return new Worker(host, options);
   }
@@ -210,18 +218,8 @@ export class App {
    * await app.drain();
    * ```
    */
-  async drain(options: DrainOptions = {}): Promise<number> {
-    const broker = this.broker;
-    if (!broker.receive) throw new TypeError("drain() needs a pull broker (memory or redis)");
-    const queues = options.queues ?? this.queues();
-    const max = options.concurrency ?? 1;
-    let processed = 0;
-    for (;;) {
-      const deliveries = await broker.receive({ queues, max, leaseMs: 300_000, waitMs: 0 });
-      if (deliveries.length === 0) return processed;
-      await Promise.all(deliveries.map((d) => this.#executor.process(d)));
-      processed += deliveries.length;
-    }
+  drain(options: DrainOptions = {}): Promise<number> {
+    return drain(this.broker, this.#executor, options.queues ?? this.queues(), options.concurrency ?? 1);
   }
 
   /**
@@ -304,26 +302,60 @@ export class App {
       traceStart:
         this.#telemetry?.enqueue === undefined
           ? undefined
-          : (kind, id, queue) => this.#traceEnqueue({ task: `workflow.${kind}`, queue, ids: [id] }),
+          : (kind, id, queue) =>
+              openEnqueueSpan(this.#telemetry, this.#events, { task: `workflow.${kind}`, queue, ids: [id] }),
     });
   }
 
-  #endSpan(span: EnqueueSpan | undefined, result: { error?: unknown; duplicates?: number }): void {
-    try {
-      span?.end(result);
-    } catch (error) {
-      this.#events.emit("error", { error, where: "telemetry enqueue hook" });
-    }
+  /**
+   * Read-only views for operators: live workers, running runs, queue counts, task statistics,
+   * schedules.
+   *
+   * @example
+   * ```ts
+   * for (const q of await app.inspect().queues()) console.log(q.queue, q.waiting, q.workers);
+   * ```
+   */
+  inspect(): Inspector {
+    return inspector(this.#ops);
   }
 
-  /** The tracer's span around an enqueue (a tracer that throws is reported, never fails it). */
-  #traceEnqueue(trace: Parameters<NonNullable<Telemetry["enqueue"]>>[0]): EnqueueSpan | undefined {
-    try {
-      return this.#telemetry?.enqueue?.(trace);
-    } catch (error) {
-      this.#events.emit("error", { error, where: "telemetry enqueue hook" });
-      return undefined;
-    }
+  /**
+   * Steering for operators: pause, resume and purge queues, cancel and replay in bulk, change a
+   * worker's concurrency or shut it down.
+   *
+   * @example
+   * ```ts
+   * await app.control.pause("emails");
+   * ```
+   */
+  readonly control: Control;
+
+  /**
+   * The app's metrics in the Prometheus text format (serve it with the content type
+   * `METRICS_CONTENT_TYPE`; the handler serves it at `GET /metrics`).
+   *
+   * @example
+   * ```ts
+   * const text = await app.metrics();
+   * ```
+   */
+  metrics(): Promise<string> {
+    return metricsText(this.#ops);
+  }
+
+  get #ops(): OpsHost {
+    return {
+      broker: this.broker,
+      store: this.store,
+      clock: this.clock,
+      events: this.#events,
+      stats: this.#stats,
+      queues: () => this.queues(),
+      getRun: (id, queue) => this.getRun(id, queue),
+      replay: (id) => this.replay(id),
+      schedules: () => Promise.resolve([]),
+    };
   }
 
   /**
@@ -341,77 +373,31 @@ export class App {
     if ((this.store as unknown) !== this.broker) await this.store.close?.();
   }
 
-  async #enqueue(
+  #enqueue(
     task: ResolvedTask,
     inputs: readonly unknown[],
     options: EnqueueOptions,
     internal: EnqueueInternals = {},
   ): Promise<Run<unknown>[]> {
-    let span: EnqueueSpan | undefined;
-    const trace =
-      this.#telemetry?.enqueue === undefined
-        ? undefined
-        : (ids: string[], notBefore: number | undefined) => {
-            span = this.#traceEnqueue({
-              task: task.name,
-              queue: options.queue ?? task.queue,
-              ids,
-              parent: internal.trace,
-              notBefore,
-            });
-            return span?.carrier;
-          };
-    const { queue, items } = await enqueueItems(task, inputs, options, internal, this.clock.now(), trace);
-    if (this.#waiters.watching) for (const item of items) item.watch = true;
-    let owners: (string | null)[];
-    try {
-      owners = await this.#ledger.enqueue(items);
-    } catch (error) {
-      this.#endSpan(span, { error });
-      throw error;
-    }
-    if (span !== undefined) this.#endSpan(span, { duplicates: owners.filter((o) => o != null).length });
-    const runs: Run<unknown>[] = [];
-    let sent = 0;
-    for (let i = 0; i < items.length; i++) {
-      const owner = owners[i] ?? null;
-      const item = items[i]!;
-      runs.push(this.getRun(owner ?? item.record.id, queue));
-      if (owner !== null) continue;
-      sent++;
-      if (this.#events.has("enqueued")) {
-        const m = item.message;
-        this.#events.emit("enqueued", {
-          id: m.id,
-          task: task.name,
-          queue,
-          ...(m.notBefore === undefined ? {} : { notBefore: m.notBefore }),
-        });
-      }
-    }
-    if (sent > 0) {
-      this.#queues.add(queue);
-      if (this.broker.eager) {
-        await this.#runEager();
-        // Celery's task_eager_propagates: a user's enqueue (not a workflow step) rejects.
-        if (this.broker.propagate && internal.meta === undefined) await rejectFailed(this.store, runs, queue);
-      }
-    }
-    return runs;
+    this.#sender ??= {
+      broker: this.broker,
+      store: this.store,
+      clock: this.clock,
+      events: this.#events,
+      ledger: this.#ledger,
+      telemetry: this.#telemetry,
+      waiters: this.#waiters,
+      queues: this.#queues,
+      run: (id, queue) => this.getRun(id, queue),
+      runEager: () => this.#runEager(),
+    };
+    return sendRuns(this.#sender, task, inputs, options, internal);
   }
 
-  /** Eager mode: process until nothing is left (waiting out delays only when asked to). */
-  async #runEager(): Promise<void> {
-    const broker = this.broker;
-    const queues = this.queues();
-    for (;;) {
-      const pending = broker.stats?.();
-      const waitMs =
-        broker.honorDelays && pending !== undefined && pending.ready + pending.delayed > 0 ? 3_600_000 : 0;
-      const deliveries: Delivery[] = await broker.receive!({ queues, max: 1, leaseMs: 3_600_000, waitMs });
-      if (deliveries.length === 0) return;
-      for (const d of deliveries) await this.#executor.process(d);
-    }
+  #sender: SendHost | undefined;
+
+  #runEager(): Promise<void> {
+    return runEager(this.broker, this.#executor, this.queues());
   }
 }
 

@@ -60,7 +60,16 @@ export function createHandler(app: App, options: HandlerOptions = {}): Hono {
   hono.all("*", (c) => {
     const base = basePath(c);
     const path = base === "/" || base === "" ? c.req.path : c.req.path.slice(base.length);
-    return core(c.req.raw, path);
+    return core(c.req.raw, path, executionContext(c));
   });
   return hono;
+}
+
+/** The platform's execution context (Workers, Vercel), or undefined where Hono has none. */
+function executionContext(c: { executionCtx: { waitUntil(p: Promise<unknown>): void } }) {
+  try {
+    return c.executionCtx; // a getter that throws outside such platforms
+  } catch {
+    return undefined;
+  }
 }

@@ -14,6 +14,7 @@
  * @module
  */
 import type { ErrorInfo } from "./contracts.ts";
+import type { Emitter } from "./events.ts";
 
 /**
  * Trace context as text fields (W3C Trace Context: `traceparent`, and `tracestate` when there
@@ -98,4 +99,31 @@ export function carrierOf(meta: Record<string, unknown> | undefined): TraceCarri
     }
   }
   return any ? out : undefined;
+}
+
+/** The tracer's span around an enqueue (a tracer that throws is reported, never fails it). */
+export function openEnqueueSpan(
+  telemetry: Telemetry | undefined,
+  events: Emitter,
+  trace: EnqueueTrace,
+): EnqueueSpan | undefined {
+  try {
+    return telemetry?.enqueue?.(trace);
+  } catch (error) {
+    events.emit("error", { error, where: "telemetry enqueue hook" });
+    return undefined;
+  }
+}
+
+/** Ends an enqueue span (a tracer that throws is reported). */
+export function closeEnqueueSpan(
+  events: Emitter,
+  span: EnqueueSpan | undefined,
+  result: { error?: unknown; duplicates?: number },
+): void {
+  try {
+    span?.end(result);
+  } catch (error) {
+    events.emit("error", { error, where: "telemetry enqueue hook" });
+  }
 }

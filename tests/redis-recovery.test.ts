@@ -81,6 +81,38 @@ describe("redis backend recovery", () => {
     await rig?.stop();
   });
 
+  it("drops a SIGKILLed worker from the registry within three heartbeats", { timeout: 60_000 }, async () => {
+    const prefix = freshPrefix();
+    const beatMs = 400;
+    const child = startChild([rig.server.url, prefix, "hang", "300", String(beatMs)]);
+    const { backend, close } = rig.backend("tcp", { prefix });
+    try {
+      await child.line(/^ready$/);
+      const app = createApp({ broker: backend, store: backend });
+      await waitFor(
+        async () => (await app.inspect().workers()).some((w) => w.pid === child.process.pid),
+        20_000,
+        "the child worker to register",
+      );
+      const [w] = await app.inspect().workers();
+      assert.equal(w?.heartbeatMs, beatMs);
+      child.process.kill("SIGKILL");
+      await child.exited;
+      const killedAt = Date.now();
+      await waitFor(
+        async () => (await app.inspect().workers()).length === 0,
+        3 * beatMs + 2_000,
+        "it to disappear",
+      );
+      const gone = Date.now() - killedAt;
+      assert.ok(gone <= 3 * beatMs + 500, `gone after ${gone} ms (beats of ${beatMs} ms)`);
+    } finally {
+      child.process.kill("SIGKILL");
+      await child.exited;
+      await close();
+    }
+  });
+
   it("completes a task whose worker process was SIGKILLed mid-task, with its effect once", {
     timeout: 60_000,
   }, async () => {

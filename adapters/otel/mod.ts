@@ -35,21 +35,22 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import { checkKeys, type ErrorInfo, errorInfo, keysOf } from "../../backend.ts";
-import type {
-  AttemptEnd,
-  AttemptSpan,
-  AttemptTrace,
-  EnqueueSpan,
-  EnqueueTrace,
-  Telemetry,
-  TraceCarrier,
-} from "../../src/telemetry.ts";
+import {
+  type AttemptEnd,
+  type AttemptSpan,
+  type AttemptTrace,
+  checkKeys,
+  type EnqueueSpan,
+  type EnqueueTrace,
+  type ErrorInfo,
+  errorInfo,
+  keysOf,
+  type Telemetry,
+  type TraceCarrier,
+  VERSION,
+} from "../../backend.ts";
 
-export type { AttemptTrace, EnqueueTrace, Telemetry, TraceCarrier } from "../../src/telemetry.ts";
-
-/** The default tracer's instrumentation scope version: the package's (tests/otel.test.ts checks). */
-const VERSION = "0.1.0";
+export type { AttemptTrace, EnqueueTrace, Telemetry, TraceCarrier } from "../../backend.ts";
 
 /** What a span is about to describe, as the `attributes` hook sees it. */
 export type SpanSubject =

@@ -42,3 +42,9 @@ export function kvKey(prefix: string, key: string): string {
 export function queueIndexKey(prefix: string): string {
   return `${prefix}:queues`;
 }
+
+/** The operators' keys (registry, control, statistics): one hash tag, so one slot. */
+export function opsKeys(prefix: string): [registry: string, totals: string] {
+  const tag = `{${prefix}:ops}`;
+  return [`${tag}:workers`, `${tag}:tot`];
+}

@@ -24,6 +24,7 @@ import {
   type LeaseState,
   type Ledger,
   type Message,
+  type OpsStore,
   type QueueOps,
   type ReceiveOptions,
   type RunRecord,
@@ -39,7 +40,8 @@ import { decodeRecord, ms, receiveResult, updateResult } from "./_codec.ts";
 import { kvKey, queueIndexKey } from "./_keys.ts";
 import { fusedLedger, parseEnded, type RedisLedger } from "./_ledger.ts";
 import { type RedisOptions, resolveOptions } from "./_options.ts";
-import { redisQueueOps } from "./_queue-ops.ts";
+import { redisOpsStore } from "./_ops-store.ts";
+import { deadLetterCount, redisQueueOps } from "./_queue-ops.ts";
 import { Waiter } from "./_waiter.ts";
 import { KEY_SCRIPT } from "./lua/mod.ts";
 
@@ -86,6 +88,8 @@ export class RedisBackend implements Broker, Store {
   readonly #dead: DeadLetters;
   /** Queue counts, pause and resume, purge and listing. */
   readonly queueOps: QueueOps;
+  /** The worker registry, control messages and task statistics. */
+  readonly ops: OpsStore;
 
   /** Wraps the client; throws TypeError/RangeError naming a wrong option. Prefer {@link redis}. */
   constructor(options: RedisOptions) {
@@ -135,12 +139,14 @@ export class RedisBackend implements Broker, Store {
       queues: () => this.#queues(),
       register: (q) => this.#register(q),
     });
-    this.queueOps = redisQueueOps({
+    const opsHost = {
       prefix,
-      run: (c) => this.#run(c),
+      run: (c: QueueCall) => this.#run(c),
       queues: () => this.#queues(),
       wake: () => this.#waiter.wake(),
-    });
+    };
+    this.queueOps = redisQueueOps(opsHost);
+    this.ops = redisOpsStore(this.#t, prefix, (queue) => deadLetterCount(opsHost, queue));
   }
 
   // ---- plumbing ----

@@ -76,7 +76,7 @@ export interface ExecutorDeps {
     failed(cont: Continuation, error: ErrorInfo, where: string, trace?: TraceCarrier): Promise<void>;
   };
   /** Counts outcomes and runtimes for the app's reports (absent: nothing is counted). */
-  stats?: StatsCollector;
+  stats?: StatsCollector | undefined;
   /** Traces attempts (absent: no tracing, no cost). */
   telemetry?: Telemetry | undefined;
   /** Called when a run reaches a final state in this process (wakes `run.result()` waiters). */

@@ -32,6 +32,13 @@ export interface WorkerOptions {
   shutdownGraceMs?: number;
   /** Longest single wait for new work before the worker asks again. @default 5_000 */
   pollMs?: number;
+  /**
+   * How often the worker reports to the registry (`app.inspect().workers()`) and picks up control
+   * commands; it is forgotten after three missed beats. @default 5_000
+   */
+  heartbeatMs?: number;
+  /** The host name the registry shows (the CLI passes the machine's). @default null */
+  hostname?: string;
 }
 
 const WORKER_KEYS = keysOf<WorkerOptions>({
@@ -41,6 +48,8 @@ const WORKER_KEYS = keysOf<WorkerOptions>({
   leaseMs: true,
   shutdownGraceMs: true,
   pollMs: true,
+  heartbeatMs: true,
+  hostname: true,
 });
 
 function checkPositive(name: string, value: number, integer: boolean): number {
@@ -64,6 +73,8 @@ export interface ResolvedWorkerOptions {
   leaseMs: number;
   shutdownGraceMs: number;
   pollMs: number;
+  heartbeatMs: number;
+  hostname: string | null;
 }
 
 /** Validates a worker's options and fills in defaults. */
@@ -92,5 +103,15 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   if (!(shutdownGraceMs >= 0))
     throw new RangeError(`shutdownGraceMs must be >= 0, got ${String(shutdownGraceMs)}`);
   const pollMs = checkPositive("pollMs", options.pollMs ?? 5_000, false);
-  return { queues, concurrency, prefetch, leaseMs, shutdownGraceMs, pollMs };
+  const heartbeatMs = checkPositive("heartbeatMs", options.heartbeatMs ?? 5_000, false);
+  if (options.hostname !== undefined && (typeof options.hostname !== "string" || options.hostname === "")) {
+    throw new TypeError(`hostname must be a non-empty string, got ${JSON.stringify(options.hostname)}`);
+  }
+  const hostname = options.hostname ?? null;
+  return { queues, concurrency, prefetch, leaseMs, shutdownGraceMs, pollMs, heartbeatMs, hostname };
+}
+
+/** Checks a concurrency (a positive integer); throws RangeError naming it. */
+export function checkConcurrency(value: number): number {
+  return checkPositive("concurrency", value, true);
 }

@@ -4,11 +4,23 @@
  *
  * @module
  */
-import type { Broker, Clock, Delivery, LeaseState } from "../contracts.ts";
+import type {
+  Broker,
+  Clock,
+  ControlCommand,
+  Delivery,
+  LeaseState,
+  OpsStore,
+  WorkerInfo,
+} from "../contracts.ts";
 import { CancelledError } from "../errors.ts";
 import type { Emitter } from "../events.ts";
+import { processId, runtimeName } from "../ops/_runtime.ts";
+import { Reporter, reporterId } from "../ops/heartbeat.ts";
+import type { StatsCollector } from "../ops/stats.ts";
+import { VERSION } from "../version.ts";
 import type { Executor, ProcessOptions } from "./executor.ts";
-import { resolveWorkerOptions, type WorkerOptions } from "./worker-options.ts";
+import { checkConcurrency, resolveWorkerOptions, type WorkerOptions } from "./worker-options.ts";
 
 export type { WorkerOptions } from "./worker-options.ts";
 
@@ -22,6 +34,10 @@ export interface WorkerHost {
   queues(): string[];
   /** Told when the worker starts and when it has stopped (the app stops running ones on close). */
   running?(worker: Worker, on: boolean): void;
+  /** The worker registry (the store's), when the store keeps one. */
+  readonly ops?: OpsStore | undefined;
+  /** The app's task statistics, reported with each heartbeat. */
+  readonly stats?: StatsCollector | undefined;
 }
 
 interface Slot {
@@ -33,6 +49,8 @@ interface Slot {
   renewedAt: number;
   /** Aborts the running task's `ctx.signal` (the worker gave up on it, or its run was cancelled). */
   control: AbortController;
+  /** When its current task got its permit (the host clock). */
+  since: number;
 }
 
 /**
@@ -50,9 +68,19 @@ interface Slot {
 export class Worker {
   readonly #host: WorkerHost;
   readonly #queues: readonly string[] | undefined;
-  readonly #concurrency: number;
+  #concurrency: number;
   /** Slots: the concurrency plus the prefetch. */
-  readonly #slots: number;
+  #slots: number;
+  readonly #prefetch: number;
+  readonly #heartbeatMs: number;
+  readonly #hostname: string | null;
+  /** Unique per worker and start: how the registry and `app.control` name it. */
+  #id = "";
+  #startedAt = 0;
+  #reporter: Reporter | undefined;
+  #counters = { processed: 0, succeeded: 0, failed: 0, retried: 0 };
+  #ended: Promise<void> = Promise.resolve();
+  #end: () => void = () => {};
   readonly #leaseMs: number;
   readonly #graceMs: number;
   readonly #pollMs: number;
@@ -81,6 +109,9 @@ export class Worker {
     const resolved = resolveWorkerOptions(options);
     this.#queues = resolved.queues;
     this.#concurrency = resolved.concurrency;
+    this.#prefetch = resolved.prefetch;
+    this.#heartbeatMs = resolved.heartbeatMs;
+    this.#hostname = resolved.hostname;
     this.#slots = resolved.concurrency + resolved.prefetch;
     this.#permits = resolved.concurrency;
     this.#leaseMs = resolved.leaseMs;
@@ -108,6 +139,74 @@ export class Worker {
     return this.#processed;
   }
 
+  /** This worker's id in the registry (set by `start()`; a new one on each start). */
+  get id(): string {
+    return this.#id;
+  }
+
+  /** Tasks it runs at once (changed by {@link setConcurrency} or `app.control.concurrency`). */
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
+  /** Resolves when the worker has stopped (by `stop()` or a remote shutdown). */
+  stopped(): Promise<void> {
+    return this.#ended;
+  }
+
+  /**
+   * Changes how many tasks run at once, taking effect at once: more start now if leased ones
+   * wait; with fewer, running tasks finish and no new one starts until it is below the limit.
+   *
+   * @example
+   * ```ts
+   * worker.setConcurrency(50);
+   * ```
+   */
+  setConcurrency(concurrency: number): void {
+    checkConcurrency(concurrency);
+    const delta = concurrency - this.#concurrency;
+    this.#concurrency = concurrency;
+    this.#slots = concurrency + this.#prefetch;
+    if (this.#loop === undefined) return;
+    this.#permits += delta;
+    while (this.#permits > 0 && this.#waiting.length > 0) {
+      this.#permits--;
+      this.#waiting.shift()?.(true);
+    }
+    this.#slotFreed?.();
+  }
+
+  /** What the registry shows of this worker. */
+  info(): WorkerInfo {
+    const active: WorkerInfo["active"] = [];
+    for (const slot of this.#inflight) {
+      if (slot.held) active.push({ id: slot.delivery.id, queue: slot.delivery.queue, since: slot.since });
+    }
+    return {
+      id: this.#id,
+      kind: "worker",
+      hostname: this.#hostname,
+      runtime: runtimeName(),
+      pid: processId(),
+      queues: [...(this.#queues ?? this.#host.queues())],
+      concurrency: this.#concurrency,
+      prefetch: this.#prefetch,
+      startedAt: this.#startedAt,
+      version: VERSION,
+      beatAt: this.#host.clock.now(),
+      heartbeatMs: this.#heartbeatMs,
+      state: this.#stopping === undefined ? "running" : "stopping",
+      counters: { ...this.#counters },
+      active,
+    };
+  }
+
+  #command(command: ControlCommand): void {
+    if (command.type === "concurrency") this.setConcurrency(command.concurrency);
+    else if (command.type === "shutdown") void this.stop();
+  }
+
   /** Starts the receive loop in the background and returns the worker. */
   start(): this {
     if (this.#loop !== undefined) return this;
@@ -117,8 +216,25 @@ export class Worker {
     const queues = this.#queues ?? this.#host.queues();
     this.#firstQueue = queues[0];
     this.#permits = this.#concurrency;
+    this.#id = reporterId(this.#hostname, processId());
+    this.#startedAt = this.#host.clock.now();
+    this.#counters = { processed: 0, succeeded: 0, failed: 0, retried: 0 };
+    this.#ended = new Promise((resolve) => {
+      this.#end = resolve;
+    });
     this.#loop = this.#run(queues);
     this.#renewTimer = setInterval(() => this.#renew(), Math.max(10, this.#leaseMs / 3));
+    const ops = this.#host.ops;
+    if (ops !== undefined) {
+      const host = { ops, clock: this.#host.clock, events: this.#host.events, stats: this.#host.stats };
+      this.#reporter = new Reporter(
+        host,
+        this.#heartbeatMs,
+        () => this.info(),
+        (c) => this.#command(c),
+      );
+      this.#reporter.start();
+    }
     this.#host.running?.(this, true);
     return this;
   }
@@ -132,6 +248,7 @@ export class Worker {
 
   async #stop(): Promise<void> {
     this.#abort.abort();
+    void this.#reporter?.beat(); // shows it stopping
     this.#slotFreed?.();
     // Prefetched tasks that have not started go back to their queue now.
     for (const grant of this.#waiting.splice(0)) grant(false);
@@ -156,8 +273,11 @@ export class Worker {
         this.#host.events.emit("error", { error, where: "worker release on stop" });
       }
     }
+    await this.#reporter?.stop(this.#id);
+    this.#reporter = undefined;
     this.#loop = undefined;
     this.#host.running?.(this, false);
+    this.#end();
   }
 
   async #run(queues: readonly string[]): Promise<void> {
@@ -203,6 +323,7 @@ export class Worker {
       held: false,
       renewedAt: leasedAt,
       control: new AbortController(),
+      since: 0,
     } as Slot;
     slot.done = this.#runSlot(slot).finally(() => {
       this.#inflight.delete(slot);
@@ -225,6 +346,10 @@ export class Worker {
   #free(slot: Slot): void {
     if (!slot.held) return;
     slot.held = false;
+    if (this.#permits < 0) {
+      this.#permits++; // the concurrency was lowered: this permit goes away
+      return;
+    }
     const next = this.#waiting.shift();
     if (next !== undefined) next(true);
     else this.#permits++;
@@ -254,6 +379,7 @@ export class Worker {
         return;
       }
       slot.held = true;
+      slot.since = this.#host.clock.now();
       // A prefetched delivery that waited past a renewal (the loop may have been blocked) is
       // renewed before it starts, and dropped when its lease is no longer this worker's.
       if (performance.now() - slot.renewedAt > this.#leaseMs / 3 && !(await this.#stillHeld(slot))) {
@@ -270,6 +396,7 @@ export class Worker {
       let next: Delivery | undefined;
       try {
         const outcome = await executor.process(current, chain ? chained : single);
+        this.#count(outcome.kind);
         if (outcome.kind === "succeeded" || outcome.kind === "retrying" || outcome.kind === "duplicate") {
           next = outcome.next?.[0];
         }
@@ -281,6 +408,14 @@ export class Worker {
       this.#processed++;
       current = next;
     }
+  }
+
+  #count(kind: string): void {
+    const c = this.#counters;
+    c.processed++;
+    if (kind === "succeeded") c.succeeded++;
+    else if (kind === "retrying") c.retried++;
+    else if (kind === "failed" || kind === "rejected") c.failed++;
   }
 
   /** A leased delivery that will not run here (the worker is stopping): back to its queue. */

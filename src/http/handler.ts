@@ -12,18 +12,28 @@ import type { PushReceiver } from "../contracts.ts";
 import { notAllowed, problem, readBody, TOO_LARGE, utf8 } from "./_http.ts";
 import { type HandlerOptions, resolveOptions } from "./options.ts";
 import { cron, deadLetters, enqueue, health, status } from "./routes.ts";
+import { metrics } from "./_ops-routes.ts";
+import { PushReporter, type WaitUntil } from "./_push-report.ts";
 
-/** The core: answers one request. `path` is the path below the mount point (default: the URL's). */
-export type HandlerCore = (request: Request, path?: string) => Promise<Response>;
+/**
+ * The core: answers one request. `path` is the path below the mount point (default: the URL's);
+ * `ctx` the platform's execution context, when it has `waitUntil`.
+ */
+export type HandlerCore = (request: Request, path?: string, ctx?: WaitUntil) => Promise<Response>;
 
 /** Builds the core from validated options; throws `TypeError`/`RangeError` for bad ones. */
 export function createCore(app: App, options: HandlerOptions = {}): HandlerCore {
   const config = resolveOptions(app, options);
   const { maxBodyBytes } = config;
-  const { executor, events } = internals(app);
+  const { executor, events, stats } = internals(app);
+  const ops = app.store.ops;
+  const reporter =
+    ops === undefined || config.push.size === 0
+      ? undefined
+      : new PushReporter(ops, app.clock, events, stats, config.reportMs);
 
   /** A push delivery: verify the raw body, then the one executor runs it. */
-  async function deliver(receiver: PushReceiver, request: Request): Promise<Response> {
+  async function deliver(receiver: PushReceiver, request: Request, ctx?: WaitUntil): Promise<Response> {
     const body = await readBody(request, maxBodyBytes);
     if (body === TOO_LARGE) return problem(413, "PayloadTooLarge", `body is over ${maxBodyBytes} bytes`);
     try {
@@ -36,7 +46,9 @@ export function createCore(app: App, options: HandlerOptions = {}): HandlerCore 
     const delivery = receiver.delivery(request, text);
     if (!valid) delivery.malformed = "the body is not valid UTF-8";
     try {
-      return receiver.respond(await executor.process(delivery));
+      const outcome = await executor.process(delivery);
+      reporter?.served(delivery.queue, outcome, ctx);
+      return receiver.respond(outcome);
     } catch (error) {
       // The outcome was not recorded: the receiver answers so that the provider delivers again.
       events.emit("error", { error, where: `push delivery (${receiver.path})` });
@@ -44,12 +56,13 @@ export function createCore(app: App, options: HandlerOptions = {}): HandlerCore 
     }
   }
 
-  return async (request, path) => {
+  return async (request, path, ctx) => {
     const route = (path ?? new URL(request.url).pathname).replace(/\/+$/, "") || "/";
     const method = request.method.toUpperCase();
     const read = method === "GET" || method === "HEAD";
     const receiver = config.push.get(route);
-    if (receiver !== undefined) return method === "POST" ? deliver(receiver, request) : notAllowed("POST");
+    if (receiver !== undefined)
+      return method === "POST" ? deliver(receiver, request, ctx) : notAllowed("POST");
     if (route === "/runs") return method === "POST" ? enqueue(config, request) : notAllowed("POST");
     if (route.startsWith("/runs/") && route.indexOf("/", 6) === -1) {
       if (!read) return notAllowed("GET, HEAD");
@@ -63,6 +76,7 @@ export function createCore(app: App, options: HandlerOptions = {}): HandlerCore 
     }
     if (route === "/dead-letters") return read ? deadLetters(app, config, request) : notAllowed("GET, HEAD");
     if (route === "/health") return read ? health(app, config) : notAllowed("GET, HEAD");
+    if (route === "/metrics") return read ? metrics(app, config, request) : notAllowed("GET, HEAD");
     if (route === "/cron") {
       return method === "GET" || method === "POST" ? cron(app, config, request) : notAllowed("GET, POST");
     }

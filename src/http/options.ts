@@ -45,6 +45,23 @@ export interface HandlerOptions {
   maxBodyBytes?: number;
   /** How long `GET /health` waits for each backend's ping before it counts it as down. @default 2_000 */
   healthTimeoutMs?: number;
+  /**
+   * `GET /health` answers 503 when a queue with waiting work (not paused) has no live worker.
+   * @default true when the broker is pulled from and the store keeps a worker registry
+   */
+  requireWorkers?: boolean;
+  /**
+   * Serve `GET /metrics` (Prometheus text), authorized by `token` or `metricsToken`; it answers
+   * 404 without either. @default true
+   */
+  metrics?: boolean;
+  /** Another bearer token accepted on `/metrics` only (a Prometheus scrape config's). */
+  metricsToken?: string | undefined;
+  /**
+   * How often a push handler instance reports itself to the worker registry (after deliveries;
+   * it drops out three intervals after its last). @default 5_000
+   */
+  reportMs?: number;
 }
 
 /** Enqueues one run of a task. */
@@ -54,6 +71,10 @@ export type Enqueue = (input: unknown, options: EnqueueOptions) => Promise<{ rea
 export interface Config {
   maxBodyBytes: number;
   healthTimeoutMs: number;
+  requireWorkers: boolean;
+  /** Checks a bearer token on `/metrics`; undefined when metrics are off. */
+  metrics: ((authorization: string | null) => Promise<boolean>) | undefined;
+  reportMs: number;
   /** Push receivers by route. */
   push: ReadonlyMap<string, PushReceiver>;
   /** Checks the producer bearer token; undefined when the producer API is off. */
@@ -77,7 +98,17 @@ export function resolveOptions(app: App, options: HandlerOptions): Config {
   if (typeof healthTimeoutMs !== "number" || !(healthTimeoutMs > 0) || !Number.isFinite(healthTimeoutMs)) {
     throw new RangeError(`healthTimeoutMs must be a positive number, got ${String(healthTimeoutMs)}`);
   }
-  for (const name of ["token", "cronSecret"] as const) {
+  const reportMs = options.reportMs ?? 5_000;
+  if (typeof reportMs !== "number" || !(reportMs > 0) || !Number.isFinite(reportMs)) {
+    throw new RangeError(`reportMs must be a positive number, got ${String(reportMs)}`);
+  }
+  for (const name of ["requireWorkers", "metrics"] as const) {
+    const value = options[name];
+    if (value !== undefined && typeof value !== "boolean") {
+      throw new TypeError(`${name} must be a boolean, got ${JSON.stringify(value)}`);
+    }
+  }
+  for (const name of ["token", "cronSecret", "metricsToken"] as const) {
     const value = options[name];
     if (value !== undefined && (typeof value !== "string" || value.length === 0)) {
       throw new TypeError(`${name} must be a non-empty string, got ${JSON.stringify(value)}`);
@@ -85,6 +116,14 @@ export function resolveOptions(app: App, options: HandlerOptions): Config {
   }
   const producer = options.token === undefined ? undefined : bearerChecker(options.token);
   const secret = options.cronSecret === undefined ? undefined : bearerChecker(options.cronSecret);
+  const scrape = options.metricsToken === undefined ? undefined : bearerChecker(options.metricsToken);
+  const metrics =
+    options.metrics === false || (producer === undefined && scrape === undefined)
+      ? undefined
+      : async (authorization: string | null) =>
+          (await producer?.(authorization)) === true || (await scrape?.(authorization)) === true;
+  const pulled = app.broker.receive !== undefined && app.broker.queueOps !== undefined;
+  const requireWorkers = options.requireWorkers ?? (pulled && app.store.ops !== undefined);
   const cron =
     producer === undefined && secret === undefined
       ? undefined
@@ -93,6 +132,9 @@ export function resolveOptions(app: App, options: HandlerOptions): Config {
   return {
     maxBodyBytes,
     healthTimeoutMs,
+    requireWorkers,
+    metrics,
+    reportMs,
     push: resolvePush(app, options.push),
     producer,
     cron,
@@ -101,7 +143,7 @@ export function resolveOptions(app: App, options: HandlerOptions): Config {
 }
 
 /** Routes of the handler that a push receiver cannot take. */
-const RESERVED: ReadonlySet<string> = new Set(["/runs", "/dead-letters", "/health", "/cron"]);
+const RESERVED: ReadonlySet<string> = new Set(["/runs", "/dead-letters", "/health", "/cron", "/metrics"]);
 
 function resolvePush(app: App, option: HandlerOptions["push"]): Map<string, PushReceiver> {
   const receivers =

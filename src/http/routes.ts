@@ -6,6 +6,7 @@
  */
 import * as v from "valibot";
 import type { Config } from "./options.ts";
+import { workerHealth } from "./_ops-routes.ts";
 import { failure, json, problem, readBody, TOO_LARGE, unauthorized, utf8 } from "./_http.ts";
 import type { App } from "../app.ts";
 import type { SchemaIssue } from "../errors.ts";
@@ -130,8 +131,31 @@ export async function health(app: App, config: Config): Promise<Response> {
       }
     }),
   );
-  const ok = Object.values(checks).every((c) => c.ok);
-  return json(ok ? 200 : 503, { ok, checks });
+  let ok = Object.values(checks).every((c) => c.ok);
+  if (!ok) return json(503, { ok, checks });
+  // The backends answer: now the workers, bounded like the pings.
+  const started = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${config.healthTimeoutMs} ms`)),
+      config.healthTimeoutMs,
+    );
+  });
+  try {
+    const w = await Promise.race([workerHealth(app, config), late]);
+    if (w === undefined) return json(200, { ok, checks });
+    const { queues, workers, ...check } = w;
+    checks.workers = { ...check, latencyMs: round(performance.now() - started) };
+    ok = w.ok;
+    return json(ok ? 200 : 503, { ok, checks, workers, queues });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    checks.workers = { ok: false, latencyMs: round(performance.now() - started), error: message };
+    return json(503, { ok: false, checks });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

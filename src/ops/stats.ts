@@ -47,6 +47,9 @@ function bucketOf(ms: number): number {
   return i;
 }
 
+/** Rows kept at most until a report takes them (a task and queue per minute each). */
+const MAX_ROWS = 10_000;
+
 /** Counts attempts in memory until they are taken for a report. One per app. */
 export class StatsCollector {
   #rows = new Map<string, Counts>();
@@ -74,6 +77,8 @@ export class StatsCollector {
         wait: new Array<number>(BOUNDS_MS.length + 1).fill(0),
         waitSumUs: 0,
       };
+      // Nothing reports them (no worker in this process): the oldest go, memory stays bounded.
+      if (this.#rows.size >= MAX_ROWS) this.#rows.delete(this.#rows.keys().next().value as string);
       this.#rows.set(key, row);
     }
     this.#last = row;

@@ -5,7 +5,8 @@
  * Mode `hang-long` hangs with the default task timeout (300 s), to show that recovery follows
  * the lease, not the timeout.
  *
- * Usage: `<runtime> tests/support/redis-crash-worker.ts <redis url> <prefix> [mode] [leaseMs]`;
+ * Usage: `<runtime> tests/support/redis-crash-worker.ts <redis url> <prefix> [mode] [leaseMs]
+ * [heartbeatMs]`;
  * prints `ready` once the worker runs.
  *
  * @module
@@ -15,7 +16,7 @@ import { Redis } from "ioredis";
 import { redis } from "../../adapters/redis/mod.ts";
 import { createApp } from "../../mod.ts";
 
-const [url, prefix, mode = "hang", lease = "300"] = process.argv.slice(2);
+const [url, prefix, mode = "hang", lease = "300", beat = "5000"] = process.argv.slice(2);
 if (url === undefined || prefix === undefined) {
   process.stderr.write("usage: redis-crash-worker.ts <redis url> <prefix>\n");
   process.exit(2);
@@ -38,5 +39,5 @@ app.task({
   },
 });
 
-app.worker({ concurrency: 1, leaseMs: Number(lease), pollMs: 1_000 }).start();
+app.worker({ concurrency: 1, leaseMs: Number(lease), pollMs: 1_000, heartbeatMs: Number(beat) }).start();
 process.stdout.write("ready\n");
