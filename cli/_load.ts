@@ -12,7 +12,6 @@ import { resolve } from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import type { App } from "../mod.ts";
-import type { Control, Inspector } from "../src/ops/types.ts";
 import { AppLoadError, UsageError } from "./_exit.ts";
 
 /** Where the app path came from, for the help text and errors. */
@@ -21,8 +20,11 @@ comes from the command's [app] argument where it has one, else --app <path>, els
 CELERIAC_APP environment variable. TypeScript files load natively on Bun, Deno and Node 22.18+;
 on older Node versions through tsx when it is installed (npm i -D tsx).`;
 
-/** The app as the CLI uses it. */
-export type CliApp = App & { inspect(): Inspector; readonly control: Control; readonly schedules: Schedules };
+/**
+ * The app as the CLI uses it. `app.schedules` is declared here, in the shape it is being built
+ * in, until it lands.
+ */
+export type CliApp = App & { readonly schedules: Schedules };
 
 /** `app.schedules`, as the CLI uses it. */
 export interface Schedules {

@@ -12,6 +12,8 @@ import { stopSignals } from "./_signals.ts";
 export interface Runner {
   readonly running: boolean;
   stop(): Promise<void>;
+  /** Resolves when it has stopped, also by itself (a worker told to shut down remotely). */
+  stopped?(): Promise<void>;
 }
 
 /** How `serve` talks about its runner. */
@@ -33,13 +35,17 @@ export async function serve(app: CliApp, runner: Runner, ctx: Ctx, text: ServeTe
   const signals = stopSignals((signal) => {
     err.write(pe.red(`${signal} again: exiting now; ${text.forced()}\n`));
   });
-  // Timers of a scheduler are unref'd and a worker may wait on unref'd timers: this one keeps the
-  // process alive, and notices a runner that stopped by itself (a remote shutdown).
+  // A scheduler's timers are unref'd and a worker may wait on unref'd timers: this interval keeps
+  // the process alive (and, for a runner without stopped(), notices that it stopped by itself).
   let poll: ReturnType<typeof setInterval> | undefined;
   const stoppedItself = new Promise<null>((resolve) => {
+    runner.stopped?.().then(
+      () => resolve(null),
+      () => resolve(null),
+    );
     poll = setInterval(() => {
-      if (!runner.running) resolve(null);
-    }, 500);
+      if (runner.stopped === undefined && !runner.running) resolve(null);
+    }, 1_000);
   });
   try {
     const signal = await Promise.race([signals.first, stoppedItself]);

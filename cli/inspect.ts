@@ -32,7 +32,8 @@ const workers: View<WorkerInfo> = {
   columns: (now) => [
     { header: "ID", cell: (w) => w.id },
     { header: "KIND", cell: (w) => w.kind },
-    { header: "HOST", cell: (w) => `${w.hostname ?? "-"}${w.pid === null ? "" : `:${w.pid}`}` },
+    { header: "HOST", cell: (w) => w.hostname ?? "-" },
+    { header: "PID", cell: (w) => (w.pid === null ? "-" : String(w.pid)), right: true },
     { header: "RUNTIME", cell: (w) => w.runtime },
     { header: "QUEUES", cell: (w) => clip(w.queues.join(","), 30) },
     { header: "ACTIVE", cell: (w) => `${w.active.length}/${w.concurrency}`, right: true },

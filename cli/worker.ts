@@ -87,13 +87,11 @@ async function runWorker(argument: string | undefined, options: Options, ctx: Ct
     throw error;
   }
   const { err, pe } = ctx;
-  const id = (worker as { id?: unknown }).id;
   const queues = options.queues ?? app.queues();
-  const concurrency = options.concurrency ?? 10;
-  const prefetch = options.prefetch ?? concurrency;
+  const prefetch = options.prefetch ?? worker.concurrency;
   err.write(
-    `${pe.green("celeriac worker")}${typeof id === "string" ? ` ${pe.bold(id)}` : ""} started` +
-      ` · queues ${pe.cyan(queues.join(", "))} · concurrency ${concurrency} · prefetch ${prefetch}` +
+    `${pe.green("celeriac worker")} ${pe.bold(worker.id)} started` +
+      ` · queues ${pe.cyan(queues.join(", "))} · concurrency ${worker.concurrency} · prefetch ${prefetch}` +
       ` · pid ${process.pid}\n`,
   );
   const graceMs = options.shutdownGrace ?? 10_000;

@@ -359,8 +359,8 @@ describe("celeriac inspect and queues", () => {
     assert.equal((await worker.exit()).code, 0);
   });
 
-  it("inspect workers shows a running worker under the id it printed", async () => {
-    const { env } = rig();
+  it("inspect workers shows a running worker under the id it printed; control.shutdown stops it (exit 0)", async () => {
+    const { env, t } = rig();
     const worker = startCli(["worker", "--queues", "seen", "--concurrency", "3"], env);
     await worker.waitForStderr(/started/);
     const id = /celeriac worker (\S+) started/.exec(worker.stderr())?.[1];
@@ -377,8 +377,14 @@ describe("celeriac inspect and queues", () => {
     );
     const w = workers.find((x) => x.id === id)!;
     assert.deepEqual([w.queues, w.concurrency], [["seen"], 3]);
-    worker.signal("SIGINT");
-    assert.equal((await worker.exit()).code, 0);
+    const table = await cli(["inspect", "workers"], env);
+    assert.match(table.stdout, /^ID\s+KIND\s+HOST/);
+    assert.match(table.stdout, new RegExp(`${id}\\s+worker`));
+    // Told to shut down through app.control, the CLI's worker stops and exits 0 by itself.
+    assert.equal(await t.app.control.shutdown(id), true);
+    const ended = await worker.exit();
+    assert.equal(ended.code, 0, ended.stderr);
+    assert.match(ended.stderr, /worker stopped; closing the app/);
   });
 
   it("purge --yes purges; without a terminal and without --yes it refuses (exit 2)", async () => {
