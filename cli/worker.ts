@@ -5,6 +5,7 @@
  * @module
  */
 import type { Command } from "commander";
+import { hostname } from "node:os";
 import process from "node:process";
 import type { WorkerOptions } from "../mod.ts";
 import { duration, integer, list } from "./_args.ts";
@@ -19,6 +20,7 @@ interface Options extends AppOptions {
   concurrency?: number;
   prefetch?: number;
   shutdownGrace?: number;
+  heartbeat?: number;
   quiet?: boolean;
 }
 
@@ -45,6 +47,11 @@ export function workerCommand(program: Command, ctx: Ctx, done: (code: number) =
       "on stop, how long running tasks may finish (default: 10s)",
       duration,
     )
+    .option(
+      "--heartbeat <duration>",
+      "how often it reports to `inspect workers` and takes control commands (default: 5s)",
+      duration,
+    )
     .option("--quiet", "no log line per finished run (errors are still shown)")
     .addHelpText(
       "after",
@@ -65,11 +72,12 @@ Example:
 
 async function runWorker(argument: string | undefined, options: Options, ctx: Ctx): Promise<number> {
   const app = await loadApp(appPath(argument, options.app));
-  const workerOptions: WorkerOptions = {};
+  const workerOptions: WorkerOptions = { hostname: hostname() };
   if (options.queues !== undefined) workerOptions.queues = options.queues;
   if (options.concurrency !== undefined) workerOptions.concurrency = options.concurrency;
   if (options.prefetch !== undefined) workerOptions.prefetch = options.prefetch;
   if (options.shutdownGrace !== undefined) workerOptions.shutdownGraceMs = options.shutdownGrace;
+  if (options.heartbeat !== undefined) workerOptions.heartbeatMs = options.heartbeat;
   let worker: ReturnType<CliApp["worker"]>;
   try {
     worker = app.worker(workerOptions);

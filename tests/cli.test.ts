@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { hostname } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { after, afterEach, before, describe, it } from "node:test";
@@ -12,6 +13,9 @@ const NOT_AN_APP = fileURLToPath(new URL("./support/cli-not-an-app.ts", import.m
 const ANSI = new RegExp(`${String.fromCharCode(27)}\\[`);
 const g = globalThis as { Deno?: unknown; Bun?: unknown };
 const onNode = g.Deno === undefined && g.Bun === undefined;
+
+/** Each case spawns CLIs (about half a second each under tsx) and may wait for a heartbeat. */
+const T = { timeout: 60_000 };
 
 let server: RedisServer;
 const opened: CliTestApp[] = [];
@@ -47,7 +51,7 @@ after(async () => {
 });
 
 describe("celeriac: command line and exit codes", () => {
-  it("prints help with every command and the exit codes, exit 0", async () => {
+  it("prints help with every command and the exit codes, exit 0", T, async () => {
     const r = await cli(["--help"], {});
     assert.equal(r.code, 0, r.stderr);
     for (const word of [
@@ -64,7 +68,7 @@ describe("celeriac: command line and exit codes", () => {
     }
   });
 
-  it("answers --help on every command and subcommand, exit 0", async () => {
+  it("answers --help on every command and subcommand, exit 0", T, async () => {
     const commands = [
       ["worker"],
       ["scheduler"],
@@ -81,7 +85,7 @@ describe("celeriac: command line and exit codes", () => {
     });
   });
 
-  it("exits 2 with the help text for an unknown command", async () => {
+  it("exits 2 with the help text for an unknown command", T, async () => {
     const r = await cli(["frobnicate"], {});
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown command 'frobnicate'/);
@@ -89,7 +93,7 @@ describe("celeriac: command line and exit codes", () => {
     assert.match(r.stderr, /Commands:/);
   });
 
-  it("exits 2 for an unknown option, a bad value, a missing app and a missing command", async () => {
+  it("exits 2 for an unknown option, a bad value, a missing app and a missing command", T, async () => {
     const [option, value, noApp, none] = await Promise.all([
       cli(["worker", APP, "--frob"], {}),
       cli(["worker", APP, "--concurrency", "zero"], {}),
@@ -106,7 +110,7 @@ describe("celeriac: command line and exit codes", () => {
     assert.match(none.stderr, /Usage: celeriac/);
   });
 
-  it("exits 3 for a module that exports no app, and for a missing module, saying why", async () => {
+  it("exits 3 for a module that exports no app, and for a missing module, saying why", T, async () => {
     const [notApp, missing] = await Promise.all([
       cli(["dlq", "list", "--app", NOT_AN_APP], {}),
       cli(["dlq", "list", "--app", "./nowhere/app.ts"], {}),
@@ -118,26 +122,30 @@ describe("celeriac: command line and exit codes", () => {
     assert.match(missing.stderr, /app module not found: \.\/nowhere\/app\.ts/);
   });
 
-  it("takes the app from its argument, --app or CELERIAC_APP, and refuses two different ones", async () => {
-    const { env } = rig();
-    const { CELERIAC_APP: _, ...noEnv } = env;
-    const [positional, option, fromEnv, both] = await Promise.all([
-      cli(["inspect", "schedules", APP, "--json"], noEnv),
-      cli(["dlq", "list", "--app", APP, "--json"], noEnv),
-      cli(["dlq", "list", "--json"], env),
-      cli(["inspect", "schedules", APP, "--app", NOT_AN_APP], noEnv),
-    ]);
-    assert.equal(positional.code, 0, positional.stderr);
-    assert.equal(option.code, 0, option.stderr);
-    assert.equal(fromEnv.code, 0, fromEnv.stderr);
-    assert.deepEqual(parse(fromEnv.stdout), []);
-    assert.equal(both.code, 2);
-    assert.match(both.stderr, /two app modules given/);
-  });
+  it(
+    "takes the app from its argument, --app or CELERIAC_APP, and refuses two different ones",
+    T,
+    async () => {
+      const { env } = rig();
+      const { CELERIAC_APP: _, ...noEnv } = env;
+      const [positional, option, fromEnv, both] = await Promise.all([
+        cli(["inspect", "schedules", APP, "--json"], noEnv),
+        cli(["dlq", "list", "--app", APP, "--json"], noEnv),
+        cli(["dlq", "list", "--json"], env),
+        cli(["inspect", "schedules", APP, "--app", NOT_AN_APP], noEnv),
+      ]);
+      assert.equal(positional.code, 0, positional.stderr);
+      assert.equal(option.code, 0, option.stderr);
+      assert.equal(fromEnv.code, 0, fromEnv.stderr);
+      assert.deepEqual(parse(fromEnv.stdout), []);
+      assert.equal(both.code, 2);
+      assert.match(both.stderr, /two app modules given/);
+    },
+  );
 });
 
 describe("celeriac enqueue and worker", () => {
-  it("enqueues a run that a worker started by the CLI then runs", async () => {
+  it("enqueues a run that a worker started by the CLI then runs", T, async () => {
     const { env, t } = rig();
     const enqueued = await cli(["enqueue", "echo", '{"json":1}', "--json"], env);
     assert.equal(enqueued.code, 0, enqueued.stderr);
@@ -160,7 +168,7 @@ describe("celeriac enqueue and worker", () => {
     assert.equal((await worker.exit()).code, 0);
   });
 
-  it("prints the bare run id for people and passes --delay, --queue and --priority on", async () => {
+  it("prints the bare run id for people and passes --delay, --queue and --priority on", T, async () => {
     const { env, t } = rig();
     const r = await cli(
       ["enqueue", "echo", "{}", "--delay", "5m", "--queue", "later", "--priority", "7"],
@@ -174,30 +182,34 @@ describe("celeriac enqueue and worker", () => {
     assert.equal(record?.queue, "later");
   });
 
-  it("reads the input from stdin with -, and rejects bad JSON (2), an unknown task (1) and --delay 5 (2)", async () => {
-    const { env, t } = rig();
-    const [stdin, badJson, unknown, unitless] = await Promise.all([
-      cli(["enqueue", "echo", "-", "--json"], env, '{"from":"stdin"}'),
-      cli(["enqueue", "echo", "{nope"], env),
-      cli(["enqueue", "no.such.task", "{}"], env),
-      cli(["enqueue", "echo", "{}", "--delay", "5"], env),
-    ]);
-    assert.equal(stdin.code, 0, stdin.stderr);
-    const id = parse<{ id: string }>(stdin.stdout).id;
-    await t.app.drain();
-    assert.deepEqual(await t.app.getRun(id).result(), { from: "stdin" });
-    assert.equal(badJson.code, 2);
-    assert.match(badJson.stderr, /input: expected JSON/);
-    assert.equal(unknown.code, 1);
-    assert.match(
-      unknown.stderr,
-      /unknown task "no\.such\.task"; the app's tasks are: echo, fail, hang, slow/,
-    );
-    assert.equal(unitless.code, 2);
-    assert.match(unitless.stderr, /expected a duration with a unit/);
-  });
+  it(
+    "reads the input from stdin with -, and rejects bad JSON (2), an unknown task (1) and --delay 5 (2)",
+    T,
+    async () => {
+      const { env, t } = rig();
+      const [stdin, badJson, unknown, unitless] = await Promise.all([
+        cli(["enqueue", "echo", "-", "--json"], env, '{"from":"stdin"}'),
+        cli(["enqueue", "echo", "{nope"], env),
+        cli(["enqueue", "no.such.task", "{}"], env),
+        cli(["enqueue", "echo", "{}", "--delay", "5"], env),
+      ]);
+      assert.equal(stdin.code, 0, stdin.stderr);
+      const id = parse<{ id: string }>(stdin.stdout).id;
+      await t.app.drain();
+      assert.deepEqual(await t.app.getRun(id).result(), { from: "stdin" });
+      assert.equal(badJson.code, 2);
+      assert.match(badJson.stderr, /input: expected JSON/);
+      assert.equal(unknown.code, 1);
+      assert.match(
+        unknown.stderr,
+        /unknown task "no\.such\.task"; the app's tasks are: echo, fail, hang, slow/,
+      );
+      assert.equal(unitless.code, 2);
+      assert.match(unitless.stderr, /expected a duration with a unit/);
+    },
+  );
 
-  it("stops gracefully on SIGINT: the running task finishes, then exit 0", async () => {
+  it("stops gracefully on SIGINT: the running task finishes, then exit 0", T, async () => {
     const { env, t } = rig();
     const worker = startCli(["worker", "--concurrency", "1"], env);
     await worker.waitForStderr(/started/);
@@ -211,7 +223,7 @@ describe("celeriac enqueue and worker", () => {
     assert.equal(await state(t, run.id), "succeeded");
   });
 
-  it("exits 130 at once on a second SIGINT while waiting for a running task", async () => {
+  it("exits 130 at once on a second SIGINT while waiting for a running task", T, async () => {
     const { env, t } = rig();
     const worker = startCli(["worker", "--concurrency", "1", "--shutdown-grace", "10m"], env);
     await worker.waitForStderr(/started/);
@@ -225,7 +237,7 @@ describe("celeriac enqueue and worker", () => {
     assert.match(ended.stderr, /SIGINT again: exiting now; 1 running task\(s\) return to their queue/);
   });
 
-  it("stops on SIGTERM too (exit 0)", async () => {
+  it("stops on SIGTERM too (exit 0)", T, async () => {
     const { env } = rig();
     const worker = startCli(["worker"], env);
     await worker.waitForStderr(/started/);
@@ -235,7 +247,7 @@ describe("celeriac enqueue and worker", () => {
     assert.match(ended.stderr, /SIGTERM: stopping the worker/);
   });
 
-  it("runs a scheduler until SIGINT (exit 0)", async () => {
+  it("runs a scheduler until SIGINT (exit 0)", T, async () => {
     const { env } = rig();
     const scheduler = startCli(["scheduler"], env);
     await scheduler.waitForStderr(/celeriac scheduler started/);
@@ -247,7 +259,7 @@ describe("celeriac enqueue and worker", () => {
 });
 
 describe("celeriac dlq", () => {
-  it("lists, shows and replays one dead letter", async () => {
+  it("lists, shows and replays one dead letter", T, async () => {
     const { env, t } = rig();
     const runs = [await t.app.enqueue("fail", { n: 1 }), await t.app.enqueue("echo", {})];
     await t.app.drain();
@@ -279,7 +291,7 @@ describe("celeriac dlq", () => {
     assert.deepEqual(await t.app.deadLetters(), []);
   });
 
-  it("refuses a replay that does not say which (exit 2)", async () => {
+  it("refuses a replay that does not say which (exit 2)", T, async () => {
     const { env } = rig();
     const [none, both] = await Promise.all([
       cli(["dlq", "replay"], env),
@@ -292,31 +304,35 @@ describe("celeriac dlq", () => {
 });
 
 describe("celeriac output: colors only on a terminal", () => {
-  it("writes no ANSI escapes when stdout is not a terminal, or with NO_COLOR; FORCE_COLOR forces them", async () => {
-    const { env, t } = rig();
-    await t.app.enqueue("fail", {});
-    await t.app.drain();
-    const [plain, noColor, forced, bad] = await Promise.all([
-      cli(["dlq", "list"], env),
-      cli(["dlq", "list"], { ...env, NO_COLOR: "1", FORCE_COLOR: "1" }),
-      cli(["dlq", "list"], { ...env, FORCE_COLOR: "1" }),
-      cli(["frobnicate"], { ...env, NO_COLOR: "1" }),
-    ]);
-    assert.equal(plain.code, 0, plain.stderr);
-    assert.doesNotMatch(plain.stdout + plain.stderr, ANSI);
-    assert.doesNotMatch(noColor.stdout + noColor.stderr, ANSI);
-    assert.doesNotMatch(bad.stdout + bad.stderr, ANSI);
-    assert.match(forced.stdout, ANSI); // the check above can see escapes
-    const worker = startCli(["worker"], env);
-    await worker.waitForStderr(/started/);
-    worker.signal("SIGINT");
-    const ended = await worker.exit();
-    assert.doesNotMatch(ended.stderr, ANSI);
-  });
+  it(
+    "writes no ANSI escapes when stdout is not a terminal, or with NO_COLOR; FORCE_COLOR forces them",
+    T,
+    async () => {
+      const { env, t } = rig();
+      await t.app.enqueue("fail", {});
+      await t.app.drain();
+      const [plain, noColor, forced, bad] = await Promise.all([
+        cli(["dlq", "list"], env),
+        cli(["dlq", "list"], { ...env, NO_COLOR: "1", FORCE_COLOR: "1" }),
+        cli(["dlq", "list"], { ...env, FORCE_COLOR: "1" }),
+        cli(["frobnicate"], { ...env, NO_COLOR: "1" }),
+      ]);
+      assert.equal(plain.code, 0, plain.stderr);
+      assert.doesNotMatch(plain.stdout + plain.stderr, ANSI);
+      assert.doesNotMatch(noColor.stdout + noColor.stderr, ANSI);
+      assert.doesNotMatch(bad.stdout + bad.stderr, ANSI);
+      assert.match(forced.stdout, ANSI); // the check above can see escapes
+      const worker = startCli(["worker"], env);
+      await worker.waitForStderr(/started/);
+      worker.signal("SIGINT");
+      const ended = await worker.exit();
+      assert.doesNotMatch(ended.stderr, ANSI);
+    },
+  );
 });
 
 describe("celeriac inspect and queues", () => {
-  it("inspect queues --json shows each queue's counts", async () => {
+  it("inspect queues --json shows each queue's counts", T, async () => {
     const { env, t } = rig();
     for (let i = 0; i < 3; i++) await t.app.enqueue("echo", { i }, { queue: "counted" });
     await t.app.enqueue("echo", {}, { queue: "counted", delayMs: 600_000 });
@@ -333,7 +349,7 @@ describe("celeriac inspect and queues", () => {
     assert.match(table.stdout, /counted\s+3\s+1/);
   });
 
-  it("queues pause stops a worker taking from the queue; resume lets it take again", async () => {
+  it("queues pause stops a worker taking from the queue; resume lets it take again", T, async () => {
     const { env, t } = rig();
     const paused = await cli(["queues", "pause", "held", "--json"], env);
     assert.equal(paused.code, 0, paused.stderr);
@@ -359,35 +375,42 @@ describe("celeriac inspect and queues", () => {
     assert.equal((await worker.exit()).code, 0);
   });
 
-  it("inspect workers shows a running worker under the id it printed; control.shutdown stops it (exit 0)", async () => {
-    const { env, t } = rig();
-    const worker = startCli(["worker", "--queues", "seen", "--concurrency", "3"], env);
-    await worker.waitForStderr(/started/);
-    const id = /celeriac worker (\S+) started/.exec(worker.stderr())?.[1];
-    assert.ok(id, `the startup line names the worker: ${worker.stderr()}`);
-    let workers: { id: string; queues: string[]; concurrency: number }[] = [];
-    await waitFor(
-      async () => {
-        const r = await cli(["inspect", "workers", "--json"], env);
-        workers = parse(r.stdout);
-        return workers.some((w) => w.id === id);
-      },
-      30_000,
-      "the worker to be listed",
-    );
-    const w = workers.find((x) => x.id === id)!;
-    assert.deepEqual([w.queues, w.concurrency], [["seen"], 3]);
-    const table = await cli(["inspect", "workers"], env);
-    assert.match(table.stdout, /^ID\s+KIND\s+HOST/);
-    assert.match(table.stdout, new RegExp(`${id}\\s+worker`));
-    // Told to shut down through app.control, the CLI's worker stops and exits 0 by itself.
-    assert.equal(await t.app.control.shutdown(id), true);
-    const ended = await worker.exit();
-    assert.equal(ended.code, 0, ended.stderr);
-    assert.match(ended.stderr, /worker stopped; closing the app/);
-  });
+  it(
+    "inspect workers shows a running worker under the id it printed; control.shutdown stops it (exit 0)",
+    T,
+    async () => {
+      const { env, t } = rig();
+      const worker = startCli(
+        ["worker", "--queues", "seen", "--concurrency", "3", "--heartbeat", "200ms"],
+        env,
+      );
+      await worker.waitForStderr(/started/);
+      const id = /celeriac worker (\S+) started/.exec(worker.stderr())?.[1];
+      assert.ok(id, `the startup line names the worker: ${worker.stderr()}`);
+      let workers: { id: string; queues: string[]; concurrency: number; hostname: string }[] = [];
+      await waitFor(
+        async () => {
+          const r = await cli(["inspect", "workers", "--json"], env);
+          workers = parse(r.stdout);
+          return workers.some((w) => w.id === id);
+        },
+        30_000,
+        "the worker to be listed",
+      );
+      const w = workers.find((x) => x.id === id)!;
+      assert.deepEqual([w.queues, w.concurrency, w.hostname], [["seen"], 3, hostname()]);
+      const table = await cli(["inspect", "workers"], env);
+      assert.match(table.stdout, /^ID\s+KIND\s+HOST/);
+      assert.match(table.stdout, new RegExp(`${id}\\s+worker`));
+      // Told to shut down through app.control, the CLI's worker stops and exits 0 by itself.
+      assert.equal(await t.app.control.shutdown(id), true);
+      const ended = await worker.exit();
+      assert.equal(ended.code, 0, ended.stderr);
+      assert.match(ended.stderr, /worker stopped; closing the app/);
+    },
+  );
 
-  it("purge --yes purges; without a terminal and without --yes it refuses (exit 2)", async () => {
+  it("purge --yes purges; without a terminal and without --yes it refuses (exit 2)", T, async () => {
     const { env, t } = rig();
     for (let i = 0; i < 2; i++) await t.app.enqueue("echo", { i }, { queue: "junk" });
     const refused = await cli(["queues", "purge", "junk"], env);
@@ -402,7 +425,7 @@ describe("celeriac inspect and queues", () => {
     assert.equal(afterPurge?.waiting, 0);
   });
 
-  it("dlq replay --task sends that task's dead letters again", async () => {
+  it("dlq replay --task sends that task's dead letters again", T, async () => {
     const { env, t } = rig();
     for (let i = 0; i < 3; i++) await t.app.enqueue("fail", { i });
     await t.app.drain();
@@ -416,7 +439,7 @@ describe("celeriac inspect and queues", () => {
 });
 
 describe("celeriac schedules", () => {
-  it("adds, lists, pauses, resumes and removes a stored schedule", async () => {
+  it("adds, lists, pauses, resumes and removes a stored schedule", T, async () => {
     const { env } = rig();
     const added = await cli(
       ["schedules", "add", "tick", "--task", "echo", "--every", "1h", "--input", '{"s":1}'],
@@ -452,7 +475,7 @@ describe("celeriac in a terminal (tmux)", { skip: !onNode && "the terminal tests
     if (missing !== null) throw new Error(missing);
   });
 
-  it("purge asks y/N: n purges nothing, y purges", async () => {
+  it("purge asks y/N: n purges nothing, y purges", T, async () => {
     const { env, t } = rig();
     for (let i = 0; i < 3; i++) await t.app.enqueue("echo", { i }, { queue: "asked" });
     const waiting = async () => (await t.backend.queueOps!.counts(["asked"]))[0]?.waiting;
@@ -480,7 +503,7 @@ describe("celeriac in a terminal (tmux)", { skip: !onNode && "the terminal tests
     assert.equal(await waiting(), 0);
   });
 
-  it("dlq replay draws a progress bar", async () => {
+  it("dlq replay draws a progress bar", T, async () => {
     const { env, t } = rig();
     for (let i = 0; i < 25; i++) await t.app.enqueue("fail", { i });
     await t.app.drain();
@@ -496,7 +519,7 @@ describe("celeriac in a terminal (tmux)", { skip: !onNode && "the terminal tests
     assert.deepEqual(await t.app.deadLetters(), []);
   });
 
-  it("colors its tables on a terminal, and not with NO_COLOR", async () => {
+  it("colors its tables on a terminal, and not with NO_COLOR", T, async () => {
     const { env, t } = rig();
     await t.app.enqueue("fail", {});
     await t.app.drain();
