@@ -35,3 +35,10 @@ it("runs the README example as written (with celeriac resolved to this checkout)
 it("runs the README tracing example as written (celeriac/otel's names, createApp's option)", async () => {
   await import(moduleOf("## Tracing", "tracing").href);
 });
+
+it("runs the README operations example as written (inspect, control)", async () => {
+  const logged: unknown[] = [];
+  (globalThis as { __readmeLog?: (v: unknown) => void }).__readmeLog = (v) => logged.push(v);
+  await import(moduleOf("## Operating it", "operating").href);
+  assert.deepEqual(logged, [["cpu"], [0, 1], 1]);
+});

@@ -74,4 +74,21 @@ describe("workflows over QStash push with the Redis store", () => {
     assert.equal(await run.result({ timeoutMs: 10_000 }), 30);
     assert.equal(callbacks, 1);
   });
+
+  it("shows the handler instance, its statistics and metrics; queue counts are QStash's own", async () => {
+    const { double } = tasks;
+    const run = await double.enqueue(21);
+    await emulator.idle();
+    assert.equal(await run.result({ timeoutMs: 10_000 }), 42);
+    const inspect = app.inspect();
+    const workers = await inspect.workers();
+    assert.equal(workers.length, 1, "one handler instance served every delivery");
+    assert.equal(workers[0]?.kind, "push");
+    assert.ok(workers[0]?.queues.includes("default"));
+    const stats = await inspect.stats();
+    assert.ok((stats.find((s) => s.task === "double")?.succeeded ?? 0) >= 1);
+    assert.match(await app.metrics(), /^celeriac_workers\{kind="push"\} 1$/m);
+    await assert.rejects(inspect.queues(), /no queue ops/);
+    await assert.rejects(app.control.pause("default"), /no queue ops/);
+  });
 });

@@ -112,7 +112,7 @@ async function queueInfos(host: OpsHost, workers: readonly WorkerInfo[]): Promis
 /** The app's inspector. */
 export function inspector(host: OpsHost): Inspector {
   return {
-    workers: () => opsOf(host).workers(),
+    workers: async () => opsOf(host).workers(),
     async active() {
       const workers = await opsOf(host).workers();
       const entries = workers.flatMap((w) => w.active.map((a) => ({ worker: w.id, ...a })));
@@ -192,9 +192,9 @@ function progressOf(onProgress: BulkProgress | undefined) {
 /** The app's control. */
 export function control(host: OpsHost): Control {
   return {
-    pause: (queue) => queueOpsOf(host).pause(queue),
-    resume: (queue) => queueOpsOf(host).resume(queue),
-    purge: (queue) => queueOpsOf(host).purge(queue),
+    pause: async (queue) => queueOpsOf(host).pause(queue),
+    resume: async (queue) => queueOpsOf(host).resume(queue),
+    purge: async (queue) => queueOpsOf(host).purge(queue),
     async cancel({ queue, task, onProgress }) {
       const q = queueOpsOf(host);
       // Listed first, then cancelled: cancelling while paging would shift the pages.
@@ -249,6 +249,6 @@ export function control(host: OpsHost): Control {
       checkConcurrency(concurrency);
       return opsOf(host).control(workerId, { type: "concurrency", concurrency });
     },
-    shutdown: (workerId) => opsOf(host).control(workerId, { type: "shutdown" }),
+    shutdown: async (workerId) => opsOf(host).control(workerId, { type: "shutdown" }),
   };
 }
