@@ -51,7 +51,11 @@ export {
   type ScheduleOptions,
   type Scheduler,
   type SchedulerOptions,
+  type ScheduleStatus,
+  type ScheduleTiming,
   type TickResult,
 } from "./src/schedule/scheduler.ts";
+export type { Schedules } from "./src/schedule/schedules.ts";
+export type { StoredSchedule, StoredSchedulePatch } from "./src/schedule/stored.ts";
 export type { EnqueueOptions, Run, Task, TaskContext, TaskDefinition } from "./src/task.ts";
 export { chain, chord, group, type Step, type Workflow } from "./src/workflow/workflow.ts";

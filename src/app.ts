@@ -5,10 +5,9 @@
  * @module
  */
 import { type AppOptions, type DrainOptions, resolveBackends } from "./app-options.ts";
-import { type CancelHost, cancelRun } from "./cancel.ts";
+import { cancelRun } from "./cancel.ts";
 import type { Broker, Clock, Store } from "./contracts.ts";
 import { type DeadLetters, deadLettersOf, replayDeadLetter } from "./dead-letters.ts";
-import type { EnqueueInternals } from "./enqueue.ts";
 import { CeleriacError, UnknownTaskError } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
 import { drain, runEager } from "./execute/drain.ts";
@@ -16,20 +15,22 @@ import { Executor } from "./execute/executor.ts";
 import { composeLedger, type Ledger } from "./execute/ledger.ts";
 import { Worker, type WorkerOptions } from "./execute/worker.ts";
 import { setInternals } from "./_internals.ts";
-import { control, inspector, metricsText, type OpsHost } from "./ops/inspect.ts";
+import { type AppHosts, appHosts } from "./_app-hosts.ts";
+import { control, inspector, metricsText } from "./ops/inspect.ts";
 import { StatsCollector } from "./ops/stats.ts";
 import type { Control, Inspector } from "./ops/types.ts";
-import { type SendHost, sendRuns } from "./send.ts";
-import { openEnqueueSpan, type Telemetry } from "./telemetry.ts";
+import { sendRuns } from "./send.ts";
+import type { Telemetry } from "./telemetry.ts";
 import { ResultWaiters, type RunHost, RunHandle } from "./runs.ts";
 import {
-  defineSchedule,
   type Schedule,
-  type ScheduleEntry,
   type ScheduleOptions,
   Scheduler,
   type SchedulerOptions,
 } from "./schedule/scheduler.ts";
+import { Schedules } from "./schedule/schedules.ts";
+import { ScheduleSet } from "./schedule/set.ts";
+import { scheduleInfo } from "./schedule/status.ts";
 import type { StandardSchemaV1 } from "./schema.ts";
 import {
   type EnqueueOptions,
@@ -40,8 +41,7 @@ import {
   type Task,
   type TaskDefinition,
 } from "./task.ts";
-import { workflowHost } from "./workflow/host.ts";
-import { signature, type WorkflowHost } from "./workflow/workflow.ts";
+import { signature } from "./workflow/workflow.ts";
 import { WorkflowEngine } from "./workflow/engine.ts";
 
 export type { AppOptions, DrainOptions } from "./app-options.ts";
@@ -65,14 +65,14 @@ export class App {
   readonly #tasks = new Map<string, ResolvedTask>();
   readonly #queues = new Set<string>(["default"]);
   readonly #waiters: ResultWaiters;
-  readonly #schedules = new Map<string, ScheduleEntry>();
+  readonly #schedules: ScheduleSet = new ScheduleSet(this);
   /** This app's running workers and schedulers: `close()` stops them before closing the backends. */
   readonly #running = new Set<Worker | Scheduler>();
   readonly #track = (runner: Worker | Scheduler, on: boolean): void => {
     if (on) this.#running.add(runner);
     else this.#running.delete(runner);
   };
-  readonly #workflowHost: WorkflowHost;
+  readonly #hosts: AppHosts;
   readonly #telemetry: Telemetry | undefined;
   /** What this process counted and has not reported yet. */
   readonly #stats = new StatsCollector();
@@ -87,9 +87,26 @@ export class App {
     this.#telemetry = options.telemetry;
     this.#ledger = this.broker.ledger?.(this.store) ?? composeLedger(this.broker, this.store);
     this.#waiters = new ResultWaiters(this.store);
-    this.#workflowHost = this.#makeWorkflowHost();
+    this.#hosts = appHosts({
+      broker,
+      store,
+      clock: this.clock,
+      events: this.#events,
+      ledger: this.#ledger,
+      telemetry: this.#telemetry,
+      waiters: this.#waiters,
+      tasks: this.#tasks,
+      queues: this.#queues,
+      stats: this.#stats,
+      run: (id, queue) => this.getRun(id, queue),
+      enqueue: (task, inputs, options, internal) =>
+        sendRuns(this.#hosts.send, task, inputs, options, internal),
+      replay: (id) => this.replay(id),
+      schedules: async () => (await this.schedules.list({ next: 1 })).map(scheduleInfo),
+      runEager: () => this.#runEager(),
+    });
     this.#executor = new Executor({
-      workflow: new WorkflowEngine(this.#workflowHost),
+      workflow: new WorkflowEngine(this.#hosts.workflow),
       tasks: this.#tasks,
       broker: this.broker,
       store: this.store,
@@ -103,7 +120,7 @@ export class App {
     });
     const stats = store.ops === undefined ? undefined : this.#stats;
     setInternals(this, { executor: this.#executor, ledger: this.#ledger, events: this.#events, stats });
-    this.control = control(this.#ops);
+    this.control = control(this.#hosts.ops);
   }
 
   /** Registered tasks by name. */
@@ -140,9 +157,10 @@ export class App {
     return {
       name: resolved.name,
       options: resolved,
-      enqueue: (input, options) => this.#enqueue(resolved, [input], options ?? {}).then((runs) => runs[0]!),
-      enqueueMany: (inputs, options) => this.#enqueue(resolved, inputs, options ?? {}),
-      with: (...args: unknown[]) => signature(this.#workflowHost, resolved.name, args),
+      enqueue: (input, options) =>
+        sendRuns(this.#hosts.send, resolved, [input], options ?? {}).then((runs) => runs[0]!),
+      enqueueMany: (inputs, options) => sendRuns(this.#hosts.send, resolved, inputs, options ?? {}),
+      with: (...args: unknown[]) => signature(this.#hosts.workflow, resolved.name, args),
     } as Task<StandardInput<S>, Awaited<R>>;
   }
 
@@ -181,8 +199,8 @@ export class App {
   }
 
   /**
-   * Defines a cron schedule that enqueues `task` on each tick, exactly once across replicas. The
-   * pattern is parsed here (an invalid one throws, naming the schedule). Nothing fires until a
+   * Defines a schedule (`cron` or `every`) that enqueues `task` on each tick, exactly once across
+   * replicas; validated here (an invalid one throws, naming the schedule). Nothing fires until a
    * scheduler runs: `app.scheduler().start()`, or `tick()` from a platform cron.
    *
    * @example
@@ -191,8 +209,18 @@ export class App {
    * ```
    */
   schedule<I>(id: string, options: ScheduleOptions<I>): Schedule {
-    return defineSchedule(this, this.#schedules, id, options);
+    return this.#schedules.define(id, options);
   }
+
+  /**
+   * Schedules kept in the store, changed at runtime by any process (a stored one hides a code one
+   * with its id): `add`, `update`, `pause`, `resume`, `remove`, and `list` (code ones too).
+   * @example
+   * ```ts
+   * await app.schedules.add("digest", { task: "email.digest", input: {}, every: "1h" });
+   * ```
+   */
+  readonly schedules: Schedules = new Schedules(this, this.#schedules, this.#running);
 
   /**
    * Creates a scheduler over this app's schedules (not started).
@@ -234,15 +262,9 @@ export class App {
     this.#runs ??= {
       status: (id, queue) => this.store.getRun(id, queue),
       result: (id, queue, timeoutMs) => this.#waiters.result(id, queue, timeoutMs),
-      cancel: (id, queue) => cancelRun(this.#cancelHost(), id, queue),
+      cancel: (id, queue) => cancelRun(this.#hosts.cancel, id, queue),
     };
     return new RunHandle<R>(this.#runs, id, queue);
-  }
-
-  #cancelHost(): CancelHost {
-    const { store, broker, clock } = this;
-    const settled = (id: string) => this.#waiters.settled(id);
-    return { store, broker, clock, events: this.#events, tasks: this.#tasks, settled };
   }
 
   /** What every run handle of this app calls (one set of closures per app, not per run). */
@@ -260,7 +282,7 @@ export class App {
   async enqueue(name: string, input: unknown, options: EnqueueOptions = {}): Promise<Run<unknown>> {
     const task = this.#tasks.get(name);
     if (task === undefined) throw new UnknownTaskError(name);
-    const [run] = await this.#enqueue(task, [input], options);
+    const [run] = await sendRuns(this.#hosts.send, task, [input], options);
     return run!;
   }
 
@@ -291,22 +313,6 @@ export class App {
     return this.getRun(run.id, run.queue);
   }
 
-  #makeWorkflowHost(): WorkflowHost {
-    return workflowHost({
-      store: this.store,
-      clock: this.clock,
-      tasks: this.#tasks,
-      enqueue: (task, input, options, internal) => this.#enqueue(task, [input], options, internal),
-      settled: (id) => this.#waiters.settled(id),
-      run: (id, queue) => this.getRun(id, queue),
-      traceStart:
-        this.#telemetry?.enqueue === undefined
-          ? undefined
-          : (kind, id, queue) =>
-              openEnqueueSpan(this.#telemetry, this.#events, { task: `workflow.${kind}`, queue, ids: [id] }),
-    });
-  }
-
   /**
    * Read-only views for operators: live workers, running runs, queue counts, task statistics,
    * schedules.
@@ -317,7 +323,7 @@ export class App {
    * ```
    */
   inspect(): Inspector {
-    return inspector(this.#ops);
+    return inspector(this.#hosts.ops);
   }
 
   /**
@@ -341,21 +347,7 @@ export class App {
    * ```
    */
   metrics(): Promise<string> {
-    return metricsText(this.#ops);
-  }
-
-  get #ops(): OpsHost {
-    return {
-      broker: this.broker,
-      store: this.store,
-      clock: this.clock,
-      events: this.#events,
-      stats: this.#stats,
-      queues: () => this.queues(),
-      getRun: (id, queue) => this.getRun(id, queue),
-      replay: (id) => this.replay(id),
-      schedules: () => Promise.resolve([]),
-    };
+    return metricsText(this.#hosts.ops);
   }
 
   /**
@@ -372,29 +364,6 @@ export class App {
     await this.broker.close?.();
     if ((this.store as unknown) !== this.broker) await this.store.close?.();
   }
-
-  #enqueue(
-    task: ResolvedTask,
-    inputs: readonly unknown[],
-    options: EnqueueOptions,
-    internal: EnqueueInternals = {},
-  ): Promise<Run<unknown>[]> {
-    this.#sender ??= {
-      broker: this.broker,
-      store: this.store,
-      clock: this.clock,
-      events: this.#events,
-      ledger: this.#ledger,
-      telemetry: this.#telemetry,
-      waiters: this.#waiters,
-      queues: this.#queues,
-      run: (id, queue) => this.getRun(id, queue),
-      runEager: () => this.#runEager(),
-    };
-    return sendRuns(this.#sender, task, inputs, options, internal);
-  }
-
-  #sender: SendHost | undefined;
 
   #runEager(): Promise<void> {
     return runEager(this.broker, this.#executor, this.queues());

@@ -480,7 +480,10 @@ export interface OpsStore {
   deadLetterCounts(queues: readonly string[]): Promise<number[]>;
 }
 
-/** See {@link Store.schedules}: each schedule is kept as JSON text under its id. */
+/**
+ * See {@link Store.schedules}: each schedule is kept as JSON text under its id. Every scheduler
+ * replica looks at it on each wake, so `revision` (when there is one) should be one cheap read.
+ */
 export interface ScheduleStore {
   /** Adds or replaces a schedule. */
   put(id: string, json: string): Promise<void>;
@@ -488,4 +491,9 @@ export interface ScheduleStore {
   remove(id: string): Promise<boolean>;
   /** Every stored schedule. */
   list(): Promise<{ id: string; json: string }[]>;
+  /**
+   * A value that changes with every `put` and every `remove` that removed something (null before
+   * the first), so a reader that saw it unchanged skips `list()`. Without it, readers list each time.
+   */
+  revision?(): Promise<string | null>;
 }

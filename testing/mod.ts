@@ -7,15 +7,18 @@
  * @example
  * ```ts
  * // my-backend.test.ts — run with `node --test`, `deno test -A` or `bun test`
- * import { brokerContract } from "celeriac/backend/testing";
+ * import { brokerContract, scheduleStoreContract } from "celeriac/backend/testing";
  * import { myBackend } from "./my-backend.ts";
  *
- * brokerContract("my backend", async () => {
+ * const make = async () => {
  *   const backend = myBackend();
  *   return { backend, close: () => backend.close() };
- * });
+ * };
+ * brokerContract("my backend", make);
+ * scheduleStoreContract("my backend's schedules", make); // when it keeps Store.schedules
  * ```
  *
  * @module
  */
 export { brokerContract, type ContractClock, type ContractSubject } from "./broker-contract.ts";
+export { scheduleStoreContract } from "./schedule-store-contract.ts";

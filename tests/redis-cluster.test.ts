@@ -3,9 +3,10 @@ import { after, before, describe, it } from "node:test";
 import { Cluster } from "ioredis";
 import { redis } from "../adapters/redis/mod.ts";
 import { type RedisCluster, startRedisCluster } from "../dev/mod.ts";
-import { createApp } from "../mod.ts";
-import { brokerContract } from "../testing/mod.ts";
+import { createApp, manualClock } from "../mod.ts";
+import { brokerContract, scheduleStoreContract } from "../testing/mod.ts";
 import { freshPrefix } from "./support/redis-fixtures.ts";
+import { storedSchedulesScenario } from "./support/schedules-scenario.ts";
 
 describe("redis backend on a 3-master Redis Cluster (ioredis Cluster)", () => {
   let cluster: RedisCluster;
@@ -26,7 +27,7 @@ describe("redis backend on a 3-master Redis Cluster (ioredis Cluster)", () => {
     await cluster?.stop();
   });
 
-  brokerContract("contract on the cluster", async () => {
+  const onCluster = async () => {
     const c = client();
     const backend = redis({ client: c, prefix: freshPrefix() });
     return {
@@ -37,6 +38,27 @@ describe("redis backend on a 3-master Redis Cluster (ioredis Cluster)", () => {
         clients.delete(c);
       },
     };
+  };
+  brokerContract("contract on the cluster", onCluster);
+  scheduleStoreContract("schedule store on the cluster", onCluster);
+
+  it("fires each stored schedule's tick once across three replicas on the cluster", {
+    timeout: 60_000,
+  }, async () => {
+    const prefix = freshPrefix();
+    const handles = [client(), client(), client()].map((c) => ({ c, backend: redis({ client: c, prefix }) }));
+    try {
+      await storedSchedulesScenario(
+        handles.map((h) => h.backend),
+        manualClock(0),
+      );
+    } finally {
+      for (const h of handles) {
+        await h.backend.close();
+        h.c.disconnect();
+        clients.delete(h.c);
+      }
+    }
   });
 
   it("an idle worker picks up at once, with a worker on queues in other slots beside it", {

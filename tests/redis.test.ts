@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import type { RedisLedger } from "../adapters/redis/mod.ts";
 import { idempotencyKey, type Message, processDelivery } from "../backend.ts";
 import { createApp } from "../mod.ts";
-import { brokerContract } from "../testing/mod.ts";
+import { brokerContract, scheduleStoreContract } from "../testing/mod.ts";
 import { type RedisRig, startRig, subject, TRANSPORTS, waitFor } from "./support/redis-fixtures.ts";
 
 describe("redis backend", () => {
@@ -28,6 +28,12 @@ describe("redis backend", () => {
       "contract over Bun's RedisClient",
       subject(() => rig, "bun"),
     );
+  for (const kind of TRANSPORTS) {
+    scheduleStoreContract(
+      `schedule store over ${kind}`,
+      subject(() => rig, kind),
+    );
+  }
 
   it("drops a prefetched run whose lease lapsed while the loop was blocked, instead of running it twice", async () => {
     const { backend, close } = rig.backend("tcp");

@@ -6,7 +6,8 @@ import process from "node:process";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Cron } from "croner";
-import { createApp } from "../mod.ts";
+import { memory } from "../adapters/memory/mod.ts";
+import { type App, createApp } from "../mod.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const modUrl = new URL("../mod.ts", import.meta.url).href;
@@ -29,6 +30,28 @@ function evalCommand(code: string): [string, string[]] {
   if (g.Deno !== undefined) return [g.Deno.execPath(), ["eval", code]];
   if (g.Bun !== undefined) return [process.execPath, ["-e", code]];
   return [process.execPath, ["--import", "tsx", "--input-type=module", "-e", code]];
+}
+
+/** Counts an app's `enqueued` events; `until(n)` resolves once there were `n`. */
+function enqueuedCounter(app: App) {
+  let wake: (() => void) | undefined;
+  const state = {
+    count: 0,
+    errors: [] as unknown[],
+    async until(n: number): Promise<void> {
+      while (state.count < n) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    },
+  };
+  app.on("enqueued", () => {
+    state.count++;
+    wake?.();
+  });
+  app.on("error", (e) => state.errors.push(e.error));
+  return state;
 }
 
 describe("scheduler timers", () => {
@@ -70,6 +93,51 @@ describe("scheduler timers", () => {
     assert.equal(enqueued.length, count);
     assert.deepEqual(errors, []);
     assert.equal(await app.drain(), count);
+  });
+
+  it("arms a schedule defined in code after start()", async () => {
+    const app = createApp();
+    const beat = app.task({ name: "beat", run: () => null });
+    const counter = enqueuedCounter(app);
+    const keepAlive = setInterval(() => {}, 60_000);
+    const scheduler = app.scheduler().start();
+    try {
+      app.schedule("late", { cron: "* * * * * *", task: beat, catchUp: "none" });
+      await counter.until(2); // the tick of this second at once, the next one on the timer
+      assert.equal((await scheduler.list())[0]?.armed, true);
+    } finally {
+      await scheduler.stop();
+      clearInterval(keepAlive);
+    }
+    assert.deepEqual(counter.errors, []);
+  });
+
+  it("arms a schedule another replica stores after start(), and stops firing it once removed", {
+    timeout: 20_000,
+  }, async () => {
+    const backend = memory();
+    const a = createApp({ broker: backend, store: backend });
+    const b = createApp({ broker: backend, store: backend });
+    a.task({ name: "beat", run: () => null });
+    b.task({ name: "beat", run: () => null });
+    const counter = enqueuedCounter(a);
+    const keepAlive = setInterval(() => {}, 60_000);
+    const scheduler = a.scheduler({ refreshMs: 100 }).start();
+    try {
+      // Stored by another app on the store: the running scheduler sees it on its next look.
+      await b.schedules.add("x", { task: "beat", every: "1s", catchUp: "none" });
+      await counter.until(2);
+      assert.equal(await b.schedules.remove("x"), true);
+      // A wake already past its look may still fire once; after that, nothing.
+      await nextSeconds(2);
+      const settled = counter.count;
+      await nextSeconds(2);
+      assert.equal(counter.count, settled);
+    } finally {
+      await scheduler.stop();
+      clearInterval(keepAlive);
+    }
+    assert.deepEqual(counter.errors, []);
   });
 
   it("never keeps the process alive on its own", async () => {

@@ -244,15 +244,19 @@ describe("scheduler", () => {
     const [before] = await scheduler.list({ next: 2 });
     assert.deepEqual(before, {
       id: "hourly",
+      source: "code",
       cron: "0 * * * *",
+      every: null,
       timezone: "Asia/Kolkata",
       task: "beat",
       overlap: true,
       catchUp: "latest",
+      paused: false,
       nextRuns: [new Date("2030-01-01T12:30:00Z"), new Date("2030-01-01T13:30:00Z")],
       lastTick: null,
       lastRun: null,
       armed: false,
+      error: null,
     });
     const r = await scheduler.tick(at("2030-01-01T12:30:05Z"));
     await app.drain();

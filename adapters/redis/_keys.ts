@@ -1,7 +1,8 @@
 /**
  * Key naming of the Redis backend: every key of a queue under its hash tag `{prefix:queue}`
  * (messages, leases, run records, idempotency keys and claims, dead letters), generic store keys
- * at `prefix:kv:<key>`, the index of known queues at `prefix:queues`.
+ * at `prefix:kv:<key>`, the index of known queues at `prefix:queues`, the stored schedules at
+ * `prefix:schedules`.
  *
  * @module
  */
@@ -47,4 +48,9 @@ export function queueIndexKey(prefix: string): string {
 export function opsKeys(prefix: string): [registry: string, totals: string] {
   const tag = `{${prefix}:ops}`;
   return [`${tag}:workers`, `${tag}:tot`];
+}
+
+/** The hash of stored schedules (one key: one slot on Redis Cluster). */
+export function schedulesKey(prefix: string): string {
+  return `${prefix}:schedules`;
 }

@@ -37,11 +37,12 @@ import { DeadLetters } from "./_dead-letters.ts";
 import { QueueCall } from "./_call.ts";
 import { int, list, maybeText, type Transport, text, transport } from "./_client.ts";
 import { decodeRecord, ms, receiveResult, updateResult } from "./_codec.ts";
-import { kvKey, queueIndexKey } from "./_keys.ts";
+import { kvKey, queueIndexKey, schedulesKey } from "./_keys.ts";
 import { fusedLedger, parseEnded, type RedisLedger } from "./_ledger.ts";
 import { type RedisOptions, resolveOptions } from "./_options.ts";
 import { redisOpsStore } from "./_ops-store.ts";
 import { deadLetterCount, redisQueueOps } from "./_queue-ops.ts";
+import { RedisSchedules } from "./_schedules.ts";
 import { Waiter } from "./_waiter.ts";
 import { KEY_SCRIPT } from "./lua/mod.ts";
 
@@ -55,7 +56,8 @@ const MAX_WAIT_MS = 2 ** 31 - 1;
 /**
  * The broker and store of {@link redis}. Keys: per queue, under the hash tag `{prefix:queue}`
  * (messages, leases, run records, idempotency claims, dead letters); generic store keys at
- * `prefix:kv:<key>`; the index of known queues at `prefix:queues`.
+ * `prefix:kv:<key>`; the index of known queues at `prefix:queues`; stored schedules at
+ * `prefix:schedules`.
  *
  * Lookups without the run's queue (`getRun(id)` with no hint, `updateRun` without
  * `options.queue`, `listDeadLetters`, `takeDeadLetter`) read the queue index and then ask every
@@ -90,6 +92,8 @@ export class RedisBackend implements Broker, Store {
   readonly queueOps: QueueOps;
   /** The worker registry, control messages and task statistics. */
   readonly ops: OpsStore;
+  /** Stored schedules (`app.schedules`): one hash at `prefix:schedules`. */
+  readonly schedules: RedisSchedules;
 
   /** Wraps the client; throws TypeError/RangeError naming a wrong option. Prefer {@link redis}. */
   constructor(options: RedisOptions) {
@@ -98,6 +102,7 @@ export class RedisBackend implements Broker, Store {
     this.prefix = prefix;
     this.#t = transport(options.client, commandTimeoutMs);
     this.transport = this.#t.kind;
+    this.schedules = new RedisSchedules(this.#t, schedulesKey(prefix));
     const listen = this.#t.listen;
     if (listen !== undefined) {
       this.watchRun = async (id, queue) => {

@@ -33,6 +33,7 @@ import { cancelPatch, isStartable, notStarted, STARTED, successPatch } from "../
 import { DeadLetterList } from "./_dead-letters.ts";
 import { MemoryOps } from "./_ops.ts";
 import { MessageQueues } from "./_queues.ts";
+import { MemorySchedules } from "./_schedules.ts";
 import { type MemoryOptions, resolveMemoryOptions } from "./options.ts";
 
 export type { MemoryOptions } from "./options.ts";
@@ -55,6 +56,8 @@ export class MemoryBackend implements Broker, Store {
   readonly #runs = new Map<string, Stored<RunRecord>>();
   readonly #kv = new Map<string, Stored<string>>();
   readonly #dead: DeadLetterList;
+  /** Stored schedules (`app.schedules`), shared by every app on this backend. */
+  readonly schedules: MemorySchedules = new MemorySchedules();
   #writes = 0;
   /** Options of the fused succeed's take (reused: see there). */
   readonly #takeNext: { queues: string[]; max: number; leaseMs: number; waitMs: number } = {

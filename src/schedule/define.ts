@@ -1,13 +1,14 @@
 /**
- * Internal: schedule definitions (validated up front, croner parses the pattern) and the tick
- * arithmetic the scheduler runs on: which ticks are due between the last handled one and now,
+ * Internal: schedule definitions (validated up front; `timing.ts` computes their ticks) and the
+ * tick arithmetic the scheduler runs on: which ticks are due between the last handled one and now,
  * and which of them the catch-up policy runs.
  *
  * @module
  */
-import { Cron } from "croner";
 import { CeleriacError } from "../errors.ts";
-import type { ResolvedTask, Task } from "../task.ts";
+import { checkQueueName } from "../keys.ts";
+import type { EnqueueOptions, ResolvedTask, Task } from "../task.ts";
+import { cronTiming, everyTiming, nextTicks, parseEvery, type Timing } from "./timing.ts";
 
 /**
  * What happens to ticks that came due while no scheduler ran (or ran late):
@@ -26,6 +27,42 @@ import type { ResolvedTask, Task } from "../task.ts";
 export type CatchUp = "none" | "latest" | "all" | { windowMs: number };
 
 /**
+ * When and how a schedule fires: the part of a definition shared by schedules in code
+ * (`app.schedule`) and stored ones (`app.schedules.add`). Give exactly one of `cron` and `every`.
+ *
+ * @example
+ * ```ts
+ * const timing: ScheduleTiming = { every: "15m", startAt: Date.UTC(2030, 0, 1, 0, 5) };
+ * ```
+ */
+export interface ScheduleTiming {
+  /** A cron pattern croner accepts: 5 fields, 6 with seconds first, or 7 with a year; or `@daily` etc. */
+  cron?: string;
+  /**
+   * A fixed interval instead of `cron`: a duration (`"30s"`, `"5m"`, `"1h30m"`, `"1d"`) or a
+   * number of milliseconds (at least 1000). Ticks are anchored at `startAt` (epoch 0 when not
+   * given): tick n is at `startAt + n * every`, the same on every replica.
+   */
+  every?: string | number;
+  /** IANA time zone the cron pattern is read in (cron only). @default UTC */
+  timezone?: string;
+  /** No tick before this time (inclusive); the first tick of an `every` schedule. */
+  startAt?: Date | number | string;
+  /** No tick at or after this time (exclusive). */
+  stopAt?: Date | number | string;
+  /** When false, a tick is skipped while the schedule's previous run has not ended. @default true */
+  overlap?: boolean;
+  /** What to do with ticks missed while no scheduler ran. @default "latest" */
+  catchUp?: CatchUp;
+  /** How late a tick may be handled and still count as on time (for `catchUp: "none"`). @default 60_000 */
+  graceMs?: number;
+  /** The queue each run goes to. @default the task's queue */
+  queue?: string;
+  /** The priority of each run (0–9). @default the task's priority */
+  priority?: number;
+}
+
+/**
  * Options of `app.schedule(id, options)`.
  *
  * @example
@@ -37,31 +74,18 @@ export type CatchUp = "none" | "latest" | "all" | { windowMs: number };
  *   input: (tick) => ({ before: tick.toISOString() }),
  *   overlap: false,
  * });
+ * app.schedule("heartbeat", { every: "30s", task: ping });
  * ```
  */
-export interface ScheduleOptions<I = unknown> {
-  /** A cron pattern croner accepts: 5 fields, 6 with seconds first, or 7 with a year; or `@daily` etc. */
-  cron: string;
+export interface ScheduleOptions<I = unknown> extends ScheduleTiming {
   /** The task to enqueue on each tick; it must be registered on the same app. */
   task: Task<I, unknown>;
   /** The input of each run, or a function of the tick time that returns it. @default undefined */
   input?: NoInfer<I> | ((tick: Date) => NoInfer<I>);
-  /** IANA time zone the pattern is read in. @default UTC */
-  timezone?: string;
-  /** No tick before this time (inclusive). */
-  startAt?: Date | number | string;
-  /** No tick at or after this time (exclusive). */
-  stopAt?: Date | number | string;
-  /** When false, a tick is skipped while the schedule's previous run has not ended. @default true */
-  overlap?: boolean;
-  /** What to do with ticks missed while no scheduler ran. @default "latest" */
-  catchUp?: CatchUp;
-  /** How late a tick may be handled and still count as on time (for `catchUp: "none"`). @default 60_000 */
-  graceMs?: number;
 }
 
 /**
- * A defined schedule, as `app.schedule()` returns it.
+ * A defined schedule, as `app.schedule()` and `app.schedules.add()` return it.
  *
  * @example
  * ```ts
@@ -71,7 +95,12 @@ export interface ScheduleOptions<I = unknown> {
  */
 export interface Schedule {
   readonly id: string;
-  readonly cron: string;
+  /** "code": defined with `app.schedule()`; "stored": added with `app.schedules.add()`. */
+  readonly source: "code" | "stored";
+  /** The cron pattern, or null for an `every` schedule. */
+  readonly cron: string | null;
+  /** The interval in ms, or null for a cron schedule. */
+  readonly every: number | null;
   /** The IANA time zone, or null for UTC. */
   readonly timezone: string | null;
   /** The task's name. */
@@ -81,22 +110,31 @@ export interface Schedule {
   readonly overlap: boolean;
   readonly catchUp: CatchUp;
   readonly graceMs: number;
+  /** The queue its runs go to. */
+  readonly queue: string;
+  /** A paused schedule fires nothing (stored schedules only). */
+  readonly paused: boolean;
   /** The next `count` tick times strictly after `after` (default: now on the system clock). */
   nextRuns(count?: number, after?: Date | number): Date[];
 }
 
+/** What an entry enqueues with: the tick's run id and idempotency key. */
+type TickEnqueue = (
+  input: unknown,
+  options: { id: string; idempotencyKey: string },
+) => Promise<{ id: string }>;
+
 /** A schedule with what the scheduler needs to run it. Internal. */
 export interface ScheduleEntry extends Schedule {
-  /** Computation only: this Cron instance is never armed (a stopped Cron computes nothing). */
-  readonly pattern: Cron;
+  readonly timing: Timing;
   /** Ticks younger than this may run ("none": graceMs; "all": windowMs; "latest": Infinity). */
   readonly windowMs: number;
   /** How long a tick claim is kept in the store. */
   readonly claimTtlMs: number;
-  readonly queue: string;
   /** Resolves the input of one tick. */
   input(tick: Date): unknown;
-  enqueue: Task<unknown, unknown>["enqueue"];
+  /** Enqueues one tick's run (with the schedule's queue and priority). */
+  enqueue: TickEnqueue;
 }
 
 /** The most ticks of one schedule a single `tick()` call runs (and lists as missed). */
@@ -137,31 +175,32 @@ function resolveCatchUp(where: string, value: unknown): { catchUp: CatchUp; wind
   );
 }
 
-/**
- * Validates a schedule definition and adds it to `registry`; throws naming the schedule.
- */
-export function defineSchedule<I>(
-  host: ScheduleHost,
-  registry: Map<string, ScheduleEntry>,
-  id: string,
-  options: ScheduleOptions<I>,
-): Schedule {
+/** Checks a schedule id: a non-empty string without braces or whitespace (it is part of store keys). */
+export function checkScheduleId(id: unknown): string {
   if (typeof id !== "string" || id.length === 0 || /[{}\s]/.test(id)) {
     throw new TypeError(
       `schedule id must be a non-empty string without braces or spaces, got ${JSON.stringify(id)}`,
     );
   }
+  return id;
+}
+
+/** What a schedule fires, besides its timing. */
+export interface ScheduleTarget {
+  source: "code" | "stored";
+  task: ResolvedTask;
+  input: (tick: Date) => unknown;
+  /** Enqueues one run of the task (the entry adds the schedule's queue and priority). */
+  enqueue: (input: unknown, options: EnqueueOptions) => Promise<{ id: string }>;
+  paused: boolean;
+}
+
+/**
+ * Validates the timing and options of a schedule (throwing TypeError or RangeError naming the
+ * schedule, the option and the value) and builds its entry.
+ */
+export function scheduleEntry(id: string, options: ScheduleTiming, target: ScheduleTarget): ScheduleEntry {
   const where = `schedule "${id}"`;
-  if (registry.has(id)) throw new CeleriacError(`${where} is already defined on this app`);
-  if (typeof options !== "object" || options === null)
-    throw new TypeError(`${where}: options must be an object`);
-  const { task } = options;
-  if (typeof task !== "object" || task === null || typeof task.enqueue !== "function") {
-    throw new TypeError(`${where}: task must be a task returned by app.task()`);
-  }
-  if (host.tasks.get(task.name) !== task.options) {
-    throw new CeleriacError(`${where}: task "${task.name}" is not registered on this app`);
-  }
   const timezone = options.timezone ?? null;
   if (timezone !== null && (typeof timezone !== "string" || timezone.length === 0)) {
     throw new TypeError(`${where}: timezone must be an IANA time zone name, got ${JSON.stringify(timezone)}`);
@@ -182,51 +221,82 @@ export function defineSchedule<I>(
     throw new RangeError(`${where}: graceMs must be a non-negative number, got ${String(graceMs)}`);
   }
   const { catchUp, windowMs } = resolveCatchUp(where, options.catchUp);
-  const cron = options.cron;
-  if (typeof cron !== "string") {
-    throw new TypeError(`${where}: cron must be a cron pattern string, got ${JSON.stringify(cron)}`);
+  const queue = options.queue === undefined ? target.task.queue : checkQueueName(options.queue, `${where}: `);
+  const priority = options.priority;
+  if (priority !== undefined && (!Number.isInteger(priority) || priority < 0 || priority > 9)) {
+    throw new RangeError(`${where}: priority must be an integer from 0 to 9, got ${String(priority)}`);
   }
-  let pattern: Cron;
-  try {
-    pattern = new Cron(cron, {
-      ...(timezone === null ? {} : { timezone }),
-      ...(startAt === null ? {} : { startAt }),
-      ...(stopAt === null ? {} : { stopAt }),
-    });
-  } catch (cause) {
-    throw new TypeError(`${where}: invalid cron pattern "${cron}": ${(cause as Error).message}`, { cause });
+  if ((options.cron === undefined) === (options.every === undefined)) {
+    throw new TypeError(`${where}: give exactly one of cron and every`);
   }
-  // A string with a colon is a one-off ISO date to croner, not a pattern.
-  if (pattern.getPattern() === undefined) {
-    throw new TypeError(`${where}: invalid cron pattern "${cron}": a date is not a cron pattern`);
+  let timing: Timing;
+  let every: number | null = null;
+  if (options.every !== undefined) {
+    if (timezone !== null) throw new TypeError(`${where}: timezone applies to cron schedules only`);
+    every = parseEvery(options.every, where);
+    timing = everyTiming(every, startAt, stopAt);
+  } else {
+    timing = cronTiming(where, options.cron, timezone, startAt, stopAt);
   }
-  try {
-    pattern.nextRun(new Date(0)); // croner checks the time zone only when it computes
-  } catch (cause) {
-    throw new RangeError(`${where}: invalid timezone "${timezone}": ${(cause as Error).message}`, { cause });
-  }
-  const input = options.input;
+  const overrides = {
+    ...(options.queue === undefined ? {} : { queue }),
+    ...(priority === undefined ? {} : { priority }),
+  };
   const effectiveWindow = windowMs ?? graceMs;
-  const entry: ScheduleEntry = {
+  return {
     id,
-    cron,
+    source: target.source,
+    cron: every === null ? (options.cron as string) : null,
+    every,
     timezone,
-    task: task.name,
+    task: target.task.name,
     startAt,
     stopAt,
     overlap,
     catchUp,
     graceMs,
-    pattern,
+    queue,
+    paused: target.paused,
+    timing,
     windowMs: effectiveWindow,
     claimTtlMs: (Number.isFinite(effectiveWindow) ? Math.max(effectiveWindow, graceMs) : graceMs) + DAY_MS,
-    queue: task.options.queue,
-    input: typeof input === "function" ? (tick) => (input as (tick: Date) => unknown)(tick) : () => input,
-    enqueue: task.enqueue as Task<unknown, unknown>["enqueue"],
+    input: target.input,
+    enqueue: (input, tick) => target.enqueue(input, { ...tick, ...overrides }),
     nextRuns(count = 1, after = Date.now()) {
-      return pattern.nextRuns(count, new Date(after));
+      return nextTicks(timing, count, after instanceof Date ? after.getTime() : after);
     },
   };
+}
+
+/**
+ * Validates a schedule defined in code and adds it to `registry`; throws naming the schedule.
+ */
+export function defineSchedule<I>(
+  host: ScheduleHost,
+  registry: Map<string, ScheduleEntry>,
+  id: string,
+  options: ScheduleOptions<I>,
+): Schedule {
+  checkScheduleId(id);
+  const where = `schedule "${id}"`;
+  if (registry.has(id)) throw new CeleriacError(`${where} is already defined on this app`);
+  if (typeof options !== "object" || options === null)
+    throw new TypeError(`${where}: options must be an object`);
+  const { task } = options;
+  if (typeof task !== "object" || task === null || typeof task.enqueue !== "function") {
+    throw new TypeError(`${where}: task must be a task returned by app.task()`);
+  }
+  if (host.tasks.get(task.name) !== task.options) {
+    throw new CeleriacError(`${where}: task "${task.name}" is not registered on this app`);
+  }
+  const input = options.input;
+  const entry = scheduleEntry(id, options, {
+    source: "code",
+    task: task.options,
+    input: typeof input === "function" ? (tick) => (input as (tick: Date) => unknown)(tick) : () => input,
+    enqueue: task.enqueue as (input: unknown, options: EnqueueOptions) => Promise<{ id: string }>,
+    paused: false,
+  });
   registry.set(id, entry);
   return entry;
 }
@@ -243,7 +313,7 @@ export interface TickPlan {
 
 /** The next tick strictly after `after`, or null. */
 function nextTick(entry: ScheduleEntry, after: number): number | null {
-  return entry.pattern.nextRun(new Date(after))?.getTime() ?? null;
+  return entry.timing.next(after);
 }
 
 /**
@@ -252,8 +322,7 @@ function nextTick(entry: ScheduleEntry, after: number): number | null {
  * at most `graceMs` old, and nothing older counts as missed.
  */
 export function planTicks(entry: ScheduleEntry, from: number | null, now: number): TickPlan {
-  // croner: previous runs before the reference, a run earlier in the same second included.
-  const latest = entry.pattern.previousRuns(1, new Date(now + 1))[0]?.getTime() ?? null;
+  const latest = entry.timing.latest(now);
   if (latest === null || (from !== null && latest <= from)) return { run: [], missed: [], through: null };
   if (from === null)
     return { run: now - latest <= entry.graceMs ? [latest] : [], missed: [], through: latest };

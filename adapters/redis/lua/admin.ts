@@ -53,7 +53,7 @@ export const PAUSE = `
 /**
  * purge — removes up to `limit` messages that were waiting or delayed when the purge began:
  * ready ones with a sequence up to `back` (the back counter then), delayed ones sent (.s) before
- * `at`; their runs that had not started are marked cancelled and expire after `ttl`.
+ * `at` (µs); their runs that had not started are marked cancelled and expire after `ttl`.
  *   ARGV: back | "" (first call: read it now), at | "", limit, ttl, phase ("r" ready, "t" delayed),
  *         cursor (the timers scan's, for phase t)
  *   reply: { removed, back, at, next phase ("r", "t" or "" when done), next cursor }
@@ -63,7 +63,7 @@ export const PURGE = `
   local back, at, limit, ttl, phase, cursor = nextArg(), nextArg(), nextNumber(), nextArg(), nextArg(), nextArg()
   if back == '' then
     back = redis.call('HGET', counters, 'b') or '0'
-    at = integer(now().ms)
+    at = integer(now().us)
   end
   local removed = 0
   local function drop(id)

@@ -5,6 +5,7 @@
  *   op group).
  * - `KEY_SCRIPT` runs one op on one plain key (`key.ts`).
  * - `OPS_SCRIPT` keeps the worker registry, control messages and task statistics (`ops.ts`).
+ * - `SCHEDULES_SCRIPT` keeps the stored schedules, one hash (`schedules.ts`).
  *
  * @module
  */
@@ -12,3 +13,4 @@ export { OP, type OpCode } from "./_ops.ts";
 export { KEY_SCRIPT } from "./key.ts";
 export { OPS_SCRIPT } from "./ops.ts";
 export { QUEUE_SCRIPT, type Script } from "./queue.ts";
+export { SCHEDULES_SCRIPT } from "./schedules.ts";

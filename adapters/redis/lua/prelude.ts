@@ -158,12 +158,13 @@ local function messageFields(f, body, priority, attempt)
   f[#f + 1] = '.q'; f[#f + 1] = '1'
 end
 -- A message notes since when it waits (.e: when sent, or when due); a delayed one also when it
--- was sent (.s, the server's time), so a purge can leave later ones alone. sentMs: the sender's
+-- was sent (.s, the server's time in µs: a script takes longer than that, so a purge that began
+-- later has a later time), so a purge can leave later ones alone. sentMs: the sender's
 -- time ("" to read the server's), so an immediate send needs no TIME.
 local function sentAt(f, notBefore, sentMs)
   if notBefore ~= '' and tonumber(notBefore) > now().ms then
     f[#f + 1] = '.e'; f[#f + 1] = notBefore
-    f[#f + 1] = '.s'; f[#f + 1] = integer(now().ms)
+    f[#f + 1] = '.s'; f[#f + 1] = integer(now().us)
   else
     f[#f + 1] = '.e'; f[#f + 1] = sentMs ~= '' and sentMs or integer(now().ms)
   end
