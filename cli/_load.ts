@@ -20,47 +20,8 @@ comes from the command's [app] argument where it has one, else --app <path>, els
 CELERIAC_APP environment variable. TypeScript files load natively on Bun, Deno and Node 22.18+;
 on older Node versions through tsx when it is installed (npm i -D tsx).`;
 
-/**
- * The app as the CLI uses it. `app.schedules` is declared here, in the shape it is being built
- * in, until it lands.
- */
-export type CliApp = App & { readonly schedules: Schedules };
-
-/** `app.schedules`, as the CLI uses it. */
-export interface Schedules {
-  add(id: string, definition: StoredSchedule): Promise<unknown>;
-  pause(id: string): Promise<unknown>;
-  resume(id: string): Promise<unknown>;
-  remove(id: string): Promise<boolean>;
-  list(): Promise<ScheduleStatus[]>;
-}
-
-/** A stored schedule's definition (plain JSON). */
-export interface StoredSchedule {
-  task: string;
-  input?: unknown;
-  cron?: string;
-  every?: string | number;
-  timezone?: string;
-  queue?: string;
-  priority?: number;
-  paused?: boolean;
-}
-
-/** One schedule as `app.schedules.list()` reports it. */
-export interface ScheduleStatus {
-  id: string;
-  source: "code" | "stored";
-  cron: string | null;
-  every: number | null;
-  timezone: string | null;
-  task: string;
-  paused: boolean;
-  nextRuns: Date[];
-  lastTick: Date | null;
-  lastRun: { id: string; tick: Date; state: string | null } | null;
-  error: string | null;
-}
+/** The app as the CLI uses it. */
+export type CliApp = App;
 
 /** The app path of a command: its `[app]` argument, else `--app`, else `CELERIAC_APP`. */
 export function appPath(argument: string | undefined, option: string | undefined): string {

@@ -110,6 +110,25 @@ export function formatMs(ms: number): string {
   return `${Math.floor(s / 86_400)}d ${Math.floor(s / 3_600) % 24}h`;
 }
 
+/** An interval exactly, in the units `every` takes: `30s`, `5m`, `1h30m`, `1d`, `1500ms`. */
+export function formatInterval(ms: number): string {
+  const units: [string, number][] = [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1_000],
+    ["ms", 1],
+  ];
+  let rest = ms;
+  let out = "";
+  for (const [unit, size] of units) {
+    const n = Math.floor(rest / size);
+    if (n > 0) out += `${n}${unit}`;
+    rest -= n * size;
+  }
+  return out === "" ? "0ms" : out;
+}
+
 /** How long ago (or, for a time ahead, how soon) `at` is: `3.2s ago`, `in 4m 00s`. */
 export function formatWhen(at: number | Date | null | undefined, now: number = Date.now()): string {
   if (at === null || at === undefined) return "-";

@@ -10,7 +10,7 @@ import type { ActiveRun, Percentiles, QueueInfo, ScheduleInfo, TaskStats } from 
 import { duration } from "./_args.ts";
 import { type AppOptions, appOption, type Ctx, jsonOption, withApp } from "./_context.ts";
 import { APP_HELP, type CliApp } from "./_load.ts";
-import { type Column, clip, formatMs, formatWhen, json, table } from "./_output.ts";
+import { type Column, clip, formatInterval, formatMs, formatWhen, json, table } from "./_output.ts";
 
 interface Options extends AppOptions {
   json?: boolean;
@@ -101,7 +101,10 @@ const schedules: View<ScheduleInfo> = {
     { header: "ID", cell: (s) => s.id },
     { header: "SOURCE", cell: (s) => s.source },
     { header: "TASK", cell: (s) => s.task },
-    { header: "WHEN", cell: (s) => s.cron ?? (s.everyMs === null ? "-" : `every ${formatMs(s.everyMs)}`) },
+    {
+      header: "WHEN",
+      cell: (s) => s.cron ?? (s.everyMs === null ? "-" : `every ${formatInterval(s.everyMs)}`),
+    },
     { header: "PAUSED", cell: (s) => (s.paused ? "paused" : "-") },
     { header: "NEXT", cell: (s) => formatWhen(s.next, now) },
     { header: "LAST", cell: (s) => formatWhen(s.last, now) },

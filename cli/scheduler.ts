@@ -42,7 +42,12 @@ Example:
         const error = e.error as { message?: string } | undefined;
         ctx.err.write(`${ctx.pe.red("error")} ${e.where}: ${error?.message ?? String(e.error)}\n`);
       });
-      ctx.err.write(`${ctx.pe.green("celeriac scheduler")} started · pid ${process.pid}\n`);
+      const listed = await app.schedules.list({ next: 0 }).catch(() => null);
+      const count =
+        listed === null
+          ? ""
+          : ` · ${listed.length} schedule(s), ${listed.filter((s) => s.source === "stored").length} stored`;
+      ctx.err.write(`${ctx.pe.green("celeriac scheduler")} started${count} · pid ${process.pid}\n`);
       try {
         done(
           await serve(app, scheduler, ctx, {

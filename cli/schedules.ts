@@ -4,12 +4,13 @@
  *
  * @module
  */
-import type { Command } from "commander";
-import { integer, jsonValue } from "./_args.ts";
+import { type Command, Option } from "commander";
+import type { StoredSchedule } from "../mod.ts";
+import { integer, jsonValue, time } from "./_args.ts";
 import { type AppOptions, appOption, type Ctx, jsonOption, withApp } from "./_context.ts";
 import { UsageError } from "./_exit.ts";
-import { APP_HELP, type StoredSchedule } from "./_load.ts";
-import { formatMs, formatWhen, json, table } from "./_output.ts";
+import { APP_HELP } from "./_load.ts";
+import { formatInterval, formatWhen, json, table } from "./_output.ts";
 
 interface AddOptions extends AppOptions {
   task: string;
@@ -19,6 +20,10 @@ interface AddOptions extends AppOptions {
   timezone?: string;
   queue?: string;
   priority?: number;
+  startAt?: number;
+  stopAt?: number;
+  overlap: boolean;
+  catchUp?: "none" | "latest" | "all";
   paused?: boolean;
   json?: boolean;
 }
@@ -61,7 +66,7 @@ ${APP_HELP}`,
                   s.cron === null
                     ? s.every === null
                       ? "-"
-                      : `every ${formatMs(s.every)}`
+                      : `every ${formatInterval(s.every)}`
                     : `${s.cron}${s.timezone === null ? "" : ` (${s.timezone})`}`,
               },
               { header: "PAUSED", cell: (s) => (s.paused ? "paused" : "-") },
@@ -93,6 +98,20 @@ ${APP_HELP}`,
     .option("--timezone <zone>", "the IANA time zone of --cron (default: UTC)")
     .option("--queue <name>", "the queue each run goes to (default: the task's)")
     .option("--priority <n>", "the priority of each run (0-9)", integer(0))
+    .option(
+      "--start-at <time>",
+      "no tick before this time (ISO 8601 or epoch ms); the anchor of --every",
+      time,
+    )
+    .option("--stop-at <time>", "no tick at or after this time (ISO 8601 or epoch ms)", time)
+    .option("--no-overlap", "skip a tick while the previous run has not ended")
+    .addOption(
+      new Option("--catch-up <policy>", "ticks missed while no scheduler ran (default: latest)").choices([
+        "none",
+        "latest",
+        "all",
+      ]),
+    )
     .option("--paused", "add it paused");
   jsonOption(add)
     .addHelpText(
@@ -118,6 +137,10 @@ Examples:
       if (options.timezone !== undefined) definition.timezone = options.timezone;
       if (options.queue !== undefined) definition.queue = options.queue;
       if (options.priority !== undefined) definition.priority = options.priority;
+      if (options.startAt !== undefined) definition.startAt = options.startAt;
+      if (options.stopAt !== undefined) definition.stopAt = options.stopAt;
+      if (!options.overlap) definition.overlap = false;
+      if (options.catchUp !== undefined) definition.catchUp = options.catchUp;
       if (options.paused === true) definition.paused = true;
       done(
         await withApp(undefined, options, async (app) => {

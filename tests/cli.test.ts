@@ -439,7 +439,7 @@ describe("celeriac inspect and queues", () => {
 });
 
 describe("celeriac schedules", () => {
-  it("adds, lists, pauses, resumes and removes a stored schedule", T, async () => {
+  it("adds, lists, pauses, resumes and removes stored schedules; lists the ones in code", T, async () => {
     const { env } = rig();
     const added = await cli(
       ["schedules", "add", "tick", "--task", "echo", "--every", "1h", "--input", '{"s":1}'],
@@ -456,6 +456,14 @@ describe("celeriac schedules", () => {
     assert.equal((await list()).find((s) => s.id === "tick")?.paused, false);
     const inspected = await cli(["inspect", "schedules", "--json"], env);
     assert.ok(parse<{ id: string }[]>(inspected.stdout).some((s) => s.id === "tick"));
+    const table = await cli(["schedules", "list"], env);
+    assert.match(table.stdout, /^ID\s+SOURCE\s+TASK\s+WHEN/);
+    assert.match(table.stdout, /new-year\s+code\s+echo\s+0 2 1 1 \*/);
+    assert.match(table.stdout, /tick\s+stored\s+echo\s+every 1h\s/);
+    const scheduler = startCli(["scheduler"], env);
+    await scheduler.waitForStderr(/celeriac scheduler started · 2 schedule\(s\), 1 stored/);
+    scheduler.signal("SIGINT");
+    assert.equal((await scheduler.exit()).code, 0);
     assert.equal((await cli(["schedules", "remove", "tick"], env)).code, 0);
     assert.equal(
       (await list()).find((s) => s.id === "tick"),
@@ -463,9 +471,39 @@ describe("celeriac schedules", () => {
     );
     const again = await cli(["schedules", "remove", "tick"], env);
     assert.equal(again.code, 1);
-    const neither = await cli(["schedules", "add", "x", "--task", "echo"], env);
+    const [neither, badCron, cron] = await Promise.all([
+      cli(["schedules", "add", "x", "--task", "echo"], env),
+      cli(["schedules", "add", "y", "--task", "echo", "--cron", "99 * * * *"], env),
+      cli(
+        [
+          "schedules",
+          "add",
+          "z",
+          "--task",
+          "echo",
+          "--cron",
+          "0 8 * * 1",
+          "--timezone",
+          "Europe/Berlin",
+          "--json",
+        ],
+        env,
+      ),
+    ]);
     assert.equal(neither.code, 2);
     assert.match(neither.stderr, /exactly one of --cron and --every/);
+    assert.equal(badCron.code, 1);
+    assert.match(badCron.stderr, /invalid cron pattern "99 \* \* \* \*"/);
+    assert.equal(cron.code, 0, cron.stderr);
+    const z = (await list()).find((s) => s.id === "z") as Row & {
+      cron: string;
+      timezone: string;
+      nextRuns: string[];
+    };
+    assert.deepEqual(
+      [z.cron, z.timezone, new Date(z.nextRuns[0]!).getUTCDay()],
+      ["0 8 * * 1", "Europe/Berlin", 1],
+    );
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * The app of the CLI tests, on Redis: tasks that echo, take a while, hang until stopped, and
- * fail for good (so they are dead-lettered). `tests/support/cli-app.ts` exports it for the CLI;
+ * fail for good (so they are dead-lettered), and one schedule in code. `tests/support/cli-app.ts` exports it for the CLI;
  * the tests build their own copy on the same Redis and prefix to check what the CLI did.
  *
  * @module
@@ -22,7 +22,9 @@ export function cliTestApp(url: string, prefix: string): CliTestApp {
   client.on("error", () => {});
   const backend = redis({ client, prefix });
   const app = createApp({ broker: backend, store: backend });
-  app.task({ name: "echo", run: (input: unknown) => input });
+  const echo = app.task({ name: "echo", run: (input: unknown) => input });
+  // A schedule in code (none of the tests runs its tick: 02:00 on 1 January).
+  app.schedule("new-year", { cron: "0 2 1 1 *", task: echo, input: { year: "new" } });
   app.task({
     name: "slow",
     run: async (input: unknown) => {
