@@ -6,7 +6,7 @@
  * @module
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -166,7 +166,7 @@ export async function tmuxCli(args: readonly string[], env: Record<string, strin
   const dir = mkdtempSync(join(tmpdir(), "celeriac-tmux-"));
   const socket = join(dir, "socket");
   const conf = join(dir, "tmux.conf");
-  // The pane stays after the CLI exits, so its last screen and exit status can be read.
+  // The pane stays after the CLI exits, so its last screen can be read.
   writeFileSync(conf, "set -g remain-on-exit on\nset -g status off\n");
   // The server (started by the first call) passes its environment on to the pane: no color settings.
   const tmux = (...a: string[]) =>
@@ -174,32 +174,30 @@ export async function tmuxCli(args: readonly string[], env: Record<string, strin
   const [file, argv] = cliCommand(args);
   const vars = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
   const target = `cli${++sessions}`;
-  const command = ["cd", quote(ROOT), "&&", "exec", quote(file), ...argv.map(quote)].join(" ");
+  // The pane's shell waits for the CLI and writes its exit status to a file: tmux itself
+  // sometimes shows a pane dead before it has reaped the process, and then has no status.
+  const statusFile = join(dir, "status");
+  const cd = `cd ${quote(ROOT)}`;
+  const command = `${cd} && ${[file, ...argv].map(quote).join(" ")}; echo $? > ${quote(statusFile)}`;
   await tmux("new-session", "-d", "-s", target, "-x", "120", "-y", "30", ...vars, command);
-  const screen = async (options: { escapes?: boolean } = {}) =>
-    (
-      await tmux(
-        "capture-pane",
-        "-p",
-        "-J",
-        "-S",
-        "-",
-        ...(options.escapes === true ? ["-e"] : []),
-        "-t",
-        target,
-      )
-    ).stdout;
-  const pane = async () =>
-    (await tmux("display-message", "-p", "-t", target, "#{pane_dead} #{pane_dead_status}")).stdout;
+  const screen = async (options: { escapes?: boolean } = {}) => {
+    const escapes = options.escapes === true ? ["-e"] : [];
+    return (await tmux("capture-pane", "-p", "-J", "-S", "-", ...escapes, "-t", target)).stdout;
+  };
+  /** The exit status once the CLI has ended, else null. */
+  const status = (): number | null => {
+    if (!existsSync(statusFile)) return null;
+    const text = readFileSync(statusFile, "utf8").trim();
+    return text === "" ? null : Number(text);
+  };
   return {
     screen,
     async waitForScreen(pattern, ms = 30_000) {
       let last = "";
-      let dead = false;
       const shown = async () => {
-        dead = (await pane()).startsWith("1"); // read first: what it shows then is final
+        const ended = status() !== null; // read first: what it shows then is final
         last = await screen();
-        return pattern.test(last) || dead;
+        return pattern.test(last) || ended;
       };
       await waitFor(shown, ms, `the terminal to show ${pattern}`).catch((error) => {
         throw new Error(`${(error as Error).message}; the terminal shows:\n${last}`);
@@ -212,15 +210,10 @@ export async function tmuxCli(args: readonly string[], env: Record<string, strin
       await tmux("send-keys", "-t", target, ...keys);
     },
     async exit(ms = 30_000) {
-      let state = "";
-      const ended = async () => {
-        state = await pane();
-        return state.startsWith("1");
-      };
-      await waitFor(ended, ms, "the CLI in tmux to exit").catch(async (error) => {
+      await waitFor(() => status() !== null, ms, "the CLI in tmux to exit").catch(async (error) => {
         throw new Error(`${(error as Error).message}; the terminal shows:\n${await screen()}`);
       });
-      return Number(state.trim().split(" ")[1]);
+      return status()!;
     },
     async close() {
       await tmux("kill-server").catch(() => {});
