@@ -27,27 +27,42 @@ export interface ServeText {
 }
 
 /**
- * Runs until SIGINT/SIGTERM or until the runner stops by itself, then `await runner.stop()` and
- * `await app.close()`; resolves to exit code 0. A second signal exits at once (130 / 143).
+ * Listens for SIGINT/SIGTERM, then calls `start` (which starts the runner and says so), and runs
+ * until a signal or until the runner stops by itself; then `await runner.stop()` and
+ * `await app.close()`, and resolves to exit code 0. A second signal exits at once (130 / 143).
+ * The handlers go in before anything starts: a signal that came between a startup line and
+ * them would kill the process with the default action, skipping the graceful stop.
  */
-export async function serve(app: CliApp, runner: Runner, ctx: Ctx, text: ServeText): Promise<number> {
+export async function serve(
+  app: CliApp,
+  ctx: Ctx,
+  text: ServeText,
+  start: () => Runner | Promise<Runner>,
+): Promise<number> {
   const { err, pe } = ctx;
   const signals = stopSignals((signal) => {
     err.write(pe.red(`${signal} again: exiting now; ${text.forced()}\n`));
   });
-  // A scheduler's timers are unref'd and a worker may wait on unref'd timers: this interval keeps
-  // the process alive (and, for a runner without stopped(), notices that it stopped by itself).
   let poll: ReturnType<typeof setInterval> | undefined;
-  const stoppedItself = new Promise<null>((resolve) => {
-    runner.stopped?.().then(
-      () => resolve(null),
-      () => resolve(null),
-    );
-    poll = setInterval(() => {
-      if (runner.stopped === undefined && !runner.running) resolve(null);
-    }, 1_000);
-  });
   try {
+    let runner: Runner;
+    try {
+      runner = await start();
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+    // A scheduler's timers are unref'd and a worker may wait on unref'd timers: this interval
+    // keeps the process alive (and, for a runner without stopped(), notices it stopped by itself).
+    const stoppedItself = new Promise<null>((resolve) => {
+      runner.stopped?.().then(
+        () => resolve(null),
+        () => resolve(null),
+      );
+      poll = setInterval(() => {
+        if (runner.stopped === undefined && !runner.running) resolve(null);
+      }, 1_000);
+    });
     const signal = await Promise.race([signals.first, stoppedItself]);
     if (signal === null) {
       err.write(pe.dim(`${text.what} stopped; closing the app\n`));

@@ -31,29 +31,24 @@ Example:
     )
     .action(async (argument: string | undefined, options: AppOptions) => {
       const app = await loadApp(appPath(argument, options.app));
-      let scheduler: ReturnType<typeof app.scheduler>;
-      try {
-        scheduler = app.scheduler().start();
-      } catch (error) {
-        await app.close();
-        throw error;
-      }
       const off = app.on("error", (e) => {
         const error = e.error as { message?: string } | undefined;
         ctx.err.write(`${ctx.pe.red("error")} ${e.where}: ${error?.message ?? String(e.error)}\n`);
       });
-      const listed = await app.schedules.list({ next: 0 }).catch(() => null);
-      const count =
-        listed === null
-          ? ""
-          : ` · ${listed.length} schedule(s), ${listed.filter((s) => s.source === "stored").length} stored`;
-      ctx.err.write(`${ctx.pe.green("celeriac scheduler")} started${count} · pid ${process.pid}\n`);
+      const text = {
+        what: "scheduler",
+        stopping: () => "waiting for a tick in progress",
+        forced: () => "a tick in progress is cut short",
+      };
       try {
         done(
-          await serve(app, scheduler, ctx, {
-            what: "scheduler",
-            stopping: () => "waiting for a tick in progress",
-            forced: () => "a tick in progress is cut short",
+          await serve(app, ctx, text, async () => {
+            const scheduler = app.scheduler().start();
+            const listed = await app.schedules.list({ next: 0 }).catch(() => null);
+            const stored = listed?.filter((s) => s.source === "stored").length;
+            const count = listed === null ? "" : ` · ${listed.length} schedule(s), ${stored} stored`;
+            ctx.err.write(`${ctx.pe.green("celeriac scheduler")} started${count} · pid ${process.pid}\n`);
+            return scheduler;
           }),
         );
       } finally {

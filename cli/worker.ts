@@ -87,27 +87,24 @@ async function runWorker(argument: string | undefined, options: Options, ctx: Ct
     throw error;
   }
   const off = logEvents(app, ctx, options.quiet === true);
-  try {
-    worker.start();
-  } catch (error) {
-    off();
-    await app.close();
-    throw error;
-  }
   const { err, pe } = ctx;
-  const queues = options.queues ?? app.queues();
-  const prefetch = options.prefetch ?? worker.concurrency;
-  err.write(
-    `${pe.green("celeriac worker")} ${pe.bold(worker.id)} started` +
-      ` · queues ${pe.cyan(queues.join(", "))} · concurrency ${worker.concurrency} · prefetch ${prefetch}` +
-      ` · pid ${process.pid}\n`,
-  );
   const graceMs = options.shutdownGrace ?? 10_000;
+  const text = {
+    what: "worker",
+    stopping: () => `waiting up to ${formatMs(graceMs)} for ${worker.active} running task(s)`,
+    forced: () => `${worker.active} running task(s) return to their queue when their leases lapse`,
+  };
   try {
-    return await serve(app, worker, ctx, {
-      what: "worker",
-      stopping: () => `waiting up to ${formatMs(graceMs)} for ${worker.active} running task(s)`,
-      forced: () => `${worker.active} running task(s) return to their queue when their leases lapse`,
+    return await serve(app, ctx, text, () => {
+      worker.start();
+      const queues = options.queues ?? app.queues();
+      const prefetch = options.prefetch ?? worker.concurrency;
+      err.write(
+        `${pe.green("celeriac worker")} ${pe.bold(worker.id)} started` +
+          ` · queues ${pe.cyan(queues.join(", "))} · concurrency ${worker.concurrency} · prefetch ${prefetch}` +
+          ` · pid ${process.pid}\n`,
+      );
+      return worker;
     });
   } finally {
     off();
