@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { after, afterEach, before, describe, it } from "node:test";
 import { type RedisServer, startRedis } from "../dev/mod.ts";
 import { type CliTestApp, cliTestApp } from "./support/cli-tasks.ts";
-import { cli, killLiveClis, startCli, tmuxCli, tmuxMissing } from "./support/cli-runner.ts";
+import { type CliResult, cli, killLiveClis, startCli, tmuxCli, tmuxMissing } from "./support/cli-runner.ts";
 import { freshPrefix, waitFor } from "./support/redis-fixtures.ts";
 
 const APP = fileURLToPath(new URL("./support/cli-app.ts", import.meta.url));
@@ -32,8 +32,10 @@ async function state(t: CliTestApp, id: string): Promise<string | undefined> {
   return (await t.app.getRun(id).status())?.state;
 }
 
-function parse<T = Record<string, unknown>>(stdout: string): T {
-  return JSON.parse(stdout) as T;
+/** The JSON a CLI run printed (it must have exited 0; else its stderr is the message). */
+function parse<T = Record<string, unknown>>(r: CliResult): T {
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
 }
 
 before(async () => {
@@ -137,7 +139,7 @@ describe("celeriac: command line and exit codes", () => {
       assert.equal(positional.code, 0, positional.stderr);
       assert.equal(option.code, 0, option.stderr);
       assert.equal(fromEnv.code, 0, fromEnv.stderr);
-      assert.deepEqual(parse(fromEnv.stdout), []);
+      assert.deepEqual(parse(fromEnv), []);
       assert.equal(both.code, 2);
       assert.match(both.stderr, /two app modules given/);
     },
@@ -149,7 +151,7 @@ describe("celeriac enqueue and worker", () => {
     const { env, t } = rig();
     const enqueued = await cli(["enqueue", "echo", '{"json":1}', "--json"], env);
     assert.equal(enqueued.code, 0, enqueued.stderr);
-    const { id, task, queue } = parse<{ id: string; task: string; queue: string }>(enqueued.stdout);
+    const { id, task, queue } = parse<{ id: string; task: string; queue: string }>(enqueued);
     assert.deepEqual([task, queue], ["echo", "default"]);
     assert.equal(await state(t, id), "queued");
 
@@ -161,8 +163,8 @@ describe("celeriac enqueue and worker", () => {
 
     const waited = await cli(["enqueue", "echo", '{"n":2}', "--wait", "--json"], env);
     assert.equal(waited.code, 0, waited.stderr);
-    assert.deepEqual(parse(waited.stdout).result, { n: 2 });
-    assert.equal(parse(waited.stdout).state, "succeeded");
+    assert.deepEqual(parse(waited).result, { n: 2 });
+    assert.equal(parse(waited).state, "succeeded");
 
     worker.signal("SIGINT");
     assert.equal((await worker.exit()).code, 0);
@@ -194,7 +196,7 @@ describe("celeriac enqueue and worker", () => {
         cli(["enqueue", "echo", "{}", "--delay", "5"], env),
       ]);
       assert.equal(stdin.code, 0, stdin.stderr);
-      const id = parse<{ id: string }>(stdin.stdout).id;
+      const id = parse<{ id: string }>(stdin).id;
       await t.app.drain();
       assert.deepEqual(await t.app.getRun(id).result(), { from: "stdin" });
       assert.equal(badJson.code, 2);
@@ -265,7 +267,7 @@ describe("celeriac dlq", () => {
     await t.app.drain();
     const listed = await cli(["dlq", "list", "--json"], env);
     assert.equal(listed.code, 0, listed.stderr);
-    const letters = parse<{ id: string; task: string; reason: string }[]>(listed.stdout);
+    const letters = parse<{ id: string; task: string; reason: string }[]>(listed);
     assert.deepEqual(
       letters.map((d) => [d.id, d.task]),
       [[runs[0]!.id, "fail"]],
@@ -278,15 +280,15 @@ describe("celeriac dlq", () => {
     ]);
     assert.match(table.stdout, /^ID\s+TASK\s+QUEUE\s+WHEN\s+REASON\s+ERROR\n/);
     assert.match(table.stdout, new RegExp(`${runs[0]!.id}\\s+fail\\s+default`));
-    assert.deepEqual(parse(filtered.stdout), []);
-    assert.equal(parse(shown.stdout).id, runs[0]!.id);
-    assert.match(String(parse(shown.stdout).body), /"n":1/);
+    assert.deepEqual(parse(filtered), []);
+    assert.equal(parse(shown).id, runs[0]!.id);
+    assert.match(String(parse(shown).body), /"n":1/);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no dead letter with id no-such-id/);
 
     const replayed = await cli(["dlq", "replay", runs[0]!.id, "--json"], env);
     assert.equal(replayed.code, 0, replayed.stderr);
-    assert.deepEqual(parse(replayed.stdout), { replayed: 1, id: runs[0]!.id });
+    assert.deepEqual(parse(replayed), { replayed: 1, id: runs[0]!.id });
     assert.equal(await state(t, runs[0]!.id), "queued");
     assert.deepEqual(await t.app.deadLetters(), []);
   });
@@ -338,9 +340,9 @@ describe("celeriac inspect and queues", () => {
     await t.app.enqueue("echo", {}, { queue: "counted", delayMs: 600_000 });
     const r = await cli(["inspect", "queues", APP, "--json"], env);
     assert.equal(r.code, 0, r.stderr);
-    const counted = parse<{ queue: string; waiting: number; scheduled: number; paused: boolean }[]>(
-      r.stdout,
-    ).find((q) => q.queue === "counted");
+    const counted = parse<{ queue: string; waiting: number; scheduled: number; paused: boolean }[]>(r).find(
+      (q) => q.queue === "counted",
+    );
     assert.equal(counted?.waiting, 3);
     assert.equal(counted?.scheduled, 1);
     assert.equal(counted?.paused, false);
@@ -353,7 +355,7 @@ describe("celeriac inspect and queues", () => {
     const { env, t } = rig();
     const paused = await cli(["queues", "pause", "held", "--json"], env);
     assert.equal(paused.code, 0, paused.stderr);
-    assert.deepEqual(parse(paused.stdout), { queue: "held", paused: true });
+    assert.deepEqual(parse(paused), { queue: "held", paused: true });
     const worker = startCli(["worker", "--queues", "held,free"], env);
     await worker.waitForStderr(/started · queues held, free/);
     const held = await t.app.enqueue("echo", { q: "held" }, { queue: "held" });
@@ -364,7 +366,7 @@ describe("celeriac inspect and queues", () => {
     assert.equal(await state(t, held.id), "queued");
     const inspected = await cli(["inspect", "queues", "--json"], env);
     assert.equal(
-      parse<{ queue: string; paused: boolean }[]>(inspected.stdout).find((q) => q.queue === "held")?.paused,
+      parse<{ queue: string; paused: boolean }[]>(inspected).find((q) => q.queue === "held")?.paused,
       true,
     );
 
@@ -391,7 +393,7 @@ describe("celeriac inspect and queues", () => {
       await waitFor(
         async () => {
           const r = await cli(["inspect", "workers", "--json"], env);
-          workers = parse(r.stdout);
+          workers = parse(r);
           return workers.some((w) => w.id === id);
         },
         30_000,
@@ -420,7 +422,7 @@ describe("celeriac inspect and queues", () => {
     assert.equal(before?.waiting, 2);
     const purged = await cli(["queues", "purge", "junk", "--yes", "--json"], env);
     assert.equal(purged.code, 0, purged.stderr);
-    assert.deepEqual(parse(purged.stdout), { queue: "junk", purged: 2 });
+    assert.deepEqual(parse(purged), { queue: "junk", purged: 2 });
     const [afterPurge] = await t.backend.queueOps!.counts(["junk"]);
     assert.equal(afterPurge?.waiting, 0);
   });
@@ -432,7 +434,7 @@ describe("celeriac inspect and queues", () => {
     assert.equal((await t.app.deadLetters()).length, 3);
     const r = await cli(["dlq", "replay", "--task", "fail", "--json"], env);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(parse(r.stdout), { replayed: 3 });
+    assert.deepEqual(parse(r), { replayed: 3 });
     assert.doesNotMatch(r.stderr, /replaying/); // no progress bar without a terminal
     assert.deepEqual(await t.app.deadLetters(), []);
   });
@@ -447,7 +449,7 @@ describe("celeriac schedules", () => {
     );
     assert.equal(added.code, 0, added.stderr);
     type Row = { id: string; source: string; task: string; every: number | null; paused: boolean };
-    const list = async () => parse<Row[]>((await cli(["schedules", "list", "--json"], env)).stdout);
+    const list = async () => parse<Row[]>(await cli(["schedules", "list", "--json"], env));
     const row = (await list()).find((s) => s.id === "tick");
     assert.deepEqual([row?.source, row?.task, row?.every, row?.paused], ["stored", "echo", 3_600_000, false]);
     assert.equal((await cli(["schedules", "pause", "tick"], env)).code, 0);
@@ -455,7 +457,7 @@ describe("celeriac schedules", () => {
     assert.equal((await cli(["schedules", "resume", "tick"], env)).code, 0);
     assert.equal((await list()).find((s) => s.id === "tick")?.paused, false);
     const inspected = await cli(["inspect", "schedules", "--json"], env);
-    assert.ok(parse<{ id: string }[]>(inspected.stdout).some((s) => s.id === "tick"));
+    assert.ok(parse<{ id: string }[]>(inspected).some((s) => s.id === "tick"));
     const table = await cli(["schedules", "list"], env);
     assert.match(table.stdout, /^ID\s+SOURCE\s+TASK\s+WHEN/);
     assert.match(table.stdout, /new-year\s+code\s+echo\s+0 2 1 1 \*/);
