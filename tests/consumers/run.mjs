@@ -272,7 +272,7 @@ try {
         throw new Error(`the edge bundle imports ${[...new Set(nodeImports)].join(", ")}`);
       const size = new TextEncoder().encode(code).byteLength;
       if (size > EDGE_BUDGET_BYTES)
-        throw new Error(`the edge bundle is ${size} bytes, over ${EDGE_BUDGET_BYTES}`);
+        throw new Error(`the edge bundle is ${size} bytes, over ${EDGE_BUDGET_BYTES} (kB: ${breakdown})`);
       const { Miniflare } = await import(join(root, "node_modules", "miniflare", "dist", "src", "index.js"));
       const mf = new Miniflare({
         // Explicit modules: the QStash client's dev-server path has (unreached) dynamic imports.
