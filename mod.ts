@@ -44,6 +44,18 @@ export {
 } from "./src/errors.ts";
 export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
+export type { ConcurrencyLimitOption, RateLimitOption } from "./src/flow/limits.ts";
+export type {
+  ActiveRun,
+  BulkProgress,
+  Control,
+  Inspector,
+  Percentiles,
+  QueueInfo,
+  ScheduleInfo,
+  TaskStats,
+} from "./src/ops/types.ts";
+export { METRICS_CONTENT_TYPE } from "./src/ops/metrics.ts";
 export type { RetryOptions } from "./src/retry.ts";
 export {
   cronTrigger,
