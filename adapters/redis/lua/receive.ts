@@ -146,6 +146,8 @@ export const RECEIVE = `
       end
     end
     if leased > 0 then res[1] = 0 end
+    -- Every message it looked at was held back by a limit and more are ready: ask again now.
+    if refills >= 1000 and not poolDry then res[1] = 0 end
     if take >= max then moreReady = true end
   end
 `;
