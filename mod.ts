@@ -31,6 +31,7 @@ export {
   CancelledError,
   CeleriacError,
   EnvelopeError,
+  ExpiredError,
   NonRetryableError,
   RetryAfterError,
   type SchemaIssue,

@@ -10,7 +10,15 @@ import type { QueueKey } from "./keys.ts";
 import type { StartResult } from "./run-state.ts";
 
 /** The lifecycle states of a run (their rules live in `run-state.ts`). */
-export type RunState = "queued" | "scheduled" | "active" | "retrying" | "succeeded" | "failed" | "cancelled";
+export type RunState =
+  | "queued"
+  | "scheduled"
+  | "active"
+  | "retrying"
+  | "succeeded"
+  | "failed"
+  | "cancelled"
+  | "expired";
 
 /** A source of time, injectable for tests. */
 export interface Clock {
@@ -46,6 +54,8 @@ export interface RunRecord {
   finishedAt?: number;
   /** For `scheduled` and `retrying`: when the next attempt may start. */
   notBefore?: number;
+  /** When the run expires (epoch ms): an attempt not started by then is not run (`expired`). */
+  expiresAt?: number;
   idempotencyKey?: string;
   progress?: unknown;
   result?: unknown;
