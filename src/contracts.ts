@@ -290,6 +290,8 @@ export type Outcome =
   | { kind: "failed"; id: string; error: ErrorInfo }
   /** The delivery could not be run at all (undecodable, unknown task) and was dead-lettered. */
   | { kind: "rejected"; id: string; reason: string }
+  /** The run's expiry passed before this attempt started: nothing ran, the run ended `expired`. */
+  | { kind: "expired"; id: string; expiresAt: number }
   /**
    * The run had already ended (or was cancelled): nothing ran, or what ran was not recorded.
    * `next`: deliveries leased in the same step all the same (the caller runs them).

@@ -10,6 +10,7 @@ import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
 import { checkKeys, keysOf } from "./_options.ts";
 import { checkQueueName } from "./keys.ts";
+import { checkExpiresInMs } from "./expiry.ts";
 
 /** What a running task can see and do. */
 export interface TaskContext {
@@ -94,6 +95,15 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
    * @default 5
    */
   maxDeliveries?: number;
+  /**
+   * Celery's `expires` as a default for every run of the task: a run not started within this many
+   * ms of its enqueue is not run; it ends `expired` (`run.result()` rejects with `ExpiredError`),
+   * retries included. An enqueue's `expiresAt` / `expiresInMs` overrides it.
+   * @default undefined: runs never expire
+   */
+  expiresInMs?: number;
+  /** Dead-letter runs that expired too (they are only recorded `expired` otherwise). @default false */
+  deadLetterExpired?: boolean;
 }
 
 /** The output type of a schema (unknown when there is none). */
@@ -115,6 +125,8 @@ export interface ResolvedTask {
   readonly resultTtlMs: number;
   readonly ignoreResult: boolean;
   readonly maxDeliveries: number;
+  readonly expiresInMs: number | undefined;
+  readonly deadLetterExpired: boolean;
 }
 
 /** Options of `task.enqueue()`. */
@@ -129,6 +141,13 @@ export interface EnqueueOptions {
   queue?: string;
   /** Overrides the task's idempotency key for this run. */
   idempotencyKey?: string;
+  /**
+   * The run expires at this time: an attempt not started by then is not run and the run ends
+   * `expired`. Overrides the task's `expiresInMs`; not together with `expiresInMs`.
+   */
+  expiresAt?: Date | number;
+  /** The run expires this many ms after the enqueue (see `expiresAt`). */
+  expiresInMs?: number;
   /** Uses this run id instead of a random one. */
   id?: string;
 }
@@ -141,7 +160,8 @@ export interface Run<R> {
   status(): Promise<RunRecord | null>;
   /**
    * Waits for the run to end; resolves to its result, or rejects with `TaskFailedError`,
-   * `CancelledError` or `TimeoutError` (after `timeoutMs`, default 60 s).
+   * `CancelledError`, `ExpiredError` (it expired before it started) or `TimeoutError` (after
+   * `timeoutMs`, default 60 s).
    */
   result(options?: { timeoutMs?: number }): Promise<R>;
   /**
@@ -198,6 +218,8 @@ const TASK_KEYS = keysOf<TaskDefinition<StandardSchemaV1, unknown>>({
   resultTtlMs: true,
   ignoreResult: true,
   maxDeliveries: true,
+  expiresInMs: true,
+  deadLetterExpired: true,
 });
 
 /** The options `enqueue` and `enqueueMany` take. */
@@ -208,6 +230,8 @@ export const ENQUEUE_KEYS: ReadonlySet<string> = keysOf<EnqueueOptions>({
   queue: true,
   idempotencyKey: true,
   id: true,
+  expiresAt: true,
+  expiresInMs: true,
 });
 
 function positiveInt(name: string, value: unknown): number {
@@ -215,6 +239,13 @@ function positiveInt(name: string, value: unknown): number {
     throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
   }
   return value;
+}
+
+function flag(value: unknown, name: string): boolean {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new TypeError(`${name} must be a boolean, got ${JSON.stringify(value)}`);
+  }
+  return value === true;
 }
 
 /** Validates a definition and fills in defaults; throws naming the option and the value. */
@@ -252,5 +283,7 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
     resultTtlMs,
     ignoreResult: def.ignoreResult === true,
     maxDeliveries: positiveInt(`${where}: maxDeliveries`, def.maxDeliveries ?? 5),
+    expiresInMs: def.expiresInMs === undefined ? undefined : checkExpiresInMs(def.expiresInMs, `${where}: `),
+    deadLetterExpired: flag(def.deadLetterExpired, `${where}: deadLetterExpired`),
   };
 }
