@@ -250,6 +250,29 @@ describe("expiry", () => {
     assert.deepEqual(await app.deadLetters(), []);
   });
 
+  it("takes expiresAt and expiresInMs on POST /runs", async () => {
+    const { app } = setup();
+    app.task({ name: "t", run: () => 1 });
+    const handler = createRequestHandler(app, { token: "tok" });
+    const post = (body: unknown) =>
+      handler(
+        new Request("http://x/runs", {
+          method: "POST",
+          headers: { authorization: "Bearer tok" },
+          body: JSON.stringify(body),
+        }),
+      );
+    const inMs = await post({ task: "t", input: null, expiresInMs: 5_000 });
+    assert.equal(inMs.status, 202);
+    const { id } = (await inMs.json()) as { id: string };
+    assert.equal((await app.getRun(id).status())?.expiresAt, START + 5_000);
+    const iso = await post({ task: "t", input: null, expiresAt: new Date(START + 7_000).toISOString() });
+    const { id: id2 } = (await iso.json()) as { id: string };
+    assert.equal((await app.getRun(id2).status())?.expiresAt, START + 7_000);
+    assert.equal((await post({ task: "t", input: null, expiresInMs: 0 })).status, 400);
+    assert.equal((await post({ task: "t", input: null, expiresInMs: 1, expiresAt: START })).status, 400);
+  });
+
   it("decodes envelopes written before expiry existed, and rejects a malformed expiry", () => {
     const old = JSON.stringify(envelope());
     assert.equal(decodeEnvelope(old).expiresAt, undefined);
