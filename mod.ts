@@ -46,6 +46,7 @@ export {
 export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
 export type { RetryOptions } from "./src/retry.ts";
+export type { Route, RouteFunction, Routes, RouteTable } from "./src/routes.ts";
 export {
   cronTrigger,
   type Schedule,

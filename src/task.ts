@@ -11,6 +11,7 @@ import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
 import { checkKeys, keysOf } from "./_options.ts";
 import { checkQueueName } from "./keys.ts";
 import { checkExpiresInMs } from "./expiry.ts";
+import { checkRoute, type Route } from "./routes.ts";
 
 /** What a running task can see and do. */
 export interface TaskContext {
@@ -76,9 +77,9 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
   idempotencyKey?: (input: NoInfer<StandardOutput<S>>) => string;
   /** How long an idempotency key is remembered. @default resultTtlMs */
   idempotencyTtlMs?: number;
-  /** Queue name. @default "default" */
+  /** Queue name (overrides the app's `routes`). @default the route's queue, else "default" */
   queue?: string;
-  /** 0–9, higher runs first within a queue. @default 0 */
+  /** 0–9, higher runs first within a queue (overrides `routes`). @default the route's, else 0 */
   priority?: number;
   /** An attempt fails after this long, whether or not the handler stops. @default 300_000 */
   timeoutMs?: number;
@@ -248,8 +249,14 @@ function flag(value: unknown, name: string): boolean {
   return value === true;
 }
 
-/** Validates a definition and fills in defaults; throws naming the option and the value. */
-export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S, R>): ResolvedTask {
+/**
+ * Validates a definition and fills in defaults; throws naming the option and the value. `route`
+ * (the app's routing table) gives the queue and priority the definition leaves out.
+ */
+export function resolveTask<S extends StandardSchemaV1, R>(
+  def: TaskDefinition<S, R>,
+  route?: (task: string) => Route | undefined,
+): ResolvedTask {
   if (typeof def !== "object" || def === null) throw new TypeError("task definition must be an object");
   const { name } = def;
   if (typeof name !== "string" || name.length === 0) {
@@ -264,8 +271,9 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
   if (def.idempotencyKey !== undefined && typeof def.idempotencyKey !== "function") {
     throw new TypeError(`${where}: idempotencyKey must be a function of the input`);
   }
-  const queue = checkQueueName(def.queue ?? "default", `${where}: `);
-  const priority = def.priority ?? 0;
+  const routed = route === undefined ? undefined : checkRoute(route(name), `the route of ${where}`);
+  const queue = checkQueueName(def.queue ?? routed?.queue ?? "default", `${where}: `);
+  const priority = def.priority ?? routed?.priority ?? 0;
   if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
     throw new RangeError(`${where}: priority must be an integer from 0 to 9, got ${String(priority)}`);
   }
