@@ -31,6 +31,7 @@ export {
   CancelledError,
   CeleriacError,
   EnvelopeError,
+  ExpiredError,
   NonRetryableError,
   RetryAfterError,
   type SchemaIssue,
@@ -57,6 +58,7 @@ export type {
 } from "./src/ops/types.ts";
 export { METRICS_CONTENT_TYPE } from "./src/ops/metrics.ts";
 export type { RetryOptions } from "./src/retry.ts";
+export type { Route, RouteFunction, Routes, RouteTable } from "./src/routes.ts";
 export {
   cronTrigger,
   type Schedule,

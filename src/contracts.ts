@@ -11,7 +11,15 @@ import type { QueueKey } from "./keys.ts";
 import type { StartResult } from "./run-state.ts";
 
 /** The lifecycle states of a run (their rules live in `run-state.ts`). */
-export type RunState = "queued" | "scheduled" | "active" | "retrying" | "succeeded" | "failed" | "cancelled";
+export type RunState =
+  | "queued"
+  | "scheduled"
+  | "active"
+  | "retrying"
+  | "succeeded"
+  | "failed"
+  | "cancelled"
+  | "expired";
 
 /** A source of time, injectable for tests. */
 export interface Clock {
@@ -47,6 +55,8 @@ export interface RunRecord {
   finishedAt?: number;
   /** For `scheduled` and `retrying`: when the next attempt may start. */
   notBefore?: number;
+  /** When the run expires (epoch ms): an attempt not started by then is not run (`expired`). */
+  expiresAt?: number;
   idempotencyKey?: string;
   progress?: unknown;
   result?: unknown;
@@ -286,6 +296,8 @@ export type Outcome =
   | { kind: "failed"; id: string; error: ErrorInfo }
   /** The delivery could not be run at all (undecodable, unknown task) and was dead-lettered. */
   | { kind: "rejected"; id: string; reason: string }
+  /** The run's expiry passed before this attempt started: nothing ran, the run ended `expired`. */
+  | { kind: "expired"; id: string; expiresAt: number }
   /**
    * The run had already ended (or was cancelled): nothing ran, or what ran was not recorded.
    * `next`: deliveries leased in the same step all the same (the caller runs them).

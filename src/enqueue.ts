@@ -11,6 +11,7 @@ import { type Envelope, ENVELOPE_VERSION, toMessage } from "./envelope.ts";
 import { SerializationError } from "./errors.ts";
 import type { EnqueueItem } from "./execute/ledger.ts";
 import { newRunId } from "./_ids.ts";
+import { expiresAtOf } from "./expiry.ts";
 import { toJson } from "./json.ts";
 import { checkQueueName, idempotencyKey } from "./keys.ts";
 import { initialState } from "./run-state.ts";
@@ -76,6 +77,7 @@ export async function enqueueItems(
     throw new RangeError(`priority must be an integer from 0 to 9, got ${String(priority)}`);
   }
   const notBefore = notBeforeOf(options, now);
+  const expiresAt = expiresAtOf(options, task.expiresInMs, now);
   const built: {
     envelope: Envelope;
     record: RunRecord;
@@ -119,6 +121,7 @@ export async function enqueueItems(
       updatedAt: now,
     };
     if (notBefore !== undefined) envelope.notBefore = record.notBefore = notBefore;
+    if (expiresAt !== undefined) envelope.expiresAt = record.expiresAt = expiresAt;
     if (internal.meta !== undefined) envelope.meta = internal.meta;
     if (key !== undefined) envelope.idempotencyKey = record.idempotencyKey = key;
     const limits = limitsFor(task.name, task.limits, valid);

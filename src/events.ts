@@ -20,6 +20,11 @@ export interface EventMap {
   retrying: { id: string; task: string; attempt: number; error: ErrorInfo; delayMs: number };
   /** A run failed for good (it is also dead-lettered). */
   failed: { id: string; task: string; attempt: number; error: ErrorInfo };
+  /**
+   * A run's expiry passed before an attempt started: it was not run and ended `expired` (it is
+   * dead-lettered too only when its task says `deadLetterExpired`).
+   */
+  expired: { id: string; task: string; attempt: number; expiresAt: number };
   /** A run was cancelled before it ran. */
   cancelled: { id: string; task: string };
   /** A delivery went to the dead-letter list. */

@@ -1,6 +1,6 @@
 /**
  * The rules of a run's life, in one place: its states, which of them may start, which are
- * final, and the record patches of every transition (start, succeed, retry, fail, cancel).
+ * final, and the record patches of every transition (start, succeed, retry, fail, cancel, expire).
  * The executor builds its writes here; backends that fuse steps (the memory backend's start on
  * lease, the Redis scripts, whose state lists are interpolated from these sets) take their rules
  * from here too, so `grep` for a state name lands in this module.
@@ -30,10 +30,19 @@ export const RUN_STATES: readonly RunState[] = [
   "succeeded",
   "failed",
   "cancelled",
+  "expired",
 ];
 
-/** States a run never leaves. */
-export const FINAL_STATES: ReadonlySet<RunState> = new Set<RunState>(["succeeded", "failed", "cancelled"]);
+/**
+ * States a run never leaves. `expired`: its expiry (`expiresAt`) passed before an attempt started,
+ * so nothing ran (see {@link expiredPatch}).
+ */
+export const FINAL_STATES: ReadonlySet<RunState> = new Set<RunState>([
+  "succeeded",
+  "failed",
+  "cancelled",
+  "expired",
+]);
 
 /**
  * States a delivered run may start from. `active` is among them: a delivery whose earlier holder
@@ -172,6 +181,20 @@ export function failurePatch(at: number, error: ErrorInfo, errors: AttemptError[
 /** A delivery that cannot run at all (its task is unknown): the run, created if missing, failed. */
 export function rejectedPatch(fields: RunFields, at: number, error: ErrorInfo): Partial<RunRecord> {
   return { ...fields, maxAttempts: fields.attempt, state: "failed", finishedAt: at, updatedAt: at, error };
+}
+
+/**
+ * A run whose expiry passed before this attempt started: it ends `expired` without running, with
+ * the fields that create the record when it is missing. Guard it as a start is guarded (a run that
+ * has ended, or is another copy's, is left alone).
+ */
+export function expiredPatch(
+  fields: RunFields,
+  at: number,
+  expiresAt: number,
+  error: ErrorInfo,
+): Partial<RunRecord> {
+  return { ...fields, state: "expired", expiresAt, finishedAt: at, updatedAt: at, error };
 }
 
 /** A cancellation (guard it with {@link CANCELLABLE_STATES}). */

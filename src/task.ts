@@ -16,6 +16,8 @@ import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
 import { checkKeys, keysOf } from "./_options.ts";
 import { checkQueueName } from "./keys.ts";
+import { checkExpiresInMs } from "./expiry.ts";
+import { checkRoute, type Route } from "./routes.ts";
 
 /** What a running task can see and do. */
 export interface TaskContext {
@@ -88,9 +90,9 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
   rateLimit?: RateLimitOption<NoInfer<StandardOutput<S>>>;
   /** At most `limit` runs at once across every worker (per `key` when given); slots follow leases. */
   concurrency?: ConcurrencyLimitOption<NoInfer<StandardOutput<S>>>;
-  /** Queue name. @default "default" */
+  /** Queue name (overrides the app's `routes`). @default the route's queue, else "default" */
   queue?: string;
-  /** 0–9, higher runs first within a queue. @default 0 */
+  /** 0–9, higher runs first within a queue (overrides `routes`). @default the route's, else 0 */
   priority?: number;
   /** An attempt fails after this long, whether or not the handler stops. @default 300_000 */
   timeoutMs?: number;
@@ -107,6 +109,15 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
    * @default 5
    */
   maxDeliveries?: number;
+  /**
+   * Celery's `expires` as a default for every run of the task: a run not started within this many
+   * ms of its enqueue is not run; it ends `expired` (`run.result()` rejects with `ExpiredError`),
+   * retries included. An enqueue's `expiresAt` / `expiresInMs` overrides it.
+   * @default undefined: runs never expire
+   */
+  expiresInMs?: number;
+  /** Dead-letter runs that expired too (they are only recorded `expired` otherwise). @default false */
+  deadLetterExpired?: boolean;
 }
 
 /** The output type of a schema (unknown when there is none). */
@@ -130,6 +141,8 @@ export interface ResolvedTask {
   readonly maxDeliveries: number;
   /** Rate and concurrency limits (empty when none). */
   readonly limits: ResolvedLimits;
+  readonly expiresInMs: number | undefined;
+  readonly deadLetterExpired: boolean;
 }
 
 /** Options of `task.enqueue()`. */
@@ -144,6 +157,13 @@ export interface EnqueueOptions {
   queue?: string;
   /** Overrides the task's idempotency key for this run. */
   idempotencyKey?: string;
+  /**
+   * The run expires at this time: an attempt not started by then is not run and the run ends
+   * `expired`. Overrides the task's `expiresInMs`; not together with `expiresInMs`.
+   */
+  expiresAt?: Date | number;
+  /** The run expires this many ms after the enqueue (see `expiresAt`). */
+  expiresInMs?: number;
   /** Uses this run id instead of a random one. */
   id?: string;
 }
@@ -156,7 +176,8 @@ export interface Run<R> {
   status(): Promise<RunRecord | null>;
   /**
    * Waits for the run to end; resolves to its result, or rejects with `TaskFailedError`,
-   * `CancelledError` or `TimeoutError` (after `timeoutMs`, default 60 s).
+   * `CancelledError`, `ExpiredError` (it expired before it started) or `TimeoutError` (after
+   * `timeoutMs`, default 60 s).
    */
   result(options?: { timeoutMs?: number }): Promise<R>;
   /**
@@ -215,6 +236,8 @@ const TASK_KEYS = keysOf<TaskDefinition<StandardSchemaV1, unknown>>({
   maxDeliveries: true,
   rateLimit: true,
   concurrency: true,
+  expiresInMs: true,
+  deadLetterExpired: true,
 });
 
 /** The options `enqueue` and `enqueueMany` take. */
@@ -225,6 +248,8 @@ export const ENQUEUE_KEYS: ReadonlySet<string> = keysOf<EnqueueOptions>({
   queue: true,
   idempotencyKey: true,
   id: true,
+  expiresAt: true,
+  expiresInMs: true,
 });
 
 function positiveInt(name: string, value: unknown): number {
@@ -234,8 +259,21 @@ function positiveInt(name: string, value: unknown): number {
   return value;
 }
 
-/** Validates a definition and fills in defaults; throws naming the option and the value. */
-export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S, R>): ResolvedTask {
+function flag(value: unknown, name: string): boolean {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new TypeError(`${name} must be a boolean, got ${JSON.stringify(value)}`);
+  }
+  return value === true;
+}
+
+/**
+ * Validates a definition and fills in defaults; throws naming the option and the value. `route`
+ * (the app's routing table) gives the queue and priority the definition leaves out.
+ */
+export function resolveTask<S extends StandardSchemaV1, R>(
+  def: TaskDefinition<S, R>,
+  route?: (task: string) => Route | undefined,
+): ResolvedTask {
   if (typeof def !== "object" || def === null) throw new TypeError("task definition must be an object");
   const { name } = def;
   if (typeof name !== "string" || name.length === 0) {
@@ -250,8 +288,9 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
   if (def.idempotencyKey !== undefined && typeof def.idempotencyKey !== "function") {
     throw new TypeError(`${where}: idempotencyKey must be a function of the input`);
   }
-  const queue = checkQueueName(def.queue ?? "default", `${where}: `);
-  const priority = def.priority ?? 0;
+  const routed = route === undefined ? undefined : checkRoute(route(name), `the route of ${where}`);
+  const queue = checkQueueName(def.queue ?? routed?.queue ?? "default", `${where}: `);
+  const priority = def.priority ?? routed?.priority ?? 0;
   if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
     throw new RangeError(`${where}: priority must be an integer from 0 to 9, got ${String(priority)}`);
   }
@@ -270,5 +309,7 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
     ignoreResult: def.ignoreResult === true,
     maxDeliveries: positiveInt(`${where}: maxDeliveries`, def.maxDeliveries ?? 5),
     limits: resolveLimits(where, def.rateLimit, def.concurrency),
+    expiresInMs: def.expiresInMs === undefined ? undefined : checkExpiresInMs(def.expiresInMs, `${where}: `),
+    deadLetterExpired: flag(def.deadLetterExpired, `${where}: deadLetterExpired`),
   };
 }

@@ -2,9 +2,10 @@
  * The executor: the only code that runs a task. Worker, HTTP handler and eager mode all call
  * {@link Executor.process}; none of them re-implements any step.
  *
- * Steps: decode + validate the envelope → start the run (atomically, so finished or cancelled runs
- * are not run again) → idempotency claim → validate input → run with timeout → record the outcome
- * → retry, or fail and dead-letter → emit events → ack.
+ * Steps: decode + validate the envelope → end an expired run without running it (`expiry.ts`) →
+ * start the run (atomically, so finished or cancelled runs are not run again) → idempotency
+ * claim → validate input → run with timeout → record the outcome → retry, or fail and
+ * dead-letter → emit events → ack.
  *
  * @module
  */
@@ -30,6 +31,7 @@ import {
   WorkerLostError,
 } from "../errors.ts";
 import type { Emitter } from "../events.ts";
+import { expire, isExpired } from "../expiry.ts";
 import type { StatsCollector } from "../ops/stats.ts";
 import {
   type AttemptEnd,
@@ -129,6 +131,8 @@ export class Executor {
     const task = tasks.get(envelope.task);
     if (task === undefined)
       return await this.#reject(delivery, envelope, new UnknownTaskError(envelope.task));
+    // Expired before this attempt started (retries and redeliveries too): ends `expired`, not run.
+    if (isExpired(envelope, clock)) return await expire(this.#deps, delivery, envelope, task);
     // A poison message: its worker was lost (crashed, killed) every time it ran it.
     const lost = delivery.deliveries - 1;
     if (delivery.leaseMs !== undefined && lost >= task.maxDeliveries) {
@@ -484,6 +488,8 @@ function attemptEnd(outcome: Outcome): AttemptEnd {
       return { kind: "duplicate", state: outcome.state };
     case "deferred":
       return { kind: "duplicate", state: "deferred" };
+    case "expired":
+      return { kind: "duplicate", state: "expired" };
   }
 }
 

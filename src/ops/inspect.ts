@@ -87,6 +87,7 @@ function taskStats(c: TaskCounts): TaskStats {
     failed: c.failed,
     retried: c.retried,
     rejected: c.rejected,
+    expired: c.expired,
     runtime: percentiles(c.runtime, c.runtimeSumMs),
     wait: percentiles(c.wait, c.waitSumMs),
   };

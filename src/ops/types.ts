@@ -48,6 +48,8 @@ export interface TaskStats {
   retried: number;
   /** Deliveries that could not be run (undecodable, unknown task). */
   rejected: number;
+  /** Runs that expired before an attempt started (not run). */
+  expired: number;
   /** How long attempts ran. */
   runtime: Percentiles;
   /** How long runs waited from when they were due until they started. */
