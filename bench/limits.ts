@@ -109,6 +109,7 @@ console.log(`| unlimited no-op tasks, c=10 | tasks/s (median of 3) | runs |`);
 console.log(`|---|---:|---|`);
 for (const [label, xs] of rows)
   console.log(`| ${label} | ${Math.round(median(xs))} | ${xs.map(Math.round).join(", ")} |`);
-for (const i of [1, 2]) console.log(`\nratio (${rows[i]![0]}): ${(median(rows[i]![1]) / median(rows[0]![1])).toFixed(3)}`);
+for (const i of [1, 2])
+  console.log(`\nratio (${rows[i]![0]}): ${(median(rows[i]![1]) / median(rows[0]![1])).toFixed(3)}`);
 admin.disconnect();
 await server.stop();

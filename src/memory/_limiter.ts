@@ -81,7 +81,8 @@ export class Limiter<E extends Limited> {
   unpark(gone: (entry: E) => boolean): E[] {
     const out: E[] = [];
     for (const [key, list] of this.#parked) {
-      const keep = list.filter((e) => !gone(e) || (out.push(e), false));
+      const keep: E[] = [];
+      for (const e of list) (gone(e) ? out : keep).push(e);
       if (keep.length === 0) this.#parked.delete(key);
       else this.#parked.set(key, keep);
     }
