@@ -34,9 +34,9 @@ export class Limiter<E extends Limited> {
     if (limits === undefined) return LEASE;
     const c = limits.concurrency;
     if (c !== undefined && (this.#slots.get(c.key)?.size ?? 0) >= c.limit) {
-      let list = this.#parked.get(c.key);
-      if (list === undefined) this.#parked.set(c.key, (list = []));
-      list.push(entry);
+      const list = this.#parked.get(c.key);
+      if (list === undefined) this.#parked.set(c.key, [entry]);
+      else list.push(entry);
       return { kind: "park" };
     }
     const r = limits.rate;
@@ -50,9 +50,9 @@ export class Limiter<E extends Limited> {
     }
     entry.reserved = false;
     if (c !== undefined) {
-      let slots = this.#slots.get(c.key);
-      if (slots === undefined) this.#slots.set(c.key, (slots = new Set()));
-      slots.add(entry);
+      const slots = this.#slots.get(c.key);
+      if (slots === undefined) this.#slots.set(c.key, new Set([entry]));
+      else slots.add(entry);
       entry.holding = true;
     }
     return LEASE;
