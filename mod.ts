@@ -44,6 +44,7 @@ export {
 } from "./src/errors.ts";
 export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
+export type { BreakerOptions } from "./src/flow/breaker-options.ts";
 export type { RetryOptions } from "./src/retry.ts";
 export {
   cronTrigger,

@@ -10,6 +10,7 @@ import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
 import { checkKeys, keysOf } from "./_options.ts";
 import { checkQueueName } from "./keys.ts";
+import { type BreakerOptions, type ResolvedBreaker, resolveBreaker } from "./flow/breaker-options.ts";
 
 /** What a running task can see and do. */
 export interface TaskContext {
@@ -94,6 +95,14 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
    * @default 5
    */
   maxDeliveries?: number;
+  /**
+   * A circuit breaker: after `failureThreshold` failed attempts within `windowMs`, runs of this
+   * task (of every task sharing the breaker's `name`) wait `cooldownMs` without starting or using
+   * an attempt; then `halfOpenProbes` runs probe, and one success closes it. Shared across workers
+   * and replicas through the store.
+   * @default undefined (no breaker)
+   */
+  breaker?: BreakerOptions;
 }
 
 /** The output type of a schema (unknown when there is none). */
@@ -115,6 +124,8 @@ export interface ResolvedTask {
   readonly resultTtlMs: number;
   readonly ignoreResult: boolean;
   readonly maxDeliveries: number;
+  /** The circuit breaker, when the task has one. */
+  readonly breaker: ResolvedBreaker | undefined;
 }
 
 /** Options of `task.enqueue()`. */
@@ -198,6 +209,7 @@ const TASK_KEYS = keysOf<TaskDefinition<StandardSchemaV1, unknown>>({
   resultTtlMs: true,
   ignoreResult: true,
   maxDeliveries: true,
+  breaker: true,
 });
 
 /** The options `enqueue` and `enqueueMany` take. */
@@ -252,5 +264,6 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
     resultTtlMs,
     ignoreResult: def.ignoreResult === true,
     maxDeliveries: positiveInt(`${where}: maxDeliveries`, def.maxDeliveries ?? 5),
+    breaker: resolveBreaker(where, name, def.breaker),
   };
 }
