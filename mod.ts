@@ -45,6 +45,20 @@ export {
 export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
 export type { BreakerOptions } from "./src/flow/breaker-options.ts";
+export type { ConcurrencyLimitOption, RateLimitOption } from "./src/flow/limits.ts";
+export type {
+  ActiveRun,
+  BreakerInfo,
+  BreakerState,
+  BulkProgress,
+  Control,
+  Inspector,
+  Percentiles,
+  QueueInfo,
+  ScheduleInfo,
+  TaskStats,
+} from "./src/ops/types.ts";
+export { METRICS_CONTENT_TYPE } from "./src/ops/metrics.ts";
 export type { RetryOptions } from "./src/retry.ts";
 export {
   cronTrigger,

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { MessageLimits } from "./flow/limits.ts";
 import type { Ledger } from "./execute/ledger.ts";
 import type { QueueKey } from "./keys.ts";
 import type { StartResult } from "./run-state.ts";
@@ -75,6 +76,11 @@ export interface Message {
    * deliberate re-send (a deferral, a replay). Brokers that deduplicate (QStash) use it.
    */
   key?: string;
+  /**
+   * The run's rate and concurrency limits (keys computed at enqueue). A broker that enforces them
+   * (memory, Redis) does not hand out a message over a limit; others ignore them.
+   */
+  limits?: MessageLimits;
 }
 
 /** A message handed out by a pull broker, leased to one consumer. */

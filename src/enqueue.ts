@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { LIMITS_META, limitsFor, type MessageLimits } from "./flow/limits.ts";
 import type { RunRecord } from "./contracts.ts";
 import { type Envelope, ENVELOPE_VERSION, toMessage } from "./envelope.ts";
 import { SerializationError } from "./errors.ts";
@@ -75,7 +76,12 @@ export async function enqueueItems(
     throw new RangeError(`priority must be an integer from 0 to 9, got ${String(priority)}`);
   }
   const notBefore = notBeforeOf(options, now);
-  const built: { envelope: Envelope; record: RunRecord; key: string | undefined }[] = [];
+  const built: {
+    envelope: Envelope;
+    record: RunRecord;
+    key: string | undefined;
+    limits: MessageLimits | undefined;
+  }[] = [];
   const what = `input of task "${task.name}"`;
   for (const input of inputs) {
     // Validate exactly what the executor will see: the input after a JSON round trip.
@@ -115,7 +121,8 @@ export async function enqueueItems(
     if (notBefore !== undefined) envelope.notBefore = record.notBefore = notBefore;
     if (internal.meta !== undefined) envelope.meta = internal.meta;
     if (key !== undefined) envelope.idempotencyKey = record.idempotencyKey = key;
-    built.push({ envelope, record, key });
+    const limits = limitsFor(task.name, task.limits, valid);
+    built.push({ envelope, record, key, limits });
   }
   // The tracer's context, once the ids are known, goes into every envelope before it is encoded.
   const carrier = trace?.(
@@ -127,7 +134,8 @@ export async function enqueueItems(
     for (const b of built) b.envelope.meta = meta;
   }
   const items: EnqueueItem[] = [];
-  for (const { envelope, record, key } of built) {
+  for (const { envelope, record, key, limits } of built) {
+    if (limits !== undefined) envelope.meta = { ...envelope.meta, [LIMITS_META]: limits };
     const item: EnqueueItem = {
       message: toMessage(envelope),
       record,

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { limitsOf } from "./flow/limits.ts";
 import * as v from "valibot";
 import type { AttemptError, Message } from "./contracts.ts";
 import { EnvelopeError } from "./errors.ts";
@@ -124,5 +125,7 @@ export function toMessage(envelope: Envelope): Message {
     key: sendKey(envelope),
   };
   if (envelope.notBefore !== undefined) message.notBefore = envelope.notBefore;
+  const limits = limitsOf(envelope.meta);
+  if (limits !== undefined) message.limits = limits;
   return message;
 }

@@ -4,6 +4,12 @@
  *
  * @module
  */
+import {
+  type ConcurrencyLimitOption,
+  type RateLimitOption,
+  type ResolvedLimits,
+  resolveLimits,
+} from "./flow/limits.ts";
 import type { RunRecord } from "./contracts.ts";
 import type { Step } from "./workflow/workflow.ts";
 import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
@@ -76,6 +82,13 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
   idempotencyKey?: (input: NoInfer<StandardOutput<S>>) => string;
   /** How long an idempotency key is remembered. @default resultTtlMs */
   idempotencyTtlMs?: number;
+  /**
+   * At most `limit` runs start per `periodMs` across every worker (per `key` of the input when
+   * given), or a string such as `"100/m"`. A run over the limit waits, queued, with no attempt used.
+   */
+  rateLimit?: RateLimitOption<NoInfer<StandardOutput<S>>>;
+  /** At most `limit` runs at once across every worker (per `key` when given); slots follow leases. */
+  concurrency?: ConcurrencyLimitOption<NoInfer<StandardOutput<S>>>;
   /** Queue name. @default "default" */
   queue?: string;
   /** 0–9, higher runs first within a queue. @default 0 */
@@ -126,6 +139,8 @@ export interface ResolvedTask {
   readonly maxDeliveries: number;
   /** The circuit breaker, when the task has one. */
   readonly breaker: ResolvedBreaker | undefined;
+  /** Rate and concurrency limits (empty when none). */
+  readonly limits: ResolvedLimits;
 }
 
 /** Options of `task.enqueue()`. */
@@ -210,6 +225,8 @@ const TASK_KEYS = keysOf<TaskDefinition<StandardSchemaV1, unknown>>({
   ignoreResult: true,
   maxDeliveries: true,
   breaker: true,
+  rateLimit: true,
+  concurrency: true,
 });
 
 /** The options `enqueue` and `enqueueMany` take. */
@@ -265,5 +282,6 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
     ignoreResult: def.ignoreResult === true,
     maxDeliveries: positiveInt(`${where}: maxDeliveries`, def.maxDeliveries ?? 5),
     breaker: resolveBreaker(where, name, def.breaker),
+    limits: resolveLimits(where, def.rateLimit, def.concurrency),
   };
 }

@@ -13,6 +13,7 @@ import { describe, it } from "node:test";
 import { createApp, NonRetryableError } from "../mod.ts";
 import { breakerContract } from "./_breaker-contract.ts";
 import { type ContractSubject, DEADLINE_MS, dead, type Env, env, ids, msg, record } from "./_env.ts";
+import { limitsContract } from "./_limits-contract.ts";
 import { opsStoreContract } from "./_ops-store-contract.ts";
 import { queueOpsContract } from "./_queue-ops-contract.ts";
 
@@ -44,6 +45,7 @@ export function brokerContract(name: string, make: () => Promise<ContractSubject
   describe(name, () => {
     queueOpsContract(test);
     opsStoreContract(test);
+    limitsContract(test);
     breakerContract(test);
     describe("broker", () => {
       test("delivers a sent message with its body intact and forgets it after ack", async (e) => {
