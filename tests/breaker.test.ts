@@ -193,6 +193,27 @@ describe("what a breaker counts", () => {
   });
 });
 
+describe("a breaker's stored state", () => {
+  it("reads a record it cannot parse as closed, and replaces it with the next failure", async () => {
+    const { app, backend } = setup();
+    let calls = 0;
+    const task = app.task({
+      name: "garbled",
+      retry: { maxAttempts: 1 },
+      breaker: { failureThreshold: 1 },
+      run: () => {
+        calls++;
+        throw new Error("down");
+      },
+    });
+    await backend.set("breaker:garbled", "{not json");
+    await task.enqueue(null);
+    await app.drain();
+    assert.equal(calls, 1, "it ran: the breaker reads as closed");
+    assert.equal((await app.inspect().breakers())[0]?.state, "open");
+  });
+});
+
 describe("breakers shared by name", () => {
   it("opens for every task that names it", async () => {
     const { app } = setup();

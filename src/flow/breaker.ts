@@ -208,7 +208,7 @@ export class Breakers {
       const now = clock.now();
       let next: Stored;
       let ttl: number;
-      if (s.until !== undefined) {
+      if (s.until !== undefined && s.e !== undefined) {
         // Open already: only a probe of this opening opens it again; other failures are of runs
         // that started before it opened.
         if (probe === undefined || probe.epoch !== s.e) return;
