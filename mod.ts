@@ -45,9 +45,12 @@ export {
 } from "./src/errors.ts";
 export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
+export type { BreakerOptions } from "./src/flow/breaker-options.ts";
 export type { ConcurrencyLimitOption, RateLimitOption } from "./src/flow/limits.ts";
 export type {
   ActiveRun,
+  BreakerInfo,
+  BreakerState,
   BulkProgress,
   Control,
   Inspector,

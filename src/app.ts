@@ -12,6 +12,7 @@ import { CeleriacError, UnknownTaskError } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
 import { drain, runEager } from "./execute/drain.ts";
 import { Executor } from "./execute/executor.ts";
+import { checkSharedBreaker } from "./flow/breaker-options.ts";
 import { composeLedger, type Ledger } from "./execute/ledger.ts";
 import { Worker, type WorkerOptions } from "./execute/worker.ts";
 import { setInternals } from "./_internals.ts";
@@ -157,6 +158,7 @@ export class App {
     if (this.#tasks.has(resolved.name)) {
       throw new CeleriacError(`a task named "${resolved.name}" is already registered on this app`);
     }
+    checkSharedBreaker(this.#tasks.values(), resolved);
     this.#tasks.set(resolved.name, resolved);
     this.#queues.add(resolved.queue);
     return {

@@ -396,6 +396,13 @@ export interface Store {
   setIfAbsent(key: string, value: string, ttlMs?: number): Promise<string | null>;
   /** Deletes the key when its value equals `expected`. */
   compareAndDelete(key: string, expected: string): Promise<boolean>;
+  /**
+   * Sets `key` to `value` when its value is `expected` (null: when the key is absent), atomically
+   * with the check; true when it was set. `ttlMs` replaces the key's time to live (none: kept for
+   * good). Circuit breakers use it; a store without it gets a stand-in composed of
+   * `compareAndDelete` and `setIfAbsent`, which is not atomic (see `flow/breaker.ts`).
+   */
+  compareAndSet?(key: string, expected: string | null, value: string, ttlMs?: number): Promise<boolean>;
   delete(key: string): Promise<void>;
   /** Adds `by` (default 1) and returns the new value. The TTL is set on creation. */
   incr(key: string, by?: number, ttlMs?: number): Promise<number>;

@@ -29,8 +29,27 @@ export interface EventMap {
   cancelled: { id: string; task: string };
   /** A delivery went to the dead-letter list. */
   deadLettered: DeadLetter;
+  /**
+   * A circuit breaker opened (`failures` failed attempts within its window, or a probe failed):
+   * runs of its tasks wait until `until`. Emitted by the process whose failure opened it.
+   */
+  breakerOpened: BreakerEvent;
+  /** A breaker's cooldown ended and its first probe run starts (emitted by that run's process). */
+  breakerHalfOpen: BreakerEvent;
+  /** A probe run succeeded and closed the breaker (emitted by that run's process). */
+  breakerClosed: BreakerEvent;
   /** Something went wrong outside any task: a backend error in a worker, a throwing listener. */
   error: { error: unknown; where: string };
+}
+
+/** The payload of the circuit breaker events: the breaker, the task whose run moved it. */
+export interface BreakerEvent {
+  name: string;
+  task?: string;
+  /** `breakerOpened`: the failed attempts that opened it. */
+  failures?: number;
+  /** `breakerOpened`: when its cooldown ends; `breakerHalfOpen`: when it ended (epoch ms). */
+  until?: number;
 }
 
 /** An event name. */

@@ -65,6 +65,9 @@ export const PUSH_START_GUARD: RunGuard = START_GUARD.filter((s) => s !== "activ
 /** A run that has not ended (a missing record included): an attempt's outcome may be recorded. */
 export const UNFINISHED: RunGuard = ["queued", "scheduled", "active", "retrying", "missing"];
 
+/** States of a run that waits for its turn: a deferred one that has not started stays one of them. */
+export const WAITING_GUARD: RunGuard = ["queued", "scheduled", "retrying"];
+
 /** Progress is recorded, and a workflow node closed, only while the run is active. */
 export const ACTIVE_GUARD: RunGuard = ["active"];
 
@@ -200,4 +203,13 @@ export function expiredPatch(
 /** A cancellation (guard it with {@link CANCELLABLE_STATES}). */
 export function cancelPatch(at: number): Partial<RunRecord> {
   return { state: "cancelled", finishedAt: at, updatedAt: at };
+}
+
+/**
+ * A run whose delivery of `attempt` is sent back to wait until `notBefore` without using the
+ * attempt (a circuit breaker was open): scheduled, or retrying when an earlier attempt failed,
+ * with the last attempt that ran — as it would be had it not been delivered yet.
+ */
+export function deferPatch(at: number, notBefore: number, attempt: number): Partial<RunRecord> {
+  return { state: attempt > 1 ? "retrying" : "scheduled", attempt: attempt - 1, notBefore, updatedAt: at };
 }

@@ -18,6 +18,7 @@ import { checkKeys, keysOf } from "./_options.ts";
 import { checkQueueName } from "./keys.ts";
 import { checkExpiresInMs } from "./expiry.ts";
 import { checkRoute, type Route } from "./routes.ts";
+import { type BreakerOptions, type ResolvedBreaker, resolveBreaker } from "./flow/breaker-options.ts";
 
 /** What a running task can see and do. */
 export interface TaskContext {
@@ -118,6 +119,14 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
   expiresInMs?: number;
   /** Dead-letter runs that expired too (they are only recorded `expired` otherwise). @default false */
   deadLetterExpired?: boolean;
+  /**
+   * A circuit breaker: after `failureThreshold` failed attempts within `windowMs`, runs of this
+   * task (of every task sharing the breaker's `name`) wait `cooldownMs` without starting or using
+   * an attempt; then `halfOpenProbes` runs probe, and one success closes it. Shared across workers
+   * and replicas through the store.
+   * @default undefined (no breaker)
+   */
+  breaker?: BreakerOptions;
 }
 
 /** The output type of a schema (unknown when there is none). */
@@ -139,6 +148,8 @@ export interface ResolvedTask {
   readonly resultTtlMs: number;
   readonly ignoreResult: boolean;
   readonly maxDeliveries: number;
+  /** The circuit breaker, when the task has one. */
+  readonly breaker: ResolvedBreaker | undefined;
   /** Rate and concurrency limits (empty when none). */
   readonly limits: ResolvedLimits;
   readonly expiresInMs: number | undefined;
@@ -234,6 +245,7 @@ const TASK_KEYS = keysOf<TaskDefinition<StandardSchemaV1, unknown>>({
   resultTtlMs: true,
   ignoreResult: true,
   maxDeliveries: true,
+  breaker: true,
   rateLimit: true,
   concurrency: true,
   expiresInMs: true,
@@ -308,6 +320,7 @@ export function resolveTask<S extends StandardSchemaV1, R>(
     resultTtlMs,
     ignoreResult: def.ignoreResult === true,
     maxDeliveries: positiveInt(`${where}: maxDeliveries`, def.maxDeliveries ?? 5),
+    breaker: resolveBreaker(where, name, def.breaker),
     limits: resolveLimits(where, def.rateLimit, def.concurrency),
     expiresInMs: def.expiresInMs === undefined ? undefined : checkExpiresInMs(def.expiresInMs, `${where}: `),
     deadLetterExpired: flag(def.deadLetterExpired, `${where}: deadLetterExpired`),

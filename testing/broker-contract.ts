@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createApp, NonRetryableError } from "../mod.ts";
+import { breakerContract } from "./_breaker-contract.ts";
 import { type ContractSubject, DEADLINE_MS, dead, type Env, env, ids, msg, record } from "./_env.ts";
 import { limitsContract } from "./_limits-contract.ts";
 import { expiryContract } from "./_expiry-contract.ts";
@@ -47,6 +48,7 @@ export function brokerContract(name: string, make: () => Promise<ContractSubject
     opsStoreContract(test);
     limitsContract(test);
     expiryContract(test);
+    breakerContract(test);
     describe("broker", () => {
       test("delivers a sent message with its body intact and forgets it after ack", async (e) => {
         const m = msg("a");

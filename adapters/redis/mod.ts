@@ -390,6 +390,20 @@ export class RedisBackend implements Broker, Store {
     return int(await this.#key("cad", this.#kv(key), expected)) === 1;
   }
 
+  /** Sets a key to `value` when its value is `expected` (null: absent), in one script call. */
+  async compareAndSet(key: string, expected: string | null, value: string, ttlMs?: number): Promise<boolean> {
+    const ttl = ttlMs === undefined ? "" : ms(ttlMs);
+    const reply = await this.#key(
+      "cas",
+      this.#kv(key),
+      expected === null ? "0" : "1",
+      expected ?? "",
+      value,
+      ttl,
+    );
+    return int(reply, "cas") === 1;
+  }
+
   /** Deletes a key. */
   async delete(key: string): Promise<void> {
     await this.#key("del", this.#kv(key));
