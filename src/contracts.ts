@@ -378,6 +378,12 @@ export interface Store {
   setIfAbsent(key: string, value: string, ttlMs?: number): Promise<string | null>;
   /** Deletes the key when its value equals `expected`. */
   compareAndDelete(key: string, expected: string): Promise<boolean>;
+  /**
+   * Sets the key to `value` when its value equals `expected` (a missing or expired key equals
+   * nothing), in one atomic step; the TTL is set afresh from now (none: the key stays). True when
+   * set. What `app.lock()` renews a lock with: without it, a lock cannot be renewed.
+   */
+  compareAndSet?(key: string, expected: string, value: string, ttlMs?: number): Promise<boolean>;
   delete(key: string): Promise<void>;
   /** Adds `by` (default 1) and returns the new value. The TTL is set on creation. */
   incr(key: string, by?: number, ttlMs?: number): Promise<number>;

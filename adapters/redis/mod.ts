@@ -387,6 +387,12 @@ export class RedisBackend implements Broker, Store {
     return int(await this.#key("cad", this.#kv(key), expected)) === 1;
   }
 
+  /** Sets a key to `value` when its value equals `expected`, its TTL afresh; true when set. */
+  async compareAndSet(key: string, expected: string, value: string, ttlMs?: number): Promise<boolean> {
+    const ttl = ttlMs === undefined ? "" : ms(ttlMs);
+    return int(await this.#key("cas", this.#kv(key), expected, value, ttl)) === 1;
+  }
+
   /** Deletes a key. */
   async delete(key: string): Promise<void> {
     await this.#key("del", this.#kv(key));

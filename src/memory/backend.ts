@@ -339,6 +339,15 @@ export class MemoryBackend implements Broker, Store {
     return Promise.resolve(true);
   }
 
+  compareAndSet(key: string, expected: string, value: string, ttlMs?: number): Promise<boolean> {
+    const now = this.#clock.now();
+    const existing = this.#live(this.#kv, key, now);
+    if (existing === undefined || existing.value !== expected) return Promise.resolve(false);
+    existing.value = value;
+    existing.expiresAt = ttlMs === undefined ? Infinity : now + ttlMs;
+    return Promise.resolve(true);
+  }
+
   delete(key: string): Promise<void> {
     this.#kv.delete(key);
     return Promise.resolve();

@@ -8,6 +8,8 @@
  *     set value ttlMs|""      → 1
  *     nx value ttlMs|""       → nil (set) | ~value already there
  *     cad expected            → 1 (deleted) | 0
+ *     cas expected value ttlMs|""
+ *                             → 1 (set to value, its TTL afresh: none for "") | 0
  *     del                     → 1
  *     incr by ttlMs|""        → ~newValue (the TTL is set on creation; a non-number is an error)
  *     sadd member…            → how many were added
@@ -38,6 +40,9 @@ elseif op == 'nx' then
 elseif op == 'cad' then
   if redis.call('GET', key) == ARGV[2] then redis.call('DEL', key) return 1 end
   return 0
+elseif op == 'cas' then
+  if redis.call('GET', key) == ARGV[2] then setWithTtl(ARGV[3], ARGV[4]) return 1 end
+  return 0
 elseif op == 'del' then
   redis.call('DEL', key)
   return 1
@@ -61,5 +66,5 @@ end
 return redis.error_reply('celeriac: unknown key op ' .. tostring(op))
 `;
 
-/** Runs one operation on one key: get, set, nx, cad, del, incr, sadd, smembers, ping. */
+/** Runs one operation on one key: get, set, nx, cad, cas, del, incr, sadd, smembers, ping, mark. */
 export const KEY_SCRIPT: Script = { name: "celeriac.key", source: KEY_LUA };
