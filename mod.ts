@@ -31,6 +31,7 @@ export {
   CancelledError,
   CeleriacError,
   EnvelopeError,
+  LockedError,
   NonRetryableError,
   RetryAfterError,
   type SchemaIssue,
@@ -44,6 +45,7 @@ export {
 } from "./src/errors.ts";
 export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
+export type { LockHandle, LockOptions, LockState, TaskLockOptions } from "./src/flow/lock.ts";
 export type { RetryOptions } from "./src/retry.ts";
 export {
   cronTrigger,

@@ -98,3 +98,13 @@ export function groupMemberKey(groupId: string, index: number): string {
 export function groupCountKey(groupId: string): string {
   return `wf:${groupId}:n`;
 }
+
+/** A lock taken with `app.lock(key)` or `ctx.lock(key)`: its holder and fencing token, with a TTL. */
+export function lockKey(key: string): string {
+  return `lock:${key}`;
+}
+
+/** The counter a lock's fencing tokens come from; it never expires, so tokens never go back. */
+export function lockTokenKey(key: string): string {
+  return `lock-token:${key}`;
+}
