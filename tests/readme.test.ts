@@ -42,3 +42,10 @@ it("runs the README operations example as written (inspect, control)", async () 
   await import(moduleOf("## Operating it", "operating").href);
   assert.deepEqual(logged, [["cpu"], [0, 1], 1]);
 });
+
+it("runs the README locks example as written (app.lock, await using, withLock, ctx.lock)", async () => {
+  const logged: unknown[] = [];
+  (globalThis as { __readmeLog?: (v: unknown) => void }).__readmeLog = (v) => logged.push(v);
+  await import(moduleOf("## Locks", "locks").href);
+  assert.deepEqual(logged, [1, true, 2, { index: "products", token: 1 }]);
+});
