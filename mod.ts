@@ -32,6 +32,7 @@ export {
   CeleriacError,
   EnvelopeError,
   ExpiredError,
+  LockedError,
   NonRetryableError,
   RetryAfterError,
   type SchemaIssue,
@@ -60,6 +61,7 @@ export type {
   TaskStats,
 } from "./src/ops/types.ts";
 export { METRICS_CONTENT_TYPE } from "./src/ops/metrics.ts";
+export type { LockHandle, LockOptions, LockState, TaskLockOptions } from "./src/flow/lock.ts";
 export type { RetryOptions } from "./src/retry.ts";
 export type { Route, RouteFunction, Routes, RouteTable } from "./src/routes.ts";
 export {

@@ -15,6 +15,7 @@ import { Executor } from "./execute/executor.ts";
 import { checkSharedBreaker } from "./flow/breaker-options.ts";
 import { composeLedger, type Ledger } from "./execute/ledger.ts";
 import { Worker, type WorkerOptions } from "./execute/worker.ts";
+import { acquireLock, type LockHandle, type LockOptions, withLock } from "./flow/lock.ts";
 import { setInternals } from "./_internals.ts";
 import { type AppHosts, appHosts } from "./_app-hosts.ts";
 import { control, inspector, metricsText } from "./ops/inspect.ts";
@@ -318,6 +319,35 @@ export class App {
     this.#queues.add(run.queue);
     if (this.broker.eager) await this.#runEager();
     return this.getRun(run.id, run.queue);
+  }
+
+  /**
+   * Takes a distributed lock on `key`, held by one holder at a time across every process on the
+   * store, for `ttlMs` unless renewed. Rejects with `LockedError` when another holder has it (at
+   * once, or when `waitMs` runs out). The handle's `token` grows with every holder (a fencing
+   * token); `release()` and `renew()` act only while the lock is still this holder's.
+   *
+   * @example
+   * ```ts
+   * await using lock = await app.lock("report:daily", { ttlMs: 60_000, waitMs: 5_000 });
+   * await buildReport({ fencingToken: lock.token }); // released at the end of the block
+   * ```
+   */
+  lock(key: string, options: LockOptions): Promise<LockHandle> {
+    return acquireLock(this, key, options);
+  }
+
+  /**
+   * Runs `fn` holding the lock on `key` (see {@link App.lock}), releasing it when `fn` returns
+   * or throws; resolves to what `fn` returns.
+   *
+   * @example
+   * ```ts
+   * const report = await app.withLock("report:daily", { ttlMs: 60_000 }, (lock) => buildReport(lock.token));
+   * ```
+   */
+  withLock<T>(key: string, options: LockOptions, fn: (lock: LockHandle) => T | Promise<T>): Promise<T> {
+    return withLock(this, key, options, fn);
   }
 
   /**

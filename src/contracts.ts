@@ -399,7 +399,7 @@ export interface Store {
   /**
    * Sets `key` to `value` when its value is `expected` (null: when the key is absent), atomically
    * with the check; true when it was set. `ttlMs` replaces the key's time to live (none: kept for
-   * good). Circuit breakers use it; a store without it gets a stand-in composed of
+   * good). Circuit breakers and `app.lock()` (taking and renewing a lock) use it; a store without it gets a stand-in composed of
    * `compareAndDelete` and `setIfAbsent`, which is not atomic (see `flow/breaker.ts`).
    */
   compareAndSet?(key: string, expected: string | null, value: string, ttlMs?: number): Promise<boolean>;

@@ -159,6 +159,26 @@ export class ExpiredError extends CeleriacError {
  */
 export class WorkerLostError extends CeleriacError {}
 
+/**
+ * `app.lock()` or `ctx.lock()` found the lock held by another holder (at once, or still at the end
+ * of its `waitMs`).
+ *
+ * @example
+ * ```ts
+ * import { LockedError } from "celeriac";
+ * try { await app.lock("report:daily", { ttlMs: 60_000 }); }
+ * catch (e) { if (e instanceof LockedError) console.log(`${e.key} is busy`); }
+ * ```
+ */
+export class LockedError extends CeleriacError {
+  /** The lock's key, as given. */
+  readonly key: string;
+  constructor(key: string, message: string, options?: CeleriacErrorOptions) {
+    super(message, options);
+    this.key = key;
+  }
+}
+
 /** Internal: the signal a task raises through `ctx.retry()`. */
 export class RetryRequest extends CeleriacError {
   readonly delayMs: number | undefined;

@@ -108,3 +108,13 @@ export function breakerKey(name: string): string {
 export function breakerProbeKey(name: string, epoch: string): string {
   return `breaker:${part(name)}:probes:${epoch}`;
 }
+
+/** A lock taken with `app.lock(key)` or `ctx.lock(key)`: its holder and fencing token, with a TTL. */
+export function lockKey(key: string): string {
+  return `lock:${key}`;
+}
+
+/** The counter a lock's fencing tokens come from; it never expires, so tokens never go back. */
+export function lockTokenKey(key: string): string {
+  return `lock-token:${key}`;
+}

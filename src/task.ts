@@ -11,6 +11,7 @@ import {
   resolveLimits,
 } from "./flow/limits.ts";
 import type { RunRecord } from "./contracts.ts";
+import type { LockHandle, TaskLockOptions } from "./flow/lock.ts";
 import type { Step } from "./workflow/workflow.ts";
 import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
@@ -61,6 +62,20 @@ export interface TaskContext {
    * `maxAttempts`. Use as `throw ctx.retry()` or just `ctx.retry()`.
    */
   retry(options?: { delayMs?: number; reason?: unknown }): never;
+  /**
+   * Takes a distributed lock for this attempt (as `app.lock()` does), tied to its lease: the lock
+   * lives as long as the lease, is renewed with it, lapses with it when the worker dies, and is
+   * released when the attempt ends (success, failure, timeout, cancel). Without a lease (a push
+   * delivery) it lives `ttlMs` (default: the task's `timeoutMs`). Rejects with `LockedError` when
+   * another holder has it (at once, or after `waitMs`).
+   *
+   * @example
+   * ```ts
+   * const lock = await ctx.lock(`account:${input.accountId}`, { waitMs: 10_000 });
+   * await ledger.write(input, { fencingToken: lock.token });
+   * ```
+   */
+  lock(key: string, options?: TaskLockOptions): Promise<LockHandle>;
 }
 
 /**

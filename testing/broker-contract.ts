@@ -15,6 +15,7 @@ import { breakerContract } from "./_breaker-contract.ts";
 import { type ContractSubject, DEADLINE_MS, dead, type Env, env, ids, msg, record } from "./_env.ts";
 import { limitsContract } from "./_limits-contract.ts";
 import { expiryContract } from "./_expiry-contract.ts";
+import { lockContract } from "./_lock-contract.ts";
 import { opsStoreContract } from "./_ops-store-contract.ts";
 import { queueOpsContract } from "./_queue-ops-contract.ts";
 
@@ -49,6 +50,7 @@ export function brokerContract(name: string, make: () => Promise<ContractSubject
     limitsContract(test);
     expiryContract(test);
     breakerContract(test);
+    lockContract(test);
     describe("broker", () => {
       test("delivers a sent message with its body intact and forgets it after ack", async (e) => {
         const m = msg("a");

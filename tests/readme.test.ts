@@ -53,3 +53,10 @@ it("runs the README circuit breaker example as written (open, waiting runs, clos
   await import(moduleOf("## Circuit breakers", "breaker").href);
   assert.deepEqual(logged, ["stripe open after 3 failures", ["open", "scheduled"], "closed"]);
 });
+
+it("runs the README locks example as written (app.lock, await using, withLock, ctx.lock)", async () => {
+  const logged: unknown[] = [];
+  (globalThis as { __readmeLog?: (v: unknown) => void }).__readmeLog = (v) => logged.push(v);
+  await import(moduleOf("## Locks", "locks").href);
+  assert.deepEqual(logged, [1, true, 2, { index: "products", token: 1 }]);
+});

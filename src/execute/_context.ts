@@ -4,8 +4,10 @@
  *
  * @module
  */
-import type { Clock, Store } from "../contracts.ts";
+import type { Clock, Delivery, Store } from "../contracts.ts";
 import { RetryRequest } from "../errors.ts";
+import type { AttemptLocks, LeasedLocks } from "../flow/_attempt-locks.ts";
+import type { LockHandle, TaskLockOptions } from "../flow/lock.ts";
 import { onceKey } from "../keys.ts";
 import { ACTIVE_GUARD } from "../run-state.ts";
 import type { Emitter } from "../events.ts";
@@ -32,12 +34,19 @@ export class AttemptContext implements TaskContext {
   #controller: AbortController | undefined;
   #reason: unknown;
   #chain: Promise<unknown> | undefined;
+  readonly #delivery: Delivery;
+  readonly #leased: LeasedLocks;
+  readonly #timeoutMs: number;
+  /** Made on the first `lock()` (most tasks never take one). */
+  #locks: AttemptLocks | undefined;
 
   constructor(
     deps: ContextDeps,
     run: { id: string; attempt: number; queue: string; idempotencyKey?: string | undefined },
-    task: { name: string; retry: { maxAttempts: number }; resultTtlMs: number },
+    task: { name: string; retry: { maxAttempts: number }; resultTtlMs: number; timeoutMs: number },
     outer: AbortSignal | undefined,
+    delivery: Delivery,
+    leased: LeasedLocks,
   ) {
     this.#deps = deps;
     this.id = run.id;
@@ -48,6 +57,9 @@ export class AttemptContext implements TaskContext {
     this.#ttlMs = task.resultTtlMs;
     this.#outer = outer;
     this.#key = run.idempotencyKey;
+    this.#delivery = delivery;
+    this.#leased = leased;
+    this.#timeoutMs = task.timeoutMs;
   }
 
   readonly #key: string | undefined;
@@ -122,9 +134,19 @@ export class AttemptContext implements TaskContext {
     throw new RetryRequest(delayMs, options.reason);
   }
 
-  /** Detaches from the worker's signal; returns the pending progress writes to wait for, if any. */
+  lock(key: string, options: TaskLockOptions = {}): Promise<LockHandle> {
+    this.#locks ??= this.#leased.open(this.#delivery, this.id, this.#timeoutMs);
+    return this.#locks.take(key, options, this.signal);
+  }
+
+  /**
+   * Detaches from the worker's signal and releases the attempt's locks; returns what to wait for
+   * (pending progress writes, lock releases), if anything.
+   */
   settle(): Promise<unknown> | undefined {
     if (this.#onOuterAbort !== undefined) this.#outer?.removeEventListener("abort", this.#onOuterAbort);
-    return this.#chain;
+    if (this.#locks === undefined) return this.#chain;
+    const released = this.#locks.end();
+    return this.#chain === undefined ? released : Promise.all([this.#chain, released]);
   }
 }

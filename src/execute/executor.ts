@@ -34,6 +34,7 @@ import type { Emitter } from "../events.ts";
 import { expire, isExpired } from "../expiry.ts";
 import { type BreakerOutcome, Breakers } from "../flow/breaker.ts";
 import { waitForBreaker } from "../flow/_breaker-defer.ts";
+import { LeasedLocks } from "../flow/_attempt-locks.ts";
 import type { StatsCollector } from "../ops/stats.ts";
 import {
   type AttemptEnd,
@@ -108,17 +109,25 @@ export class Executor {
   readonly #deps: ExecutorDeps;
   readonly #timeouts = new AttemptTimeouts();
   readonly #breakers: Breakers;
+  /** Locks tasks took with `ctx.lock()`, renewed with their leases. */
+  readonly #locks: LeasedLocks;
 
   constructor(deps: ExecutorDeps) {
     this.#deps = deps;
+    this.#locks = new LeasedLocks(deps);
     const { store, clock, events, broker } = deps;
     const collapse = broker.eager === true && broker.honorDelays !== true;
     this.#breakers = new Breakers({ store, clock, events, collapse });
   }
 
-  /** Renews the leases of deliveries being worked on and the claims they hold. */
+  /** Renews the leases of deliveries being worked on and the claims and locks they hold. */
   renew(deliveries: readonly Delivery[], leaseMs: number): Promise<readonly LeaseState[] | undefined> {
-    return this.#deps.ledger.renew(deliveries, leaseMs);
+    const renewed = this.#deps.ledger.renew(deliveries, leaseMs);
+    if (this.#locks.size === 0) return renewed;
+    return renewed.then((states) => {
+      this.#locks.renew(deliveries, states, leaseMs);
+      return states;
+    });
   }
 
   /** Processes one delivery to its outcome. Never throws for anything a task or payload does. */
@@ -270,7 +279,7 @@ export class Executor {
     span: AttemptSpan | undefined,
   ): Promise<Outcome> {
     const { clock, events, stats } = this.#deps;
-    const ctx = new AttemptContext(this.#deps, envelope, task, options.signal);
+    const ctx = new AttemptContext(this.#deps, envelope, task, options.signal, delivery, this.#locks);
     const trace = span?.carrier;
 
     let resultJson: string | undefined;
