@@ -56,6 +56,12 @@ export const PUSH_START_GUARD: RunGuard = START_GUARD.filter((s) => s !== "activ
 /** A run that has not ended (a missing record included): an attempt's outcome may be recorded. */
 export const UNFINISHED: RunGuard = ["queued", "scheduled", "active", "retrying", "missing"];
 
+/**
+ * A run that has not started (or has no record yet): a debounced enqueue may replace its input
+ * (see `Ledger.replace`, which also checks that its message is not leased).
+ */
+export const WAITING_GUARD: RunGuard = ["queued", "scheduled", "missing"];
+
 /** Progress is recorded, and a workflow node closed, only while the run is active. */
 export const ACTIVE_GUARD: RunGuard = ["active"];
 
