@@ -31,12 +31,14 @@ export {
   CancelledError,
   CeleriacError,
   EnvelopeError,
+  FlowKeyError,
   NonRetryableError,
   RetryAfterError,
   type SchemaIssue,
   SerializationError,
   SignatureError,
   TaskFailedError,
+  ThrottledError,
   TimeoutError,
   UnknownTaskError,
   ValidationError,
@@ -44,6 +46,8 @@ export {
 } from "./src/errors.ts";
 export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
+export type { DebounceOptions } from "./src/flow/debounce.ts";
+export type { ThrottleOptions } from "./src/flow/throttle.ts";
 export type { RetryOptions } from "./src/retry.ts";
 export {
   cronTrigger,

@@ -10,6 +10,9 @@ import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
 import { checkKeys, keysOf } from "./_options.ts";
 import { checkQueueName } from "./keys.ts";
+import type { DebounceOptions, ResolvedDebounce } from "./flow/debounce.ts";
+import { resolveFlow } from "./flow/enqueue.ts";
+import type { ResolvedThrottle, ThrottleOptions } from "./flow/throttle.ts";
 
 /** What a running task can see and do. */
 export interface TaskContext {
@@ -94,6 +97,21 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
    * @default 5
    */
   maxDeliveries?: number;
+  /**
+   * Collapses enqueues with the same key while they keep coming: the last input wins, and one
+   * run starts `delayMs` after the last enqueue (at most `maxWaitMs` after the first). The
+   * handle says `debounced: "scheduled" | "replaced"`. Needs memory or Redis as both broker and
+   * store. Not with `throttle`.
+   * @default none
+   */
+  debounce?: DebounceOptions<NoInfer<StandardOutput<S>>>;
+  /**
+   * At most `limit` enqueues per key in each fixed window of `periodMs`; over it, an enqueue is
+   * dropped (`throttled: "dropped"`, nothing sent) or delayed to the next window with room
+   * (`throttled: "delayed"`). Not with `debounce`.
+   * @default none
+   */
+  throttle?: ThrottleOptions<NoInfer<StandardOutput<S>>>;
 }
 
 /** The output type of a schema (unknown when there is none). */
@@ -115,6 +133,10 @@ export interface ResolvedTask {
   readonly resultTtlMs: number;
   readonly ignoreResult: boolean;
   readonly maxDeliveries: number;
+  /** Debounce at enqueue (see `flow/debounce.ts`). */
+  readonly debounce?: ResolvedDebounce;
+  /** Throttle at enqueue (see `flow/throttle.ts`). */
+  readonly throttle?: ResolvedThrottle;
 }
 
 /** Options of `task.enqueue()`. */
@@ -137,6 +159,17 @@ export interface EnqueueOptions {
 export interface Run<R> {
   /** The run id. */
   readonly id: string;
+  /**
+   * A debounced enqueue: `"scheduled"` when it began a burst (its run is new), `"replaced"` when
+   * it replaced the input of its burst's waiting run. Either way `id` is the burst's run.
+   */
+  readonly debounced?: "scheduled" | "replaced";
+  /**
+   * A throttled enqueue over its limit: `"dropped"` (nothing was sent: `status()` is null and
+   * `result()` rejects with `ThrottledError`) or `"delayed"` (sent to start at the next window
+   * with room). Undefined when it was within the limit.
+   */
+  readonly throttled?: "dropped" | "delayed";
   /** The run's record: state, attempt, progress, error… (null once expired). */
   status(): Promise<RunRecord | null>;
   /**
@@ -198,6 +231,8 @@ const TASK_KEYS = keysOf<TaskDefinition<StandardSchemaV1, unknown>>({
   resultTtlMs: true,
   ignoreResult: true,
   maxDeliveries: true,
+  debounce: true,
+  throttle: true,
 });
 
 /** The options `enqueue` and `enqueueMany` take. */
@@ -252,5 +287,6 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
     resultTtlMs,
     ignoreResult: def.ignoreResult === true,
     maxDeliveries: positiveInt(`${where}: maxDeliveries`, def.maxDeliveries ?? 5),
+    ...resolveFlow(def, where),
   };
 }
