@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createApp, NonRetryableError } from "../mod.ts";
+import { debounceContract } from "./_debounce-contract.ts";
 import { type ContractSubject, DEADLINE_MS, dead, type Env, env, ids, msg, record } from "./_env.ts";
 import { opsStoreContract } from "./_ops-store-contract.ts";
 import { queueOpsContract } from "./_queue-ops-contract.ts";
@@ -43,6 +44,7 @@ export function brokerContract(name: string, make: () => Promise<ContractSubject
   describe(name, () => {
     queueOpsContract(test);
     opsStoreContract(test);
+    debounceContract(test);
     describe("broker", () => {
       test("delivers a sent message with its body intact and forgets it after ack", async (e) => {
         const m = msg("a");
