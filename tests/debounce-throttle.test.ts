@@ -11,6 +11,7 @@ import {
   ValidationError,
 } from "../mod.ts";
 import type { Broker, Message } from "../backend.ts";
+import { createRequestHandler } from "../src/http/mod.ts";
 import type { Run } from "../mod.ts";
 
 const T0 = Date.UTC(2030, 0, 1);
@@ -376,6 +377,31 @@ describe("throttle at enqueue (memory, manual clock)", () => {
     await assert.rejects(t.enqueue("x", { priority: 12 }), RangeError);
     const run = await t.enqueue("x");
     assert.equal(run.throttled, undefined, "the failed calls counted nothing");
+  });
+});
+
+describe("flow control over HTTP (POST /runs)", () => {
+  it("says in the answer what debounce and throttle did", async () => {
+    const { app } = rig();
+    app.task({ name: "db", debounce: { delayMs: 100 }, run: () => 1 });
+    app.task({ name: "th", throttle: { limit: 1, periodMs: 60_000 }, run: () => 1 });
+    const handle = createRequestHandler(app, { token: "tok" });
+    const post = async (task: string) => {
+      const res = await handle(
+        new Request("https://app.example/runs", {
+          method: "POST",
+          headers: { authorization: "Bearer tok" },
+          body: JSON.stringify({ task, input: null }),
+        }),
+      );
+      assert.equal(res.status, 202);
+      const { id: _, ...rest } = (await res.json()) as Record<string, unknown>;
+      return rest;
+    };
+    assert.deepEqual(await post("db"), { task: "db", debounced: "scheduled" });
+    assert.deepEqual(await post("db"), { task: "db", debounced: "replaced" });
+    assert.deepEqual(await post("th"), { task: "th" });
+    assert.deepEqual(await post("th"), { task: "th", throttled: "dropped" });
   });
 });
 
