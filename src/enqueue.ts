@@ -96,9 +96,9 @@ export async function enqueueItems(
   const { queue, priority, notBefore } = checkEnqueueOptions(task, options, now);
   const built: { envelope: Envelope; record: RunRecord; key: string | undefined }[] = [];
   const what = `input of task "${task.name}"`;
-  for (const [index, input] of inputs.entries()) {
+  for (let index = 0; index < inputs.length; index++) {
     // Validate exactly what the executor will see: the input after a JSON round trip.
-    const input2 = jsonCopy(input, what);
+    const input2 = jsonCopy(inputs[index], what);
     // Workflow steps are validated when they run, so a bad hand-over fails that step.
     const valid =
       internal.validated !== undefined
