@@ -121,7 +121,7 @@ export {
   type Success,
   startPatch,
   successPatch,
-  WAITING_GUARD,
+  UNSTARTED_GUARD,
 } from "./src/run-state.ts";
 export {
   backoffDelay,

@@ -32,6 +32,7 @@ export {
   CeleriacError,
   EnvelopeError,
   FlowKeyError,
+  ExpiredError,
   NonRetryableError,
   RetryAfterError,
   type SchemaIssue,
@@ -48,7 +49,23 @@ export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
 export type { DebounceOptions } from "./src/flow/debounce.ts";
 export type { ThrottleOptions } from "./src/flow/throttle.ts";
+export type { BreakerOptions } from "./src/flow/breaker-options.ts";
+export type { ConcurrencyLimitOption, RateLimitOption } from "./src/flow/limits.ts";
+export type {
+  ActiveRun,
+  BreakerInfo,
+  BreakerState,
+  BulkProgress,
+  Control,
+  Inspector,
+  Percentiles,
+  QueueInfo,
+  ScheduleInfo,
+  TaskStats,
+} from "./src/ops/types.ts";
+export { METRICS_CONTENT_TYPE } from "./src/ops/metrics.ts";
 export type { RetryOptions } from "./src/retry.ts";
+export type { Route, RouteFunction, Routes, RouteTable } from "./src/routes.ts";
 export {
   cronTrigger,
   type Schedule,

@@ -39,10 +39,12 @@ const { delta } = await probe.measure(() => new Promise((resolve) => setTimeout(
 const perSecond = (n: number) => (n * 1_000) / delta.ms;
 const heartbeats = delta.calls.get("evalsha") ?? 0;
 const blocking = (delta.calls.get("bzpopmin") ?? 0) + (delta.calls.get("bzmpop") ?? 0);
-console.log(`| workers | heartbeat | script calls/s | commands/s (incl. inside scripts) | idle polls/s | Redis CPU |`);
+console.log(
+  `| workers | heartbeat | script calls/s | commands/s (incl. inside scripts) | idle polls/s | Redis CPU |`,
+);
 console.log(`|---:|---:|---:|---:|---:|---:|`);
 console.log(
-  `| ${workers} | ${beatMs / 1_000} s | ${perSecond(scriptCalls(delta)).toFixed(1)} | ${perSecond(totalCalls(delta) - blocking).toFixed(1)} | ${perSecond(blocking).toFixed(1)} | ${((delta.redisUs / delta.ms) / 10).toFixed(2)} % of a core (${int(delta.redisUs / Math.max(1, heartbeats))} µs per script call) |`,
+  `| ${workers} | ${beatMs / 1_000} s | ${perSecond(scriptCalls(delta)).toFixed(1)} | ${perSecond(totalCalls(delta) - blocking).toFixed(1)} | ${perSecond(blocking).toFixed(1)} | ${(delta.redisUs / delta.ms / 10).toFixed(2)} % of a core (${int(delta.redisUs / Math.max(1, heartbeats))} µs per script call) |`,
 );
 for (const stop of stops) await stop();
 for (const c of clients) c.disconnect();

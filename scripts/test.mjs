@@ -52,7 +52,7 @@ const problems = [];
 // Static checks first: they are fast and catch most mistakes.
 const checks = [
   ["typecheck (tsc)", bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]],
-  ["typecheck (deno check)", bin("deno"), ["check", "--quiet", "mod.ts", ...entryFiles()]],
+  ["typecheck (deno check)", bin("deno"), ["check", "--quiet", "mod.ts", ...entryFiles(), "cli/mod.ts"]],
   ["lint (biome)", bin("biome"), ["check", "--error-on-warnings", "."]],
   [
     "publish check (deno publish --dry-run)",

@@ -82,6 +82,7 @@ export function appHosts(p: AppParts): AppHosts {
       getRun: (id, queue) => p.run(id, queue),
       replay: (id) => p.replay(id),
       schedules: () => p.schedules(),
+      tasks,
     },
   };
 }

@@ -6,6 +6,7 @@
 import type { Broker, Clock, Store } from "./contracts.ts";
 import { MemoryBackend } from "./memory/backend.ts";
 import { checkKeys, keysOf } from "./_options.ts";
+import type { Routes } from "./routes.ts";
 import type { Telemetry } from "./telemetry.ts";
 
 /**
@@ -32,6 +33,14 @@ export interface AppOptions {
    * @default none: nothing is traced
    */
   telemetry?: Telemetry | undefined;
+  /**
+   * The routing table (Celery's `task_routes`): the queue and priority of tasks whose definitions
+   * leave them out, by exact name or glob (`"email.*"`: `*` is any run of characters, dots
+   * included; an exact name wins, then the first glob that matches), by a function of the task
+   * name, or a list of those tried in order. Applied when a task is registered.
+   * @default none: such tasks go to "default" with priority 0
+   */
+  routes?: Routes | undefined;
 }
 
 /** Options of `app.drain()`. */
@@ -59,6 +68,7 @@ const APP_KEYS = keysOf<AppOptions>({
   clock: true,
   random: true,
   telemetry: true,
+  routes: true,
 });
 
 export function resolveBackends(options: AppOptions): { broker: Broker; store: Store } {

@@ -13,6 +13,7 @@ import { Emitter, type EventType, type Listener } from "./events.ts";
 import { drain, runEager } from "./execute/drain.ts";
 import { checkDebounceSupport } from "./flow/debounce.ts";
 import { Executor } from "./execute/executor.ts";
+import { checkSharedBreaker } from "./flow/breaker-options.ts";
 import { composeLedger, type Ledger } from "./execute/ledger.ts";
 import { Worker, type WorkerOptions } from "./execute/worker.ts";
 import { setInternals } from "./_internals.ts";
@@ -23,6 +24,7 @@ import type { Control, Inspector } from "./ops/types.ts";
 import { sendRuns } from "./send.ts";
 import type { Telemetry } from "./telemetry.ts";
 import { ResultWaiters, type RunHost, RunHandle } from "./runs.ts";
+import { type Router, routerOf } from "./routes.ts";
 import {
   type Schedule,
   type ScheduleOptions,
@@ -77,9 +79,12 @@ export class App {
   readonly #telemetry: Telemetry | undefined;
   /** What this process counted and has not reported yet. */
   readonly #stats = new StatsCollector();
+  /** The routing table (`routes`): queues and priorities of tasks that do not name theirs. */
+  readonly #route: Router | undefined;
 
   constructor(options: AppOptions = {}) {
     const { broker, store } = resolveBackends(options);
+    this.#route = routerOf(options.routes);
     this.broker = broker;
     this.store = store;
     this.deadLetters = deadLettersOf(store);
@@ -135,7 +140,8 @@ export class App {
   }
 
   /**
-   * Registers a task. The name must be unique in the app; options are validated here.
+   * Registers a task. The name must be unique in the app; options are validated here. A
+   * definition without `queue` or `priority` takes it from the app's `routes`.
    *
    * @example
    * ```ts
@@ -149,11 +155,12 @@ export class App {
   task<S extends StandardSchemaV1 = StandardSchemaV1<unknown, unknown>, R = unknown>(
     definition: TaskDefinition<S, R>,
   ): Task<StandardInput<S>, Awaited<R>> {
-    const resolved = resolveTask(definition);
+    const resolved = resolveTask(definition, this.#route);
     checkDebounceSupport(resolved, this.#ledger);
     if (this.#tasks.has(resolved.name)) {
       throw new CeleriacError(`a task named "${resolved.name}" is already registered on this app`);
     }
+    checkSharedBreaker(this.#tasks.values(), resolved);
     this.#tasks.set(resolved.name, resolved);
     this.#queues.add(resolved.queue);
     return {

@@ -5,12 +5,21 @@
  *
  * @module
  */
+import type { MessageLimits } from "./flow/limits.ts";
 import type { Ledger } from "./execute/ledger.ts";
 import type { QueueKey } from "./keys.ts";
 import type { StartResult } from "./run-state.ts";
 
 /** The lifecycle states of a run (their rules live in `run-state.ts`). */
-export type RunState = "queued" | "scheduled" | "active" | "retrying" | "succeeded" | "failed" | "cancelled";
+export type RunState =
+  | "queued"
+  | "scheduled"
+  | "active"
+  | "retrying"
+  | "succeeded"
+  | "failed"
+  | "cancelled"
+  | "expired";
 
 /** A source of time, injectable for tests. */
 export interface Clock {
@@ -46,6 +55,8 @@ export interface RunRecord {
   finishedAt?: number;
   /** For `scheduled` and `retrying`: when the next attempt may start. */
   notBefore?: number;
+  /** When the run expires (epoch ms): an attempt not started by then is not run (`expired`). */
+  expiresAt?: number;
   idempotencyKey?: string;
   progress?: unknown;
   result?: unknown;
@@ -75,6 +86,11 @@ export interface Message {
    * deliberate re-send (a deferral, a replay). Brokers that deduplicate (QStash) use it.
    */
   key?: string;
+  /**
+   * The run's rate and concurrency limits (keys computed at enqueue). A broker that enforces them
+   * (memory, Redis) does not hand out a message over a limit; others ignore them.
+   */
+  limits?: MessageLimits;
 }
 
 /** A message handed out by a pull broker, leased to one consumer. */
@@ -280,6 +296,8 @@ export type Outcome =
   | { kind: "failed"; id: string; error: ErrorInfo }
   /** The delivery could not be run at all (undecodable, unknown task) and was dead-lettered. */
   | { kind: "rejected"; id: string; reason: string }
+  /** The run's expiry passed before this attempt started: nothing ran, the run ended `expired`. */
+  | { kind: "expired"; id: string; expiresAt: number }
   /**
    * The run had already ended (or was cancelled): nothing ran, or what ran was not recorded.
    * `next`: deliveries leased in the same step all the same (the caller runs them).
@@ -378,6 +396,13 @@ export interface Store {
   setIfAbsent(key: string, value: string, ttlMs?: number): Promise<string | null>;
   /** Deletes the key when its value equals `expected`. */
   compareAndDelete(key: string, expected: string): Promise<boolean>;
+  /**
+   * Sets `key` to `value` when its value is `expected` (null: when the key is absent), atomically
+   * with the check; true when it was set. `ttlMs` replaces the key's time to live (none: kept for
+   * good). Circuit breakers use it; a store without it gets a stand-in composed of
+   * `compareAndDelete` and `setIfAbsent`, which is not atomic (see `flow/breaker.ts`).
+   */
+  compareAndSet?(key: string, expected: string | null, value: string, ttlMs?: number): Promise<boolean>;
   delete(key: string): Promise<void>;
   /** Adds `by` (default 1) and returns the new value. The TTL is set on creation. */
   incr(key: string, by?: number, ttlMs?: number): Promise<number>;

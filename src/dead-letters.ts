@@ -33,7 +33,9 @@ export async function replayDeadLetter(host: ReplayHost, id: string): Promise<{ 
     throw new EnvelopeError(`dead letter ${id} cannot be replayed: ${(cause as Error).message}`, { cause });
   }
   const now = host.now();
-  const { notBefore: _n, errors: _e, ...rest } = envelope;
+  // A replay is a deliberate new start: no delay or history, and the task's default expiry (if
+  // any) counted from now instead of the run's own.
+  const { notBefore: _n, errors: _e, expiresAt: _x, ...rest } = envelope;
   // Count replays in the envelope so a replay of the same attempt is a new send (Message.key).
   const prev = rest.meta?.replays;
   const fresh: Envelope = {
@@ -54,6 +56,7 @@ export async function replayDeadLetter(host: ReplayHost, id: string): Promise<{ 
     updatedAt: now,
   };
   if (fresh.idempotencyKey !== undefined) record.idempotencyKey = fresh.idempotencyKey;
+  if (task?.expiresInMs !== undefined) fresh.expiresAt = record.expiresAt = now + task.expiresInMs;
   const item: EnqueueItem = { message: toMessage(fresh), record, ttlMs: task?.resultTtlMs ?? 86_400_000 };
   try {
     await host.ledger.enqueue([item]);

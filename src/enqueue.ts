@@ -5,11 +5,13 @@
  *
  * @module
  */
+import { LIMITS_META, limitsFor, type MessageLimits } from "./flow/limits.ts";
 import type { RunRecord } from "./contracts.ts";
 import { type Envelope, ENVELOPE_VERSION, toMessage } from "./envelope.ts";
 import { SerializationError } from "./errors.ts";
 import type { EnqueueItem } from "./execute/ledger.ts";
 import { newRunId } from "./_ids.ts";
+import { expiresAtOf } from "./expiry.ts";
 import { toJson } from "./json.ts";
 import { checkQueueName, idempotencyKey } from "./keys.ts";
 import { initialState } from "./run-state.ts";
@@ -64,20 +66,21 @@ function notBeforeOf(options: EnqueueOptions, now: number): number | undefined {
 
 /**
  * Checks the options of an enqueue of `task` at `now` (throwing naming the option): its queue,
- * priority and start time (undefined: now).
+ * priority, start time (undefined: now) and expiry (undefined: never).
  */
 export function checkEnqueueOptions(
   task: ResolvedTask,
   options: EnqueueOptions,
   now: number,
-): { queue: string; priority: number; notBefore: number | undefined } {
+): { queue: string; priority: number; notBefore: number | undefined; expiresAt: number | undefined } {
   checkKeys(options, ENQUEUE_KEYS, "enqueue");
   const queue = options.queue === undefined ? task.queue : checkQueueName(options.queue, "enqueue: ");
   const priority = options.priority ?? task.priority;
   if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
     throw new RangeError(`priority must be an integer from 0 to 9, got ${String(priority)}`);
   }
-  return { queue, priority, notBefore: notBeforeOf(options, now) };
+  const notBefore = notBeforeOf(options, now);
+  return { queue, priority, notBefore, expiresAt: expiresAtOf(options, task.expiresInMs, now) };
 }
 
 /**
@@ -93,8 +96,13 @@ export async function enqueueItems(
   now: number,
   trace?: (ids: string[], notBefore: number | undefined) => TraceCarrier | undefined,
 ): Promise<{ queue: string; items: EnqueueItem[] }> {
-  const { queue, priority, notBefore } = checkEnqueueOptions(task, options, now);
-  const built: { envelope: Envelope; record: RunRecord; key: string | undefined }[] = [];
+  const { queue, priority, notBefore, expiresAt } = checkEnqueueOptions(task, options, now);
+  const built: {
+    envelope: Envelope;
+    record: RunRecord;
+    key: string | undefined;
+    limits: MessageLimits | undefined;
+  }[] = [];
   const what = `input of task "${task.name}"`;
   for (let index = 0; index < inputs.length; index++) {
     // Validate exactly what the executor will see: the input after a JSON round trip.
@@ -134,9 +142,11 @@ export async function enqueueItems(
       updatedAt: now,
     };
     if (notBefore !== undefined) envelope.notBefore = record.notBefore = notBefore;
+    if (expiresAt !== undefined) envelope.expiresAt = record.expiresAt = expiresAt;
     if (internal.meta !== undefined) envelope.meta = internal.meta;
     if (key !== undefined) envelope.idempotencyKey = record.idempotencyKey = key;
-    built.push({ envelope, record, key });
+    const limits = limitsFor(task.name, task.limits, valid);
+    built.push({ envelope, record, key, limits });
   }
   // The tracer's context, once the ids are known, goes into every envelope before it is encoded.
   const carrier = trace?.(
@@ -148,7 +158,8 @@ export async function enqueueItems(
     for (const b of built) b.envelope.meta = meta;
   }
   const items: EnqueueItem[] = [];
-  for (const { envelope, record, key } of built) {
+  for (const { envelope, record, key, limits } of built) {
+    if (limits !== undefined) envelope.meta = { ...envelope.meta, [LIMITS_META]: limits };
     const item: EnqueueItem = {
       message: toMessage(envelope),
       record,

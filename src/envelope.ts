@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { limitsOf } from "./flow/limits.ts";
 import * as v from "valibot";
 import type { AttemptError, Message } from "./contracts.ts";
 import { EnvelopeError } from "./errors.ts";
@@ -27,6 +28,7 @@ const EnvelopeSchema: v.GenericSchema<unknown, Envelope> = v.object({
   enqueuedAt: v.number(),
   input: v.unknown(),
   notBefore: v.exactOptional(v.number()),
+  expiresAt: v.exactOptional(v.number()),
   idempotencyKey: v.exactOptional(v.string()),
   errors: v.exactOptional(v.array(AttemptErrorSchema)),
   meta: v.exactOptional(v.record(v.string(), v.unknown())),
@@ -47,6 +49,11 @@ export interface Envelope {
   /** The task input as JSON. */
   input: unknown;
   notBefore?: number;
+  /**
+   * When the run expires (epoch ms): an attempt, retries included, not started by then is not
+   * run. Optional, so envelopes written before it decode as they were (version 1 still).
+   */
+  expiresAt?: number;
   idempotencyKey?: string;
   /** Failed attempts so far. */
   errors?: AttemptError[];
@@ -124,5 +131,7 @@ export function toMessage(envelope: Envelope): Message {
     key: sendKey(envelope),
   };
   if (envelope.notBefore !== undefined) message.notBefore = envelope.notBefore;
+  const limits = limitsOf(envelope.meta);
+  if (limits !== undefined) message.limits = limits;
   return message;
 }

@@ -129,6 +129,31 @@ export class TaskFailedError extends CeleriacError {
 export class CancelledError extends CeleriacError {}
 
 /**
+ * A run expired: its `expiresAt` (from `expiresAt` / `expiresInMs` at enqueue, or the task's
+ * `expiresInMs`) passed before an attempt started, so it was not run. `run.result()` throws this
+ * for a run in the `expired` state.
+ *
+ * @example
+ * ```ts
+ * import { ExpiredError } from "celeriac";
+ * try { await run.result(); } catch (e) { if (e instanceof ExpiredError) console.log(e.runId, e.expiresAt); }
+ * ```
+ */
+export class ExpiredError extends CeleriacError {
+  /** The run's id. */
+  readonly runId: string;
+  /** When it expired (epoch ms), when known. */
+  readonly expiresAt: number | undefined;
+  constructor(runId: string, expiresAt: number | undefined, options?: CeleriacErrorOptions) {
+    const date = new Date(expiresAt ?? Number.NaN);
+    const when = Number.isNaN(date.getTime()) ? "" : ` at ${date.toISOString()}`;
+    super(`run ${runId} expired${when} before it started`, options);
+    this.runId = runId;
+    this.expiresAt = expiresAt;
+  }
+}
+
+/**
  * A delivery's worker was lost (crashed, killed, out of memory) `maxDeliveries` times while it ran
  * it: the run is dead-lettered with this error instead of being redelivered for ever.
  */

@@ -20,12 +20,36 @@ export interface EventMap {
   retrying: { id: string; task: string; attempt: number; error: ErrorInfo; delayMs: number };
   /** A run failed for good (it is also dead-lettered). */
   failed: { id: string; task: string; attempt: number; error: ErrorInfo };
+  /**
+   * A run's expiry passed before an attempt started: it was not run and ended `expired` (it is
+   * dead-lettered too only when its task says `deadLetterExpired`).
+   */
+  expired: { id: string; task: string; attempt: number; expiresAt: number };
   /** A run was cancelled before it ran. */
   cancelled: { id: string; task: string };
   /** A delivery went to the dead-letter list. */
   deadLettered: DeadLetter;
+  /**
+   * A circuit breaker opened (`failures` failed attempts within its window, or a probe failed):
+   * runs of its tasks wait until `until`. Emitted by the process whose failure opened it.
+   */
+  breakerOpened: BreakerEvent;
+  /** A breaker's cooldown ended and its first probe run starts (emitted by that run's process). */
+  breakerHalfOpen: BreakerEvent;
+  /** A probe run succeeded and closed the breaker (emitted by that run's process). */
+  breakerClosed: BreakerEvent;
   /** Something went wrong outside any task: a backend error in a worker, a throwing listener. */
   error: { error: unknown; where: string };
+}
+
+/** The payload of the circuit breaker events: the breaker, the task whose run moved it. */
+export interface BreakerEvent {
+  name: string;
+  task?: string;
+  /** `breakerOpened`: the failed attempts that opened it. */
+  failures?: number;
+  /** `breakerOpened`: when its cooldown ends; `breakerHalfOpen`: when it ended (epoch ms). */
+  until?: number;
 }
 
 /** An event name. */

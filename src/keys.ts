@@ -119,3 +119,13 @@ export function groupMemberKey(groupId: string, index: number): string {
 export function groupCountKey(groupId: string): string {
   return `wf:${groupId}:n`;
 }
+
+/** The state of a circuit breaker (shared by every task that names it). */
+export function breakerKey(name: string): string {
+  return `breaker:${part(name)}`;
+}
+
+/** The probe slots taken in one half-open round of a breaker (`epoch`: the opening it follows). */
+export function breakerProbeKey(name: string, epoch: string): string {
+  return `breaker:${part(name)}:probes:${epoch}`;
+}

@@ -1,6 +1,6 @@
 /**
  * The rules of a run's life, in one place: its states, which of them may start, which are
- * final, and the record patches of every transition (start, succeed, retry, fail, cancel).
+ * final, and the record patches of every transition (start, succeed, retry, fail, cancel, expire).
  * The executor builds its writes here; backends that fuse steps (the memory backend's start on
  * lease, the Redis scripts, whose state lists are interpolated from these sets) take their rules
  * from here too, so `grep` for a state name lands in this module.
@@ -30,10 +30,19 @@ export const RUN_STATES: readonly RunState[] = [
   "succeeded",
   "failed",
   "cancelled",
+  "expired",
 ];
 
-/** States a run never leaves. */
-export const FINAL_STATES: ReadonlySet<RunState> = new Set<RunState>(["succeeded", "failed", "cancelled"]);
+/**
+ * States a run never leaves. `expired`: its expiry (`expiresAt`) passed before an attempt started,
+ * so nothing ran (see {@link expiredPatch}).
+ */
+export const FINAL_STATES: ReadonlySet<RunState> = new Set<RunState>([
+  "succeeded",
+  "failed",
+  "cancelled",
+  "expired",
+]);
 
 /**
  * States a delivered run may start from. `active` is among them: a delivery whose earlier holder
@@ -56,11 +65,14 @@ export const PUSH_START_GUARD: RunGuard = START_GUARD.filter((s) => s !== "activ
 /** A run that has not ended (a missing record included): an attempt's outcome may be recorded. */
 export const UNFINISHED: RunGuard = ["queued", "scheduled", "active", "retrying", "missing"];
 
+/** States of a run that waits for its turn: a deferred one that has not started stays one of them. */
+export const WAITING_GUARD: RunGuard = ["queued", "scheduled", "retrying"];
+
 /**
  * A run that has not started (or has no record yet): a debounced enqueue may replace its input
  * (see `Ledger.replace`, which also checks that its message is not leased).
  */
-export const WAITING_GUARD: RunGuard = ["queued", "scheduled", "missing"];
+export const UNSTARTED_GUARD: RunGuard = ["queued", "scheduled", "missing"];
 
 /** Progress is recorded, and a workflow node closed, only while the run is active. */
 export const ACTIVE_GUARD: RunGuard = ["active"];
@@ -180,7 +192,30 @@ export function rejectedPatch(fields: RunFields, at: number, error: ErrorInfo): 
   return { ...fields, maxAttempts: fields.attempt, state: "failed", finishedAt: at, updatedAt: at, error };
 }
 
+/**
+ * A run whose expiry passed before this attempt started: it ends `expired` without running, with
+ * the fields that create the record when it is missing. Guard it as a start is guarded (a run that
+ * has ended, or is another copy's, is left alone).
+ */
+export function expiredPatch(
+  fields: RunFields,
+  at: number,
+  expiresAt: number,
+  error: ErrorInfo,
+): Partial<RunRecord> {
+  return { ...fields, state: "expired", expiresAt, finishedAt: at, updatedAt: at, error };
+}
+
 /** A cancellation (guard it with {@link CANCELLABLE_STATES}). */
 export function cancelPatch(at: number): Partial<RunRecord> {
   return { state: "cancelled", finishedAt: at, updatedAt: at };
+}
+
+/**
+ * A run whose delivery of `attempt` is sent back to wait until `notBefore` without using the
+ * attempt (a circuit breaker was open): scheduled, or retrying when an earlier attempt failed,
+ * with the last attempt that ran — as it would be had it not been delivered yet.
+ */
+export function deferPatch(at: number, notBefore: number, attempt: number): Partial<RunRecord> {
+  return { state: attempt > 1 ? "retrying" : "scheduled", attempt: attempt - 1, notBefore, updatedAt: at };
 }

@@ -7,7 +7,7 @@
  */
 import type { RunRecord, Store } from "./contracts.ts";
 import { FINAL_STATES } from "./run-state.ts";
-import { CancelledError, CeleriacError, TaskFailedError, TimeoutError } from "./errors.ts";
+import { CancelledError, CeleriacError, ExpiredError, TaskFailedError, TimeoutError } from "./errors.ts";
 import type { Run } from "./task.ts";
 
 /** The app's side of a {@link Run} handle. */
@@ -140,6 +140,7 @@ export class ResultWaiters {
 function outcome(id: string, record: RunRecord): unknown {
   if (record.state === "succeeded") return record.result;
   if (record.state === "cancelled") throw new CancelledError(`run ${id} was cancelled`);
+  if (record.state === "expired") throw new ExpiredError(id, record.expiresAt);
   const error = record.error ?? { name: "Error", message: "unknown failure" };
   throw new TaskFailedError(id, error, {
     cause: Object.assign(new Error(error.message), { name: error.name }),

@@ -4,12 +4,21 @@
  *
  * @module
  */
+import {
+  type ConcurrencyLimitOption,
+  type RateLimitOption,
+  type ResolvedLimits,
+  resolveLimits,
+} from "./flow/limits.ts";
 import type { RunRecord } from "./contracts.ts";
 import type { Step } from "./workflow/workflow.ts";
 import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
 import { checkKeys, keysOf } from "./_options.ts";
 import { checkQueueName } from "./keys.ts";
+import { checkExpiresInMs } from "./expiry.ts";
+import { checkRoute, type Route } from "./routes.ts";
+import { type BreakerOptions, type ResolvedBreaker, resolveBreaker } from "./flow/breaker-options.ts";
 import type { DebounceOptions, ResolvedDebounce } from "./flow/debounce.ts";
 import { resolveFlow } from "./flow/enqueue.ts";
 import type { ResolvedThrottle, ThrottleOptions } from "./flow/throttle.ts";
@@ -78,9 +87,16 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
   idempotencyKey?: (input: NoInfer<StandardOutput<S>>) => string;
   /** How long an idempotency key is remembered. @default resultTtlMs */
   idempotencyTtlMs?: number;
-  /** Queue name. @default "default" */
+  /**
+   * At most `limit` runs start per `periodMs` across every worker (per `key` of the input when
+   * given), or a string such as `"100/m"`. A run over the limit waits, queued, with no attempt used.
+   */
+  rateLimit?: RateLimitOption<NoInfer<StandardOutput<S>>>;
+  /** At most `limit` runs at once across every worker (per `key` when given); slots follow leases. */
+  concurrency?: ConcurrencyLimitOption<NoInfer<StandardOutput<S>>>;
+  /** Queue name (overrides the app's `routes`). @default the route's queue, else "default" */
   queue?: string;
-  /** 0–9, higher runs first within a queue. @default 0 */
+  /** 0–9, higher runs first within a queue (overrides `routes`). @default the route's, else 0 */
   priority?: number;
   /** An attempt fails after this long, whether or not the handler stops. @default 300_000 */
   timeoutMs?: number;
@@ -97,6 +113,23 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
    * @default 5
    */
   maxDeliveries?: number;
+  /**
+   * Celery's `expires` as a default for every run of the task: a run not started within this many
+   * ms of its enqueue is not run; it ends `expired` (`run.result()` rejects with `ExpiredError`),
+   * retries included. An enqueue's `expiresAt` / `expiresInMs` overrides it.
+   * @default undefined: runs never expire
+   */
+  expiresInMs?: number;
+  /** Dead-letter runs that expired too (they are only recorded `expired` otherwise). @default false */
+  deadLetterExpired?: boolean;
+  /**
+   * A circuit breaker: after `failureThreshold` failed attempts within `windowMs`, runs of this
+   * task (of every task sharing the breaker's `name`) wait `cooldownMs` without starting or using
+   * an attempt; then `halfOpenProbes` runs probe, and one success closes it. Shared across workers
+   * and replicas through the store.
+   * @default undefined (no breaker)
+   */
+  breaker?: BreakerOptions;
   /**
    * Collapses enqueues with the same key while they keep coming: the last input wins, and one
    * run starts `delayMs` after the last enqueue (at most `maxWaitMs` after the first). The
@@ -133,6 +166,12 @@ export interface ResolvedTask {
   readonly resultTtlMs: number;
   readonly ignoreResult: boolean;
   readonly maxDeliveries: number;
+  /** The circuit breaker, when the task has one. */
+  readonly breaker: ResolvedBreaker | undefined;
+  /** Rate and concurrency limits (empty when none). */
+  readonly limits: ResolvedLimits;
+  readonly expiresInMs: number | undefined;
+  readonly deadLetterExpired: boolean;
   /** Debounce at enqueue (see `flow/debounce.ts`). */
   readonly debounce?: ResolvedDebounce;
   /** Throttle at enqueue (see `flow/throttle.ts`). */
@@ -151,6 +190,13 @@ export interface EnqueueOptions {
   queue?: string;
   /** Overrides the task's idempotency key for this run. */
   idempotencyKey?: string;
+  /**
+   * The run expires at this time: an attempt not started by then is not run and the run ends
+   * `expired`. Overrides the task's `expiresInMs`; not together with `expiresInMs`.
+   */
+  expiresAt?: Date | number;
+  /** The run expires this many ms after the enqueue (see `expiresAt`). */
+  expiresInMs?: number;
   /** Uses this run id instead of a random one. */
   id?: string;
 }
@@ -174,7 +220,8 @@ export interface Run<R> {
   status(): Promise<RunRecord | null>;
   /**
    * Waits for the run to end; resolves to its result, or rejects with `TaskFailedError`,
-   * `CancelledError` or `TimeoutError` (after `timeoutMs`, default 60 s).
+   * `CancelledError`, `ExpiredError` (it expired before it started) or `TimeoutError` (after
+   * `timeoutMs`, default 60 s).
    */
   result(options?: { timeoutMs?: number }): Promise<R>;
   /**
@@ -231,6 +278,11 @@ const TASK_KEYS = keysOf<TaskDefinition<StandardSchemaV1, unknown>>({
   resultTtlMs: true,
   ignoreResult: true,
   maxDeliveries: true,
+  breaker: true,
+  rateLimit: true,
+  concurrency: true,
+  expiresInMs: true,
+  deadLetterExpired: true,
   debounce: true,
   throttle: true,
 });
@@ -243,6 +295,8 @@ export const ENQUEUE_KEYS: ReadonlySet<string> = keysOf<EnqueueOptions>({
   queue: true,
   idempotencyKey: true,
   id: true,
+  expiresAt: true,
+  expiresInMs: true,
 });
 
 function positiveInt(name: string, value: unknown): number {
@@ -252,8 +306,21 @@ function positiveInt(name: string, value: unknown): number {
   return value;
 }
 
-/** Validates a definition and fills in defaults; throws naming the option and the value. */
-export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S, R>): ResolvedTask {
+function flag(value: unknown, name: string): boolean {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new TypeError(`${name} must be a boolean, got ${JSON.stringify(value)}`);
+  }
+  return value === true;
+}
+
+/**
+ * Validates a definition and fills in defaults; throws naming the option and the value. `route`
+ * (the app's routing table) gives the queue and priority the definition leaves out.
+ */
+export function resolveTask<S extends StandardSchemaV1, R>(
+  def: TaskDefinition<S, R>,
+  route?: (task: string) => Route | undefined,
+): ResolvedTask {
   if (typeof def !== "object" || def === null) throw new TypeError("task definition must be an object");
   const { name } = def;
   if (typeof name !== "string" || name.length === 0) {
@@ -268,8 +335,9 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
   if (def.idempotencyKey !== undefined && typeof def.idempotencyKey !== "function") {
     throw new TypeError(`${where}: idempotencyKey must be a function of the input`);
   }
-  const queue = checkQueueName(def.queue ?? "default", `${where}: `);
-  const priority = def.priority ?? 0;
+  const routed = route === undefined ? undefined : checkRoute(route(name), `the route of ${where}`);
+  const queue = checkQueueName(def.queue ?? routed?.queue ?? "default", `${where}: `);
+  const priority = def.priority ?? routed?.priority ?? 0;
   if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
     throw new RangeError(`${where}: priority must be an integer from 0 to 9, got ${String(priority)}`);
   }
@@ -287,6 +355,10 @@ export function resolveTask<S extends StandardSchemaV1, R>(def: TaskDefinition<S
     resultTtlMs,
     ignoreResult: def.ignoreResult === true,
     maxDeliveries: positiveInt(`${where}: maxDeliveries`, def.maxDeliveries ?? 5),
+    breaker: resolveBreaker(where, name, def.breaker),
+    limits: resolveLimits(where, def.rateLimit, def.concurrency),
+    expiresInMs: def.expiresInMs === undefined ? undefined : checkExpiresInMs(def.expiresInMs, `${where}: `),
+    deadLetterExpired: flag(def.deadLetterExpired, `${where}: deadLetterExpired`),
     ...resolveFlow(def, where),
   };
 }

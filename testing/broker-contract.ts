@@ -12,7 +12,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createApp, NonRetryableError } from "../mod.ts";
 import { debounceContract } from "./_debounce-contract.ts";
+import { breakerContract } from "./_breaker-contract.ts";
 import { type ContractSubject, DEADLINE_MS, dead, type Env, env, ids, msg, record } from "./_env.ts";
+import { limitsContract } from "./_limits-contract.ts";
+import { expiryContract } from "./_expiry-contract.ts";
 import { opsStoreContract } from "./_ops-store-contract.ts";
 import { queueOpsContract } from "./_queue-ops-contract.ts";
 
@@ -44,6 +47,9 @@ export function brokerContract(name: string, make: () => Promise<ContractSubject
   describe(name, () => {
     queueOpsContract(test);
     opsStoreContract(test);
+    limitsContract(test);
+    expiryContract(test);
+    breakerContract(test);
     debounceContract(test);
     describe("broker", () => {
       test("delivers a sent message with its body intact and forgets it after ack", async (e) => {

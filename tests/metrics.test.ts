@@ -72,10 +72,11 @@ const SNAPSHOT: MetricsSnapshot = {
       succeeded: 7,
       failed: 1,
       retried: 2,
+      expired: 4,
       runtime: hist([1, 10], [1, 2, 3], 99),
       wait: hist(BOUNDS_MS, BOUNDS_MS.map((_, i) => i % 3).concat(4), 1234.5),
     }),
-    task(WEIRD, "default", { rejected: 3 }),
+    task(WEIRD, "default", { rejected: 3 }), // no expired count: written as 0
   ],
   queues: [
     queue("io", {
@@ -142,12 +143,16 @@ describe("renderMetrics", () => {
         ["email.send", "io"],
         [WEIRD, "default"],
       ].flatMap(([task, queue]) =>
-        ["succeeded", "failed", "retried", "rejected"].map((outcome) => ({ task, queue, outcome })),
+        ["succeeded", "failed", "retried", "rejected", "expired"].map((outcome) => ({
+          task,
+          queue,
+          outcome,
+        })),
       ),
     );
     assert.deepEqual(
       data.map((d) => d.value),
-      [7, 1, 2, 0, 0, 0, 0, 3],
+      [7, 1, 2, 0, 4, 0, 0, 0, 3, 0],
     );
   });
 
@@ -340,12 +345,13 @@ describe("taskMetrics", () => {
     stats.ran("report.build", "default", at + 60_000, 400_000, 70_000); // above every bound
     stats.ended("report.build", "default", at + 60_000, "failed");
     stats.ended("", "default", at, "rejected"); // an undecodable delivery has no task name
+    stats.ended("report.build", "default", at, "expired"); // not run: no runtime
     const metrics = taskMetrics(sumRows(stats.take()));
     assert.deepEqual(
-      metrics.map((m) => [m.task, m.succeeded, m.failed, m.retried, m.rejected]),
+      metrics.map((m) => [m.task, m.succeeded, m.failed, m.retried, m.rejected, m.expired]),
       [
-        ["", 0, 0, 0, 1],
-        ["report.build", 1, 1, 1, 0],
+        ["", 0, 0, 0, 1, 0],
+        ["report.build", 1, 1, 1, 0, 1],
       ],
     );
     assert.equal(metrics[1]?.runtime.bounds, BOUNDS_MS);

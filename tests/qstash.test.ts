@@ -171,6 +171,41 @@ describe("qstash broker", () => {
     }
   });
 
+  it("translates a task's rate and concurrency limits into QStash flow control", async () => {
+    const api = await recorder();
+    try {
+      const limited = qstash({ token: TOKEN, baseUrl: api.url, url: "https://tasks.example.com/qstash" });
+      const app = createApp({ broker: limited });
+      const both = app.task({
+        name: "api.call",
+        rateLimit: { limit: 30, periodMs: 60_000, key: (i) => (i as { host: string }).host },
+        concurrency: { limit: 3, key: (i) => (i as { host: string }).host },
+        run: () => 1,
+      });
+      const rate = app.task({ name: "ping", rateLimit: { limit: 5, periodMs: 500 }, run: () => 1 });
+      const split = app.task({
+        name: "split",
+        rateLimit: "10/s",
+        concurrency: { limit: 1, key: (i) => String(i) },
+        run: () => 1,
+      });
+      await both.enqueue({ host: "api.example.com" });
+      await rate.enqueue(null);
+      const [a, b] = api.requests;
+      assert.equal(a?.headers["upstash-flow-control-key"], encodeURIComponent("api.call:api.example.com"));
+      assert.equal(a?.headers["upstash-flow-control-value"], "parallelism=3, rate=30, period=60s");
+      assert.equal(b?.headers["upstash-flow-control-key"], "ping");
+      assert.equal(
+        b?.headers["upstash-flow-control-value"],
+        "rate=10, period=1s",
+        "5 per 500 ms is 10 per second",
+      );
+      await assert.rejects(split.enqueue(7), /one flow-control key per message/);
+    } finally {
+      await api.close();
+    }
+  });
+
   it("is a push broker: an app on it has no pull worker to drain", async () => {
     const app = createApp({ broker });
     await assert.rejects(app.drain(), /pull broker/);

@@ -20,6 +20,10 @@ function moduleOf(heading: string, name: string): URL {
   const source = code
     .replace(/from "celeriac"/g, `from "${new URL("../mod.ts", import.meta.url).href}"`)
     .replace(/from "celeriac\/otel"/g, `from "${new URL("../adapters/otel/mod.ts", import.meta.url).href}"`)
+    .replace(
+      /from "celeriac\/adapters\/memory"/g,
+      `from "${new URL("../adapters/memory/mod.ts", import.meta.url).href}"`,
+    )
     .replace(/console\.log\(/g, "globalThis.__readmeLog(");
   writeFileSync(file, `// generated from README.md by tests/readme.test.ts\n// @ts-nocheck\n${source}`);
   return file;
@@ -52,4 +56,11 @@ it("runs the README operations example as written (inspect, control)", async () 
   (globalThis as { __readmeLog?: (v: unknown) => void }).__readmeLog = (v) => logged.push(v);
   await import(moduleOf("## Operating it", "operating").href);
   assert.deepEqual(logged, [["cpu"], [0, 1], 1]);
+});
+
+it("runs the README circuit breaker example as written (open, waiting runs, closed by a probe)", async () => {
+  const logged: unknown[] = [];
+  (globalThis as { __readmeLog?: (v: unknown) => void }).__readmeLog = (v) => logged.push(v);
+  await import(moduleOf("## Circuit breakers", "breaker").href);
+  assert.deepEqual(logged, ["stripe open after 3 failures", ["open", "scheduled"], "closed"]);
 });

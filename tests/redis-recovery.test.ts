@@ -81,6 +81,46 @@ describe("redis backend recovery", () => {
     await rig?.stop();
   });
 
+  it("a per-key concurrency slot held by a SIGKILLed worker frees within about two leases", {
+    timeout: 60_000,
+  }, async () => {
+    const prefix = freshPrefix();
+    const leaseMs = 500;
+    const children = [0, 1, 2].map(() => startChild([rig.server.url, prefix, "limited", String(leaseMs)]));
+    const { backend, close } = rig.backend("tcp", { prefix });
+    try {
+      await Promise.all(children.map((c) => c.line(/^ready$/)));
+      const app = createApp({ broker: backend, store: backend });
+      const task = app.task({
+        name: "effect",
+        concurrency: { limit: 1, key: (input) => (input as { key: string }).key },
+        run: () => {},
+      });
+      await task.enqueue({ key: "k" });
+      await task.enqueue({ key: "k" });
+      const holder = await Promise.any(children.map((c, i) => c.line(/^started /).then(() => i)));
+      // Only one run of the key starts while its holder lives.
+      const others = children.filter((_, i) => i !== holder);
+      const early = await Promise.race([
+        Promise.any(others.map((c) => c.line(/^started /, 2 * leaseMs))).then(
+          () => true,
+          () => false,
+        ),
+      ]);
+      assert.equal(early, false, "a second run of the key started while the first held its slot");
+      children[holder]!.process.kill("SIGKILL");
+      await children[holder]!.exited;
+      const killedAt = Date.now();
+      await Promise.any(others.map((c) => c.line(/^started /, 10_000)));
+      const waited = Date.now() - killedAt;
+      assert.ok(waited <= 2 * leaseMs + 1_000, `the next run of the key started ${waited} ms after the kill`);
+    } finally {
+      for (const c of children) c.process.kill("SIGKILL");
+      await Promise.all(children.map((c) => c.exited));
+      await close();
+    }
+  });
+
   it("drops a SIGKILLed worker from the registry within three heartbeats", { timeout: 60_000 }, async () => {
     const prefix = freshPrefix();
     const beatMs = 400;

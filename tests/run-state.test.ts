@@ -19,7 +19,7 @@ describe("run-state", () => {
     for (const state of RUN_STATES) {
       assert.equal(isStartable(state) && isFinal(state), false, state);
     }
-    assert.deepEqual([...FINAL_STATES].sort(), ["cancelled", "failed", "succeeded"]);
+    assert.deepEqual([...FINAL_STATES].sort(), ["cancelled", "expired", "failed", "succeeded"]);
     assert.deepEqual([...START_GUARD].sort(), [...STARTABLE_STATES, "missing"].sort());
     // A run may be cancelled until it ends; an active run is startable (its holder died).
     for (const state of FINAL_STATES) assert.equal(CANCELLABLE_STATES.includes(state), false, state);

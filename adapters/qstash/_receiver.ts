@@ -104,6 +104,9 @@ function answer(outcome: Outcome): Response {
       return json(200, `{"outcome":"${outcome.kind}","id":${id},"delayMs":${outcome.delayMs}}`);
     case "duplicate":
       return json(200, `{"outcome":"duplicate","id":${id},"state":${JSON.stringify(outcome.state)}}`);
+    case "expired":
+      // Ended for good without running: QStash must not deliver it again.
+      return json(200, `{"outcome":"expired","id":${id},"expiresAt":${outcome.expiresAt}}`);
     case "failed":
       return json(
         489,

@@ -34,6 +34,7 @@ import {
   type Store,
   sendKey,
 } from "../../backend.ts";
+import { flowOfLimits } from "./_flow.ts";
 import { qstashReceiver } from "./_receiver.ts";
 import type { SigningKeys } from "./_verify.ts";
 
@@ -78,7 +79,11 @@ export interface QStashOptions {
    * net for a process that failed before it recorded the outcome. @default 3
    */
   retries?: number;
-  /** QStash flow control (parallelism / rate per key), for every message or chosen per message. */
+  /**
+   * QStash flow control (parallelism / rate per key), for every message or chosen per message.
+   * @default a task's `rateLimit` and `concurrency` (which must then share their key), as
+   * QStash's rate, period (whole seconds) and parallelism
+   */
   flowControl?: FlowControl | ((message: Message) => FlowControl | undefined);
   /** Messages per call of the batch endpoint when many are sent at once. @default 100 */
   batchSize?: number;
@@ -231,7 +236,9 @@ export class QStashBroker implements Broker {
     if (message.notBefore !== undefined) {
       request.notBefore = Math.ceil(message.notBefore / 1000);
     }
-    const flow = typeof this.#flowControl === "function" ? this.#flowControl(message) : this.#flowControl;
+    const flow =
+      (typeof this.#flowControl === "function" ? this.#flowControl(message) : this.#flowControl) ??
+      flowOfLimits(message);
     if (flow !== undefined) request.flowControl = flow;
     return request;
   }

@@ -27,6 +27,14 @@ export interface PurgePage {
   cursor: string;
 }
 
+/** A message's limits as the hash fields the receive op checks (.l rate, .k concurrency). */
+function limitFields(fields: string[], message: Message): void {
+  const l = message.limits;
+  if (l === undefined) return;
+  if (l.rate !== undefined) fields.push(".l", `${l.rate.limit}\t${l.rate.periodMs}\t${l.rate.key}`);
+  if (l.concurrency !== undefined) fields.push(".k", `${l.concurrency.limit}\t${l.concurrency.key}`);
+}
+
 const FIXED_KEYS = new Map<string, readonly string[]>();
 
 /**
@@ -113,6 +121,7 @@ export class QueueCall {
     // Watched from the start (its producer's process waits on results): its end is announced.
     if (watch && fields.length > 0) fields.push(".w", "1");
     const withRecord = record !== undefined && fields.length > 0;
+    limitFields(fields, message);
     return this.#op(
       OP.enqueue,
       message.id,
@@ -171,6 +180,7 @@ export class QueueCall {
   /** Acks a leased delivery, records the failed attempt and sends `next` (same run, same queue). */
   retry(delivery: Delivery, patch: Partial<RunRecord>, next: Message): number {
     const fields = encodeFields(patch);
+    limitFields(fields, next);
     return this.#op(
       OP.retry,
       delivery.id,

@@ -2,9 +2,10 @@
  * The executor: the only code that runs a task. Worker, HTTP handler and eager mode all call
  * {@link Executor.process}; none of them re-implements any step.
  *
- * Steps: decode + validate the envelope → start the run (atomically, so finished or cancelled runs
- * are not run again) → idempotency claim → validate input → run with timeout → record the outcome
- * → retry, or fail and dead-letter → emit events → ack.
+ * Steps: decode + validate the envelope → end an expired run without running it (`expiry.ts`) →
+ * start the run (atomically, so finished or cancelled runs are not run again) → idempotency
+ * claim → validate input → run with timeout → record the outcome → retry, or fail and
+ * dead-letter → emit events → ack.
  *
  * @module
  */
@@ -30,6 +31,9 @@ import {
   WorkerLostError,
 } from "../errors.ts";
 import type { Emitter } from "../events.ts";
+import { expire, isExpired } from "../expiry.ts";
+import { type BreakerOutcome, Breakers } from "../flow/breaker.ts";
+import { waitForBreaker } from "../flow/_breaker-defer.ts";
 import type { StatsCollector } from "../ops/stats.ts";
 import {
   type AttemptEnd,
@@ -103,9 +107,13 @@ export interface ProcessOptions {
 export class Executor {
   readonly #deps: ExecutorDeps;
   readonly #timeouts = new AttemptTimeouts();
+  readonly #breakers: Breakers;
 
   constructor(deps: ExecutorDeps) {
     this.#deps = deps;
+    const { store, clock, events, broker } = deps;
+    const collapse = broker.eager === true && broker.honorDelays !== true;
+    this.#breakers = new Breakers({ store, clock, events, collapse });
   }
 
   /** Renews the leases of deliveries being worked on and the claims they hold. */
@@ -115,7 +123,7 @@ export class Executor {
 
   /** Processes one delivery to its outcome. Never throws for anything a task or payload does. */
   async process(delivery: Delivery, options: ProcessOptions = {}): Promise<Outcome> {
-    const { clock, tasks, ledger } = this.#deps;
+    const { tasks } = this.#deps;
     let envelope: Envelope;
     if (delivery.malformed !== undefined) {
       return await this.#reject(delivery, undefined, new EnvelopeError(delivery.malformed));
@@ -129,13 +137,38 @@ export class Executor {
     const task = tasks.get(envelope.task);
     if (task === undefined)
       return await this.#reject(delivery, envelope, new UnknownTaskError(envelope.task));
+    // Expired before this attempt started (retries and redeliveries too): ends `expired`, not run.
+    if (isExpired(envelope, this.#deps.clock)) return await expire(this.#deps, delivery, envelope, task);
     // A poison message: its worker was lost (crashed, killed) every time it ran it.
     const lost = delivery.deliveries - 1;
     if (delivery.leaseMs !== undefined && lost >= task.maxDeliveries) {
       const error = new WorkerLostError(`worker lost ${lost} times running run ${envelope.id}`);
       return await this.#fail(delivery, envelope, task, error, `worker lost ${lost} times`);
     }
+    // A circuit breaker: while it is open, the run waits for the cooldown without an attempt.
+    if (task.breaker === undefined || delivery.started?.applied === false) {
+      return await this.#admitted(delivery, envelope, task, options);
+    }
+    const pass = await this.#breakers.admit(task, delivery);
+    if (!pass.run) return await waitForBreaker(this.#deps, delivery, envelope, task, pass.until);
+    try {
+      return await this.#admitted(delivery, envelope, task, options);
+    } finally {
+      // A probe slot taken by a delivery that did not run (a duplicate) is given back.
+      await this.#breakers.settle(task, delivery, undefined)?.catch((error: unknown) => {
+        this.#deps.events.emit("error", { error, where: `breaker of task "${task.name}"` });
+      });
+    }
+  }
 
+  /** Past the checks that need no run record: idempotency, the start, the attempt. */
+  async #admitted(
+    delivery: Delivery,
+    envelope: Envelope,
+    task: ResolvedTask,
+    options: ProcessOptions,
+  ): Promise<Outcome> {
+    const { clock, ledger } = this.#deps;
     // Idempotency: a finished key returns its result; one holder of the key runs at a time.
     let claim: Claim | undefined;
     if (gated(envelope)) {
@@ -271,6 +304,19 @@ export class Executor {
     } catch (error) {
       failure = error;
     }
+    // The breaker learns of a failure before the worker starts its next task (a success while
+    // closed writes nothing, so costs nothing here).
+    if (task.breaker !== undefined) {
+      // Counted: what the task's code did. Not: input it never got, a result not JSON, an abandon.
+      const counted: BreakerOutcome = ok
+        ? "succeeded"
+        : ran === undefined || options.signal?.aborted === true || isSerializationError(failure)
+          ? undefined
+          : "failed";
+      await this.#breakers.settle(task, delivery, counted)?.catch((error: unknown) => {
+        events.emit("error", { error, where: `breaker of task "${task.name}"` });
+      });
+    }
     options.onRan?.();
     if (stats !== undefined && ran !== undefined) {
       const due = envelope.notBefore ?? envelope.enqueuedAt;
@@ -316,10 +362,7 @@ export class Executor {
         ? { kind: "succeeded", id: envelope.id, result: stored }
         : { kind: "succeeded", id: envelope.id, result: stored, next };
     }
-    if (
-      failure instanceof SerializationError ||
-      (failure instanceof CeleriacError && failure.name === "SerializationError")
-    ) {
+    if (isSerializationError(failure)) {
       return await this.#fail(delivery, envelope, task, failure, "result is not JSON", trace);
     }
     return await this.#failed(delivery, envelope, task, failure, options, trace);
@@ -462,6 +505,14 @@ export class Executor {
   }
 }
 
+/** A task's result that is not JSON. */
+function isSerializationError(error: unknown): boolean {
+  return (
+    error instanceof SerializationError ||
+    (error instanceof CeleriacError && error.name === "SerializationError")
+  );
+}
+
 /** A run cancelled while it ran: its outcome was not recorded. */
 function cancelledOutcome(id: string, next: Delivery[] | undefined): Outcome {
   return next === undefined || next.length === 0
@@ -484,6 +535,8 @@ function attemptEnd(outcome: Outcome): AttemptEnd {
       return { kind: "duplicate", state: outcome.state };
     case "deferred":
       return { kind: "duplicate", state: "deferred" };
+    case "expired":
+      return { kind: "duplicate", state: "expired" };
   }
 }
 

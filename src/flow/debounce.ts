@@ -41,7 +41,7 @@ import type { EnqueueItem, Ledger } from "../execute/ledger.ts";
 import { newRunId } from "../_ids.ts";
 import { debounceKey } from "../keys.ts";
 import { checkKeys, keysOf } from "../_options.ts";
-import { WAITING_GUARD } from "../run-state.ts";
+import { UNSTARTED_GUARD } from "../run-state.ts";
 import type { SendHost } from "../send.ts";
 import type { EnqueueOptions, ResolvedTask, Run } from "../task.ts";
 import { checkKeyFn, flowKey } from "./_key.ts";
@@ -215,7 +215,7 @@ async function debounceOne(
       const at = Math.min(now + debounce.delayMs, cap);
       const sendOne = async (items: readonly EnqueueItem[]): Promise<(string | null)[]> => {
         const item = items[0]!;
-        const answer = await ledger.replace!(item, WAITING_GUARD);
+        const answer = await ledger.replace!(item, UNSTARTED_GUARD);
         if (answer === false) {
           outcome = "refused";
           return [item.record.id]; // nothing was sent

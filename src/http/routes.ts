@@ -21,6 +21,8 @@ const EnqueueBody = v.strictObject({
   queue: v.optional(v.pipe(v.string(), v.minLength(1))),
   idempotencyKey: v.optional(v.pipe(v.string(), v.minLength(1))),
   id: v.optional(v.pipe(v.string(), v.minLength(1))),
+  expiresAt: v.optional(v.union([v.number(), v.pipe(v.string(), v.isoTimestamp())])),
+  expiresInMs: v.optional(v.pipe(v.number(), v.gtValue(0))),
 });
 
 /** Answers when the producer bearer token is missing or wrong (or the producer API is off). */
@@ -52,13 +54,15 @@ export async function enqueue(config: Config, request: Request): Promise<Respons
     }));
     return problem(400, "InvalidRequest", "body must be { task, input, ...options }", { issues });
   }
-  const { task, input, at, ...rest } = parsed.output;
+  const { task, input, at, expiresAt, ...rest } = parsed.output;
   const run = config.enqueuer(task);
   if (run === undefined) return problem(404, "UnknownTask", `no task named "${task}" can be enqueued here`);
   const options: EnqueueOptions = {};
   for (const [key, value] of Object.entries(rest))
     if (value !== undefined) Object.assign(options, { [key]: value });
   if (at !== undefined) options.at = typeof at === "number" ? at : Date.parse(at);
+  if (expiresAt !== undefined)
+    options.expiresAt = typeof expiresAt === "number" ? expiresAt : Date.parse(expiresAt);
   try {
     const { id, debounced, throttled } = await run(input, options);
     // What flow control did, when it did something (a dropped enqueue sent nothing).

@@ -5,11 +5,13 @@
  * @module
  */
 import type { Clock, Delivery, Message, QueueCounts, QueuedRun, ReceiveOptions } from "../contracts.ts";
+import { Limiter } from "./_limiter.ts";
 import { Deque, MinHeap } from "./_structures.ts";
 
 interface Entry {
   message: Message;
-  state: "ready" | "delayed" | "leased" | "gone";
+  /** parked: held back by a concurrency limit until a slot of its key frees. */
+  state: "ready" | "delayed" | "leased" | "parked" | "gone";
   receipt: string;
   expiresAt: number;
   deliveries: number;
@@ -17,6 +19,8 @@ interface Entry {
   since: number;
   /** A later attempt of a failed run (counted as retrying while delayed). */
   retry: boolean;
+  reserved?: boolean;
+  holding?: boolean;
 }
 
 /** Called for each message as it is leased, with its delivery and the time of the lease. */
@@ -46,6 +50,7 @@ export class MessageQueues {
   readonly #leased = new Map<string, Entry>();
   readonly #pending = new Map<string, Entry>();
   readonly #waiters = new Set<() => void>();
+  readonly #limiter = new Limiter<Entry>();
   #receipts = 0;
 
   constructor(clock: Clock, collapseDelays: boolean) {
@@ -108,6 +113,7 @@ export class MessageQueues {
     if (entry === undefined) return;
     this.#leased.delete(delivery.receipt);
     this.#queue(entry.message.queue).leased--;
+    this.#free(entry);
     entry.state = "gone";
     if (this.#pending.get(entry.message.id) === entry) this.#pending.delete(entry.message.id);
   }
@@ -130,6 +136,7 @@ export class MessageQueues {
       if (entry === undefined) continue;
       this.#leased.delete(d.receipt);
       this.#queue(entry.message.queue).leased--;
+      this.#free(entry);
       this.#enqueueReady(entry, true);
     }
     this.wake();
@@ -144,7 +151,9 @@ export class MessageQueues {
       if (!leased) return Promise.resolve(false);
       this.#leased.delete(entry.receipt);
       this.#queue(entry.message.queue).leased--;
+      this.#free(entry);
     }
+    if (entry.state === "parked") this.#limiter.unpark((e) => e === entry);
     if (entry.state === "ready") this.#queue(entry.message.queue).size--;
     if (entry.state === "delayed") this.#delayedCount(entry, -1);
     entry.state = "gone";
@@ -193,6 +202,16 @@ export class MessageQueues {
     else q.delayed += by;
   }
 
+  /** A leased entry let go of its lease: parked entries of its concurrency key may go now. */
+  #free(entry: Entry): void {
+    const back = this.#limiter.freed(entry);
+    for (let i = back.length - 1; i >= 0; i--) {
+      const parked = back[i]!;
+      if (parked.state === "parked") this.#enqueueReady(parked, true);
+    }
+    if (back.length > 0) this.wake();
+  }
+
   #enqueueReady(entry: Entry, front: boolean): void {
     entry.state = "ready";
     const q = this.#queue(entry.message.queue);
@@ -216,6 +235,7 @@ export class MessageQueues {
       if (entry.state === "leased" && entry.expiresAt <= now && this.#leased.get(entry.receipt) === entry) {
         this.#leased.delete(entry.receipt);
         this.#queue(entry.message.queue).leased--;
+        this.#free(entry);
         this.#enqueueReady(entry, true);
       }
     }
@@ -236,6 +256,19 @@ export class MessageQueues {
           if (entry === undefined) break;
           if (entry.state !== "ready") continue;
           q.size--;
+          if (entry.message.limits !== undefined) {
+            const admission = this.#limiter.admit(entry, now);
+            if (admission.kind === "park") {
+              entry.state = "parked";
+              continue;
+            }
+            if (admission.kind === "defer") {
+              entry.state = "delayed";
+              this.#delayedCount(entry, 1);
+              this.#delayed.push(admission.at, entry);
+              continue;
+            }
+          }
           q.leased++;
           entry.state = "leased";
           entry.deliveries++;
@@ -315,6 +348,7 @@ export class MessageQueues {
     for (const entry of this.#pending.values()) {
       if (entry.state === "delayed" && entry.message.queue === name) drop(entry);
     }
+    for (const entry of this.#limiter.unpark((e) => e.message.queue === name)) drop(entry);
     q.size = q.delayed = q.retrying = 0;
     return ids;
   }

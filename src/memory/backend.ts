@@ -351,6 +351,14 @@ export class MemoryBackend implements Broker, Store {
     return Promise.resolve(true);
   }
 
+  compareAndSet(key: string, expected: string | null, value: string, ttlMs?: number): Promise<boolean> {
+    const now = this.#clock.now();
+    if ((this.#live(this.#kv, key, now)?.value ?? null) !== expected) return Promise.resolve(false);
+    this.#kv.set(key, { value, expiresAt: ttlMs === undefined ? Infinity : now + ttlMs });
+    this.#sweep(now);
+    return Promise.resolve(true);
+  }
+
   delete(key: string): Promise<void> {
     this.#kv.delete(key);
     return Promise.resolve();

@@ -8,6 +8,8 @@ import type { Broker, Clock, DeadLetter, OpsStore, QueueOps, Store, WorkerInfo }
 import { CeleriacError } from "../errors.ts";
 import type { Emitter } from "../events.ts";
 import { checkConcurrency } from "../execute/worker-options.ts";
+import { breakerInfo } from "../flow/breaker.ts";
+import { type BreakerTask, breakersOf } from "../flow/breaker-options.ts";
 import type { Run } from "../task.ts";
 import { STATS_TTL_MS } from "./heartbeat.ts";
 import { type MetricsSnapshot, renderMetrics, taskMetrics } from "./metrics.ts";
@@ -36,6 +38,8 @@ export interface OpsHost {
   getRun(id: string, queue?: string): Run<unknown>;
   replay(id: string): Promise<unknown>;
   schedules(): Promise<ScheduleInfo[]>;
+  /** The app's tasks (their circuit breakers). */
+  readonly tasks: ReadonlyMap<string, BreakerTask>;
 }
 
 const DEFAULT_WINDOW_MS = 15 * 60_000;
@@ -87,6 +91,7 @@ function taskStats(c: TaskCounts): TaskStats {
     failed: c.failed,
     retried: c.retried,
     rejected: c.rejected,
+    expired: c.expired,
     runtime: percentiles(c.runtime, c.runtimeSumMs),
     wait: percentiles(c.wait, c.waitSumMs),
   };
@@ -148,6 +153,12 @@ export function inspector(host: OpsHost): Inspector {
       return sumRows(minutes.filter((r) => r.minute >= since)).map(taskStats);
     },
     schedules: () => host.schedules(),
+    async breakers() {
+      const now = host.clock.now();
+      const named = [...breakersOf(host.tasks.values()).values()];
+      named.sort((a, b) => (a.breaker.name < b.breaker.name ? -1 : a.breaker.name > b.breaker.name ? 1 : 0));
+      return Promise.all(named.map((n) => breakerInfo(host.store, now, n.breaker, n.tasks)));
+    },
   };
 }
 

@@ -44,6 +44,8 @@ export interface TaskMetrics {
   retried: number;
   /** Deliveries that could not run (undecodable payload, unknown task): dead-lettered. */
   rejected: number;
+  /** Runs whose expiry passed before an attempt started: not run, ended `expired` (absent: 0). */
+  expired?: number;
   /** How long attempts' code ran. */
   runtime: Histogram;
   /** How long attempts waited from when they were due (enqueued, or delay over) to their start. */
@@ -90,7 +92,7 @@ export interface RenderMetricsOptions {
 }
 
 const PREFIX = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const OUTCOMES = ["succeeded", "failed", "retried", "rejected"] as const;
+const OUTCOMES = ["succeeded", "failed", "retried", "rejected", "expired"] as const;
 const STATES = ["waiting", "scheduled", "retrying", "active"] as const;
 
 type Labels = ReadonlyArray<readonly [name: string, value: string]>;
@@ -143,9 +145,9 @@ export function renderMetrics(snapshot: MetricsSnapshot, options: RenderMetricsO
     "tasks_total",
     "counter",
     "Task attempts by outcome: succeeded; failed (no retry left); retried (failed, runs again); " +
-      "rejected (a delivery that could not run).",
+      "rejected (a delivery that could not run); expired (not started before its expiry, not run).",
     tasks.flatMap((t) =>
-      OUTCOMES.map((outcome) => sample("", [...taskLabels(t), ["outcome", outcome]], t[outcome])),
+      OUTCOMES.map((outcome) => sample("", [...taskLabels(t), ["outcome", outcome]], t[outcome] ?? 0)),
     ),
   );
   family(
@@ -222,6 +224,7 @@ export function taskMetrics(counts: readonly TaskCounts[]): TaskMetrics[] {
     failed: c.failed,
     retried: c.retried,
     rejected: c.rejected,
+    expired: c.expired,
     runtime: { bounds: BOUNDS_MS, counts: c.runtime, sumMs: c.runtimeSumMs },
     wait: { bounds: BOUNDS_MS, counts: c.wait, sumMs: c.waitSumMs },
   }));

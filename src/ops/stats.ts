@@ -17,10 +17,16 @@ export const BOUNDS_MS: readonly number[] = [
 ];
 
 /** The outcomes counted per task. */
-export type CountedOutcome = "succeeded" | "failed" | "retried" | "rejected";
+export type CountedOutcome = "succeeded" | "failed" | "retried" | "rejected" | "expired";
 
 /** Field names in a {@link StatsRow}: outcome counts, histogram buckets and sums. */
-const FIELD: Record<CountedOutcome, string> = { succeeded: "s", failed: "f", retried: "r", rejected: "x" };
+const FIELD: Record<CountedOutcome, string> = {
+  succeeded: "s",
+  failed: "f",
+  retried: "r",
+  rejected: "x",
+  expired: "e",
+};
 const RUNTIME = "rt";
 const WAIT = "wt";
 /** Sums are kept in microseconds, so every field stays an integer. */
@@ -34,6 +40,7 @@ interface Counts {
   f: number;
   r: number;
   x: number;
+  e: number;
   runtime: number[];
   runtimeSumUs: number;
   wait: number[];
@@ -72,6 +79,7 @@ export class StatsCollector {
         f: 0,
         r: 0,
         x: 0,
+        e: 0,
         runtime: new Array<number>(BOUNDS_MS.length + 1).fill(0),
         runtimeSumUs: 0,
         wait: new Array<number>(BOUNDS_MS.length + 1).fill(0),
@@ -96,7 +104,10 @@ export class StatsCollector {
     row.waitSumUs += Math.round(wait * 1000);
   }
 
-  /** An attempt (or a delivery that could not run, for `rejected`) ended so. */
+  /**
+   * An attempt (or a delivery that could not run, for `rejected`; a run whose expiry passed before
+   * the attempt started, for `expired`) ended so.
+   */
   ended(task: string, queue: string, at: number, outcome: CountedOutcome): void {
     const row = this.#row(task, queue, at);
     row[FIELD[outcome] as "s"]++;
@@ -160,6 +171,8 @@ export interface TaskCounts {
   failed: number;
   retried: number;
   rejected: number;
+  /** Runs that expired before an attempt started (not run). */
+  expired: number;
   /** Per bucket of {@link BOUNDS_MS} (not cumulative), the last above every bound. */
   runtime: number[];
   runtimeSumMs: number;
@@ -181,6 +194,7 @@ export function sumRows(rows: readonly StatsRow[]): TaskCounts[] {
         failed: 0,
         retried: 0,
         rejected: 0,
+        expired: 0,
         runtime: new Array<number>(BOUNDS_MS.length + 1).fill(0),
         runtimeSumMs: 0,
         wait: new Array<number>(BOUNDS_MS.length + 1).fill(0),
@@ -193,6 +207,7 @@ export function sumRows(rows: readonly StatsRow[]): TaskCounts[] {
     t.failed += v[FIELD.failed] ?? 0;
     t.retried += v[FIELD.retried] ?? 0;
     t.rejected += v[FIELD.rejected] ?? 0;
+    t.expired += v[FIELD.expired] ?? 0;
     for (let i = 0; i <= BOUNDS_MS.length; i++) {
       t.runtime[i]! += v[`${RUNTIME}${i}`] ?? 0;
       t.wait[i]! += v[`${WAIT}${i}`] ?? 0;

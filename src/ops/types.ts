@@ -4,6 +4,9 @@
  * @module
  */
 import type { QueueCounts, WorkerInfo } from "../contracts.ts";
+import type { BreakerInfo } from "../flow/breaker.ts";
+
+export type { BreakerInfo, BreakerState } from "../flow/breaker.ts";
 
 /** One run being worked on now, by the worker that runs it. */
 export interface ActiveRun {
@@ -48,6 +51,8 @@ export interface TaskStats {
   retried: number;
   /** Deliveries that could not be run (undecodable, unknown task). */
   rejected: number;
+  /** Runs that expired before an attempt started (not run). */
+  expired: number;
   /** How long attempts ran. */
   runtime: Percentiles;
   /** How long runs waited from when they were due until they started. */
@@ -79,6 +84,7 @@ export interface ScheduleInfo {
  * const inspect = app.inspect();
  * for (const w of await inspect.workers()) console.log(w.id, w.queues, w.counters.processed);
  * for (const q of await inspect.queues()) console.log(q.queue, q.waiting, q.workers);
+ * for (const b of await inspect.breakers()) console.log(b.name, b.state, b.failures, b.until);
  * ```
  */
 export interface Inspector {
@@ -92,6 +98,11 @@ export interface Inspector {
   stats(options?: { windowMs?: number }): Promise<TaskStats[]>;
   /** Every schedule, in code and stored, with its next and last tick. */
   schedules(): Promise<ScheduleInfo[]>;
+  /**
+   * The circuit breakers of the app's tasks, by name: state, failures, cooldown end, probes. One
+   * store read per breaker (two while half-open).
+   */
+  breakers(): Promise<BreakerInfo[]>;
 }
 
 /** Progress of a bulk operation: how many are done, and of how many when known. */

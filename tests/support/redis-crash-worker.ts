@@ -3,7 +3,8 @@
  * backend, counts that it started, prints `started <run id>`, then (mode `hang`, the default)
  * hangs until it is killed, or (mode `exit`) exits the process mid-task, as a crash would.
  * Mode `hang-long` hangs with the default task timeout (300 s), to show that recovery follows
- * the lease, not the timeout.
+ * the lease, not the timeout. Mode `limited` hangs like `hang`, with a concurrency limit of one
+ * run per key.
  *
  * Usage: `<runtime> tests/support/redis-crash-worker.ts <redis url> <prefix> [mode] [leaseMs]
  * [heartbeatMs]`;
@@ -31,6 +32,10 @@ app.task({
   name: "effect",
   idempotencyKey: (input) => (input as { key: string }).key,
   ...(mode === "hang-long" ? {} : { timeoutMs: 1_500 }),
+  // Mode `limited`: one run at a time per key across every worker (and hangs like `hang`).
+  ...(mode === "limited"
+    ? { concurrency: { limit: 1, key: (input: unknown) => (input as { key: string }).key } }
+    : {}),
   async run(_input, ctx) {
     await client.incr(`${prefix}:started`);
     process.stdout.write(`started ${ctx.id}\n`);

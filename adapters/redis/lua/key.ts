@@ -8,6 +8,8 @@
  *     set value ttlMs|""      → 1
  *     nx value ttlMs|""       → nil (set) | ~value already there
  *     cad expected            → 1 (deleted) | 0
+ *     cas 1|0 expected value ttlMs|""
+ *                             → 1 (set: the value was `expected`, or absent when 0) | 0
  *     del                     → 1
  *     incr by ttlMs|""        → ~newValue (the TTL is set on creation; a non-number is an error)
  *     sadd member…            → how many were added
@@ -38,6 +40,11 @@ elseif op == 'nx' then
 elseif op == 'cad' then
   if redis.call('GET', key) == ARGV[2] then redis.call('DEL', key) return 1 end
   return 0
+elseif op == 'cas' then
+  local v = redis.call('GET', key)
+  if (ARGV[2] == '1' and v ~= ARGV[3]) or (ARGV[2] == '0' and v) then return 0 end
+  setWithTtl(ARGV[4], ARGV[5])
+  return 1
 elseif op == 'del' then
   redis.call('DEL', key)
   return 1
@@ -61,5 +68,5 @@ end
 return redis.error_reply('celeriac: unknown key op ' .. tostring(op))
 `;
 
-/** Runs one operation on one key: get, set, nx, cad, del, incr, sadd, smembers, ping. */
+/** Runs one operation on one key: get, set, nx, cad, cas, del, incr, sadd, smembers, ping. */
 export const KEY_SCRIPT: Script = { name: "celeriac.key", source: KEY_LUA };

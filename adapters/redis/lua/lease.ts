@@ -37,6 +37,7 @@ export const RELEASE = `
   flush()
   local id, receipt = nextArg(), nextArg()
   if redis.call('ZREM', timers, leaseMember(receipt, id)) == 1 then
+    freeSlot(id, receipt)
     local key = runKeyOf(id)
     local priority = priorityOf(redis.call('HGET', key, '.p'))
     redis.call('HSET', key, '.r', '')
@@ -59,7 +60,9 @@ export const CANCEL = `
     res = 0
   elseif (was[2] or '') ~= '' then
     if not leased then res = 0
-    elseif redis.call('ZREM', timers, leaseMember(was[2], id)) == 1 then settle(key) else res = 0 end
+    elseif redis.call('ZREM', timers, leaseMember(was[2], id)) == 1 then
+      freeSlot(id, was[2]); settle(key)
+    else res = 0 end
   elseif redis.call('ZREM', readySet, id) == 1 or undelay(id) then
     settle(key)
   else res = 0 end

@@ -156,6 +156,7 @@ local function messageFields(f, body, priority, attempt)
   f[#f + 1] = '.r'; f[#f + 1] = ''
   f[#f + 1] = '.a'; f[#f + 1] = attempt
   f[#f + 1] = '.q'; f[#f + 1] = '1'
+  f[#f + 1] = '.v'; f[#f + 1] = ''
 end
 -- A message notes since when it waits (.e: when sent, or when due); a delayed one also when it
 -- was sent (.s, the server's time in µs: a script takes longer than that, so a purge that began
@@ -181,6 +182,84 @@ local function schedule(id, priority, notBefore, attempt)
     toBack[#toBack + 1] = priority; toBack[#toBack + 1] = id
   end
   woke = true
+end
+-- Limits (a message's .l "limit\tperiodMs\tkey" and .k "limit\tkey"; .v "1" once its rate-limit
+-- turn is reserved). Their keys share the queue's hash tag.
+local function rateKey(key) return queueBase .. ':rl:' .. key end
+local function slotsKey(key) return queueBase .. ':cc:' .. key end
+local function parkedKey(key) return queueBase .. ':cw:' .. key end
+local function concurrencyOf(spec)
+  local limit, key = string.match(spec, '^(%d+)\t(.*)$')
+  return tonumber(limit), key
+end
+-- Slots taken by this call (their leases reach the timers set when the call ends).
+local heldNow = {}
+-- Live slots of a concurrency key: lease members whose lease is still in the timers set and not
+-- expired at ms, or taken by this call (others are dropped: their holder ended or died).
+local function liveSlots(key, ms)
+  local members = redis.call('ZRANGE', slotsKey(key), 0, -1)
+  local live = 0
+  for i = 1, #members do
+    if heldNow[members[i]] then
+      live = live + 1
+    else
+      local score = redis.call('ZSCORE', timers, members[i])
+      if score and timerTime(tonumber(score)) > ms then live = live + 1
+      else redis.call('ZREM', slotsKey(key), members[i]) end
+    end
+  end
+  return live
+end
+local function holdSlot(spec, member)
+  local _, key = concurrencyOf(spec)
+  redis.call('ZADD', slotsKey(key), 0, member)
+  heldNow[member] = true
+end
+-- Whether a message (its HMGET m: .l m[7], .k m[8], .v m[9]) may be leased at ms: 'lease' (and
+-- whether it takes a slot), 'defer' (its rate turn is reserved: it waits in the timers set) or
+-- 'park' (its concurrency key is full: it waits in the key's parked list).
+local function admit(id, m, ms)
+  local climit, ckey
+  if m[8] then
+    climit, ckey = concurrencyOf(m[8])
+    if climit and liveSlots(ckey, ms) >= climit then
+      redis.call('RPUSH', parkedKey(ckey), id)
+      return 'park', false
+    end
+  end
+  if m[7] and m[9] ~= '1' then
+    local limit, period, key = string.match(m[7], '^(%d+)\t(%d+)\t(.*)$')
+    limit, period = tonumber(limit), tonumber(period)
+    if limit and period then
+      local step = period / limit
+      local base = math.max(tonumber(redis.call('GET', rateKey(key))) or 0, ms)
+      redis.call('SET', rateKey(key), string.format('%.3f', base + step), 'PX', integer(math.max(1, base + step - ms)))
+      if base - ms > period - step then
+        local at = math.ceil(base - (period - step))
+        local priority = priorityOf(m[2])
+        redis.call('ZADD', timers, timerScore(at, 0, priority), id)
+        redis.call('HINCRBY', counters, 'd', 1)
+        redis.call('HSET', runKeyOf(id), '.v', '1')
+        sawTimer(tonumber(timerScore(at, 0, priority)))
+        return 'defer', false
+      end
+    end
+  end
+  return 'lease', climit ~= nil
+end
+-- A lease that held a concurrency slot (its receipt ends in k) ended: the slot frees and the
+-- first parked message of its key goes to the front of the queue.
+local function freeSlot(id, receipt)
+  if string.sub(receipt, -1) ~= 'k' then return end
+  local spec = redis.call('HGET', runKeyOf(id), '.k')
+  if not spec then return end
+  local _, key = concurrencyOf(spec)
+  redis.call('ZREM', slotsKey(key), leaseMember(receipt, id))
+  local next = redis.call('LPOP', parkedKey(key))
+  if next then
+    toFront({ priorityOf(redis.call('HGET', runKeyOf(next), '.p')), next })
+    woke = true
+  end
 end
 -- The message of key is gone for good (acked or cancelled): a key holding only the message goes
 -- with it; a run record keeps its fields and now expires as its last update asked (.t).

@@ -50,6 +50,7 @@ export const RECEIVE = `
           local key = runKeyOf(id)
           local was = redis.call('HMGET', key, '.q', '.r')
           if receipt and was[1] == '1' and was[2] == receipt then
+            freeSlot(id, receipt)
             redis.call('HSET', key, '.r', '')
             expired[#expired + 1] = 9 - score % 10; expired[#expired + 1] = id
           end
@@ -82,16 +83,38 @@ export const RECEIVE = `
     local take = math.min(max, have)
     res = { due }
     local leased = 0
-    for _ = 1, take do
+    local taken, refills = 0, 0
+    while taken < take do
+      taken = taken + 1
       local id = pool[poolAt]
       poolAt = poolAt + 2
       local key = runKeyOf(id)
-      local m = redis.call('HMGET', key, '.b', '.p', '.d', '.a', 'state', '.w')
+      local m = redis.call('HMGET', key, '.b', '.p', '.d', '.a', 'state', '.w', '.l', '.k', '.v')
       local body = m[1]
+      local holds = false
+      if body and (m[7] or m[8]) then
+        local verdict
+        verdict, holds = admit(id, m, t.ms)
+        if verdict ~= 'lease' then
+          body = nil
+          -- Held back: another message takes its place in this call (bounded per call).
+          if not poolDry and refills < 1000 then
+            refills = refills + 1
+            local got = redis.call('ZPOPMIN', readySet, 1)
+            if got[1] then
+              pool[#pool + 1] = got[1]; pool[#pool + 1] = got[2]; take = take + 1
+            else
+              poolDry = true
+            end
+          end
+        end
+      end
       if body then
         local priority, deliveries = priorityOf(m[2]), (tonumber(m[3]) or 0) + 1
-        local receipt = t.stamp .. '.' .. deliveries
+        local receipt = t.stamp .. '.' .. deliveries .. (holds and 'k' or '')
+        if holds then holdSlot(m[8], leaseMember(receipt, id)) end
         local set = { '.d', deliveries, '.r', receipt }
+        if m[9] then set[#set + 1] = '.v'; set[#set + 1] = '' end
         local score = timerScore(t.ms + leaseMs, 1, priority)
         newLeases[#newLeases + 1] = score; newLeases[#newLeases + 1] = leaseMember(receipt, id)
         sawTimer(tonumber(score))
@@ -123,6 +146,8 @@ export const RECEIVE = `
       end
     end
     if leased > 0 then res[1] = 0 end
+    -- Every message it looked at was held back by a limit and more are ready: ask again now.
+    if refills >= 1000 and not poolDry then res[1] = 0 end
     if take >= max then moreReady = true end
   end
 `;

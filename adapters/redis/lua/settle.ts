@@ -13,7 +13,9 @@
  */
 export const ACK = `
   local id, receipt = nextArg(), nextArg()
-  if redis.call('ZREM', timers, leaseMember(receipt, id)) == 1 then settle(runKeyOf(id)) else res = 0 end
+  if redis.call('ZREM', timers, leaseMember(receipt, id)) == 1 then
+    freeSlot(id, receipt); settle(runKeyOf(id))
+  else res = 0 end
 `;
 
 /**
@@ -31,6 +33,7 @@ export const SUCCEED = `
   if result ~= '' then f[7] = 'result'; f[8] = result end
   local key = runKeyOf(id)
   if redis.call('ZREM', timers, leaseMember(receipt, id)) == 1 then
+    freeSlot(id, receipt)
     f[#f + 1] = '.q'; f[#f + 1] = ''
     f[#f + 1] = '.r'; f[#f + 1] = ''
     redis.call('HSET', key, unpack(f))
@@ -63,7 +66,9 @@ export const RETRY = `
   local f = readFields(nextNumber())
   local key = runKeyOf(id)
   local send = true
-  if redis.call('ZREM', timers, leaseMember(receipt, id)) == 0 then
+  if redis.call('ZREM', timers, leaseMember(receipt, id)) == 1 then
+    freeSlot(id, receipt)
+  else
     local was = redis.call('HMGET', key, '.q', '.r', 'state')
     if was[3] == CANCELLED then
       res = 2; send = false
