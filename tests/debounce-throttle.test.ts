@@ -180,6 +180,18 @@ describe("debounce at enqueue (memory, manual clock)", () => {
     assert.equal(await a.result(), 2);
   });
 
+  it("gives the run the expiry of its last enqueue", async () => {
+    const { clock, app } = rig();
+    const t = app.task({ name: "fresh", debounce: { delayMs: 1_000 }, expiresInMs: 5_000, run: () => 1 });
+    await t.enqueue(1);
+    clock.advance(800);
+    const last = await t.enqueue(2, { expiresInMs: 2_000 });
+    assert.equal((await last.status())?.expiresAt, T0 + 800 + 2_000);
+    clock.advance(1_000);
+    await app.drain();
+    assert.equal(await last.result(), 1);
+  });
+
   it("does not debounce an enqueue that names its run, and rejects delayMs and at", async () => {
     const { app } = rig();
     const t = app.task({ name: "named", debounce: { delayMs: 100 }, run: () => 1 });
@@ -441,6 +453,11 @@ describe("flow options at definition", () => {
       { throttle: { limit: 1, periodMs: 10 }, debounce: { delayMs: 10 } },
       /debounce and throttle cannot both be set/,
       TypeError,
+    ],
+    [
+      { debounce: { delayMs: 1_000 }, expiresInMs: 1_000 },
+      /expiresInMs \(1000\) must be longer than debounce\.delayMs \(1000\)/,
+      RangeError,
     ],
   ];
   for (const [extra, message, type] of cases) {

@@ -20,13 +20,26 @@ export interface ResolvedFlow {
 
 /**
  * Validates a definition's `debounce` and `throttle` (`where` names the task). They do not go
- * together: a debounced key already starts at most one run per quiet period.
+ * together: a debounced key already starts at most one run per quiet period. A task default
+ * `expiresInMs` must outlast `debounce.delayMs`.
  */
-export function resolveFlow(def: { debounce?: unknown; throttle?: unknown }, where: string): ResolvedFlow {
+export function resolveFlow(
+  def: { debounce?: unknown; throttle?: unknown; expiresInMs?: unknown },
+  where: string,
+): ResolvedFlow {
   const debounce = resolveDebounce(def.debounce, where);
   const throttle = resolveThrottle(def.throttle, where);
   if (debounce !== undefined && throttle !== undefined) {
     throw new TypeError(`${where}: debounce and throttle cannot both be set`);
+  }
+  // A run's expiry counts from its last enqueue: one no longer than the quiet period would
+  // expire every debounced run before it is due.
+  const { expiresInMs } = def;
+  if (debounce !== undefined && typeof expiresInMs === "number" && expiresInMs <= debounce.delayMs) {
+    throw new RangeError(
+      `${where}: expiresInMs (${expiresInMs}) must be longer than debounce.delayMs (${debounce.delayMs}), ` +
+        "or every debounced run expires before it is due",
+    );
   }
   const flow: ResolvedFlow = {};
   if (debounce !== undefined) flow.debounce = debounce;
