@@ -121,6 +121,7 @@ export {
   type Success,
   startPatch,
   successPatch,
+  UNSTARTED_GUARD,
 } from "./src/run-state.ts";
 export {
   backoffDelay,

@@ -31,6 +31,7 @@ export {
   CancelledError,
   CeleriacError,
   EnvelopeError,
+  FlowKeyError,
   ExpiredError,
   LockedError,
   NonRetryableError,
@@ -39,6 +40,7 @@ export {
   SerializationError,
   SignatureError,
   TaskFailedError,
+  ThrottledError,
   TimeoutError,
   UnknownTaskError,
   ValidationError,
@@ -46,6 +48,8 @@ export {
 } from "./src/errors.ts";
 export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
+export type { DebounceOptions } from "./src/flow/debounce.ts";
+export type { ThrottleOptions } from "./src/flow/throttle.ts";
 export type { BreakerOptions } from "./src/flow/breaker-options.ts";
 export type { ConcurrencyLimitOption, RateLimitOption } from "./src/flow/limits.ts";
 export type {

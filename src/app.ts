@@ -11,6 +11,7 @@ import { type DeadLetters, deadLettersOf, replayDeadLetter } from "./dead-letter
 import { CeleriacError, UnknownTaskError } from "./errors.ts";
 import { Emitter, type EventType, type Listener } from "./events.ts";
 import { drain, runEager } from "./execute/drain.ts";
+import { checkDebounceSupport } from "./flow/debounce.ts";
 import { Executor } from "./execute/executor.ts";
 import { checkSharedBreaker } from "./flow/breaker-options.ts";
 import { composeLedger, type Ledger } from "./execute/ledger.ts";
@@ -156,6 +157,7 @@ export class App {
     definition: TaskDefinition<S, R>,
   ): Task<StandardInput<S>, Awaited<R>> {
     const resolved = resolveTask(definition, this.#route);
+    checkDebounceSupport(resolved, this.#ledger);
     if (this.#tasks.has(resolved.name)) {
       throw new CeleriacError(`a task named "${resolved.name}" is already registered on this app`);
     }

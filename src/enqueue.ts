@@ -20,12 +20,19 @@ import { checkKeys } from "./_options.ts";
 import { ENQUEUE_KEYS, type EnqueueOptions, type ResolvedTask } from "./task.ts";
 import { TRACE_META, type TraceCarrier } from "./telemetry.ts";
 
-/** Internal enqueue options used by workflows. */
+/** Internal enqueue options used by workflows and flow control. */
 export interface EnqueueInternals {
   meta?: Record<string, unknown>;
   skipValidation?: boolean;
   /** The context a workflow step is enqueued under (the attempt that completed the step before). */
   trace?: TraceCarrier;
+  /**
+   * The inputs' schema outputs, validated already (flow control validates to compute its keys):
+   * used instead of validating again. Set, it also marks the enqueue as past flow control.
+   */
+  validated?: readonly unknown[];
+  /** Sends the items instead of `ledger.enqueue` (a debounced enqueue replaces a waiting run). */
+  send?: (items: readonly EnqueueItem[]) => Promise<(string | null)[]>;
 }
 
 /**
@@ -58,6 +65,25 @@ function notBeforeOf(options: EnqueueOptions, now: number): number | undefined {
 }
 
 /**
+ * Checks the options of an enqueue of `task` at `now` (throwing naming the option): its queue,
+ * priority, start time (undefined: now) and expiry (undefined: never).
+ */
+export function checkEnqueueOptions(
+  task: ResolvedTask,
+  options: EnqueueOptions,
+  now: number,
+): { queue: string; priority: number; notBefore: number | undefined; expiresAt: number | undefined } {
+  checkKeys(options, ENQUEUE_KEYS, "enqueue");
+  const queue = options.queue === undefined ? task.queue : checkQueueName(options.queue, "enqueue: ");
+  const priority = options.priority ?? task.priority;
+  if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
+    throw new RangeError(`priority must be an integer from 0 to 9, got ${String(priority)}`);
+  }
+  const notBefore = notBeforeOf(options, now);
+  return { queue, priority, notBefore, expiresAt: expiresAtOf(options, task.expiresInMs, now) };
+}
+
+/**
  * The ledger items for `inputs` of `task`, all on one queue; `trace` (a tracer's enqueue span)
  * gives the context their envelopes carry. Throws (and so sends nothing) on
  * the first bad option, input that is not JSON, input the schema rejects, or a bad idempotency key.
@@ -70,14 +96,7 @@ export async function enqueueItems(
   now: number,
   trace?: (ids: string[], notBefore: number | undefined) => TraceCarrier | undefined,
 ): Promise<{ queue: string; items: EnqueueItem[] }> {
-  checkKeys(options, ENQUEUE_KEYS, "enqueue");
-  const queue = options.queue === undefined ? task.queue : checkQueueName(options.queue, "enqueue: ");
-  const priority = options.priority ?? task.priority;
-  if (!Number.isInteger(priority) || priority < 0 || priority > 9) {
-    throw new RangeError(`priority must be an integer from 0 to 9, got ${String(priority)}`);
-  }
-  const notBefore = notBeforeOf(options, now);
-  const expiresAt = expiresAtOf(options, task.expiresInMs, now);
+  const { queue, priority, notBefore, expiresAt } = checkEnqueueOptions(task, options, now);
   const built: {
     envelope: Envelope;
     record: RunRecord;
@@ -85,14 +104,16 @@ export async function enqueueItems(
     limits: MessageLimits | undefined;
   }[] = [];
   const what = `input of task "${task.name}"`;
-  for (const input of inputs) {
+  for (let index = 0; index < inputs.length; index++) {
     // Validate exactly what the executor will see: the input after a JSON round trip.
-    const input2 = jsonCopy(input, what);
+    const input2 = jsonCopy(inputs[index], what);
     // Workflow steps are validated when they run, so a bad hand-over fails that step.
     const valid =
-      task.schema === undefined || internal.skipValidation === true
-        ? input2
-        : await validate(task.schema, input2, what);
+      internal.validated !== undefined
+        ? internal.validated[index]
+        : task.schema === undefined || internal.skipValidation === true
+          ? input2
+          : await validate(task.schema, input2, what);
     const id = options.id ?? newRunId();
     const key = options.idempotencyKey ?? task.idempotencyKey?.(valid);
     if (key !== undefined && (typeof key !== "string" || key.length === 0)) {

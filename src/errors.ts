@@ -179,6 +179,56 @@ export class LockedError extends CeleriacError {
   }
 }
 
+/**
+ * A throttled enqueue was dropped (`throttle: { mode: "drop" }`, the default): nothing was sent.
+ * `result()` of its handle rejects with this error.
+ *
+ * @example
+ * ```ts
+ * import { ThrottledError } from "celeriac";
+ * const run = await search.enqueue({ q });
+ * await run.result().catch((e) => {
+ *   if (e instanceof ThrottledError) console.log(`${e.key} is throttled until`, new Date(e.retryAt));
+ * });
+ * ```
+ */
+export class ThrottledError extends CeleriacError {
+  /** The task's name. */
+  readonly task: string;
+  /** The throttle key the enqueue was counted under. */
+  readonly key: string;
+  /** When the key's next window begins (epoch ms): an enqueue from then on is counted afresh. */
+  readonly retryAt: number;
+  constructor(task: string, key: string, retryAt: number, options?: CeleriacErrorOptions) {
+    super(
+      `an enqueue of task "${task}" was dropped: throttle key ${JSON.stringify(key)} is over its limit`,
+      options,
+    );
+    this.task = task;
+    this.key = key;
+    this.retryAt = retryAt;
+  }
+}
+
+/**
+ * A flow-control key function (`debounce.key`, `throttle.key`) threw, or returned something other
+ * than a non-empty string, at enqueue: nothing was sent. `cause` holds what it threw.
+ *
+ * @example
+ * ```ts
+ * import { FlowKeyError } from "celeriac";
+ * try { await reindex.enqueue(input); } catch (e) { if (e instanceof FlowKeyError) console.log(e.option); }
+ * ```
+ */
+export class FlowKeyError extends CeleriacError {
+  /** The option whose key function failed, such as "debounce.key". */
+  readonly option: string;
+  constructor(option: string, message: string, options?: CeleriacErrorOptions) {
+    super(message, options);
+    this.option = option;
+  }
+}
+
 /** Internal: the signal a task raises through `ctx.retry()`. */
 export class RetryRequest extends CeleriacError {
   readonly delayMs: number | undefined;

@@ -54,6 +54,27 @@ export function claimKey(queue: string, task: string, key: string): QueueKey {
   return { queue, name: `lock:${part(task)}:${key}` };
 }
 
+/**
+ * The current burst of a debounce key of a task on a queue (its run and when it began). Scoped
+ * per task and queue, as idempotency keys are: a burst is one run, and a run is on one queue.
+ */
+export function debounceKey(queue: string, task: string, key: string): string {
+  return flatKey({ queue, name: `debounce:${part(task)}:${key}` });
+}
+
+/**
+ * The count of a throttle key's enqueues in the window starting at `windowStart` (epoch ms).
+ * Scoped per task: a queue override at enqueue does not get around the throttle.
+ */
+export function throttleKey(task: string, key: string, windowStart: number): string {
+  return `throttle:${part(task)}:${windowStart}:${key}`;
+}
+
+/** Where a throttle key's delayed enqueues look for room first: a window known to be full before it. */
+export function throttleNextKey(task: string, key: string): string {
+  return `throttle:${part(task)}:next:${key}`;
+}
+
 /** A queue key as one flat name, for stores that do not partition by queue. */
 export function flatKey(key: QueueKey): string {
   return `q:${part(key.queue)}:${key.name}`;

@@ -68,6 +68,12 @@ export const UNFINISHED: RunGuard = ["queued", "scheduled", "active", "retrying"
 /** States of a run that waits for its turn: a deferred one that has not started stays one of them. */
 export const WAITING_GUARD: RunGuard = ["queued", "scheduled", "retrying"];
 
+/**
+ * A run that has not started (or has no record yet): a debounced enqueue may replace its input
+ * (see `Ledger.replace`, which also checks that its message is not leased).
+ */
+export const UNSTARTED_GUARD: RunGuard = ["queued", "scheduled", "missing"];
+
 /** Progress is recorded, and a workflow node closed, only while the run is active. */
 export const ACTIVE_GUARD: RunGuard = ["active"];
 

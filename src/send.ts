@@ -8,6 +8,7 @@
 import type { Broker, Clock, Store } from "./contracts.ts";
 import { type EnqueueInternals, enqueueItems } from "./enqueue.ts";
 import type { Emitter } from "./events.ts";
+import { flowControlled, flowRuns } from "./flow/enqueue.ts";
 import type { Ledger } from "./execute/ledger.ts";
 import { rejectFailed, type ResultWaiters } from "./runs.ts";
 import type { EnqueueOptions, ResolvedTask, Run } from "./task.ts";
@@ -37,6 +38,9 @@ export async function sendRuns(
   options: EnqueueOptions,
   internal: EnqueueInternals = {},
 ): Promise<Run<unknown>[]> {
+  if (flowControlled(task, internal)) {
+    return await flowRuns(host, task, inputs, options, internal, (i, o, n) => sendRuns(host, task, i, o, n));
+  }
   let span: EnqueueSpan | undefined;
   const trace =
     host.telemetry?.enqueue === undefined
@@ -55,7 +59,7 @@ export async function sendRuns(
   if (host.waiters.watching) for (const item of items) item.watch = true;
   let owners: (string | null)[];
   try {
-    owners = await host.ledger.enqueue(items);
+    owners = internal.send === undefined ? await host.ledger.enqueue(items) : await internal.send(items);
   } catch (error) {
     closeEnqueueSpan(host.events, span, { error });
     throw error;

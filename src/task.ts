@@ -20,6 +20,9 @@ import { checkQueueName } from "./keys.ts";
 import { checkExpiresInMs } from "./expiry.ts";
 import { checkRoute, type Route } from "./routes.ts";
 import { type BreakerOptions, type ResolvedBreaker, resolveBreaker } from "./flow/breaker-options.ts";
+import type { DebounceOptions, ResolvedDebounce } from "./flow/debounce.ts";
+import { resolveFlow } from "./flow/enqueue.ts";
+import type { ResolvedThrottle, ThrottleOptions } from "./flow/throttle.ts";
 
 /** What a running task can see and do. */
 export interface TaskContext {
@@ -142,6 +145,21 @@ export interface TaskDefinition<S extends StandardSchemaV1, R> {
    * @default undefined (no breaker)
    */
   breaker?: BreakerOptions;
+  /**
+   * Collapses enqueues with the same key while they keep coming: the last input wins, and one
+   * run starts `delayMs` after the last enqueue (at most `maxWaitMs` after the first). The
+   * handle says `debounced: "scheduled" | "replaced"`. Needs memory or Redis as both broker and
+   * store. Not with `throttle`.
+   * @default none
+   */
+  debounce?: DebounceOptions<NoInfer<StandardOutput<S>>>;
+  /**
+   * At most `limit` enqueues per key in each fixed window of `periodMs`; over it, an enqueue is
+   * dropped (`throttled: "dropped"`, nothing sent) or delayed to the next window with room
+   * (`throttled: "delayed"`). Not with `debounce`.
+   * @default none
+   */
+  throttle?: ThrottleOptions<NoInfer<StandardOutput<S>>>;
 }
 
 /** The output type of a schema (unknown when there is none). */
@@ -169,6 +187,10 @@ export interface ResolvedTask {
   readonly limits: ResolvedLimits;
   readonly expiresInMs: number | undefined;
   readonly deadLetterExpired: boolean;
+  /** Debounce at enqueue (see `flow/debounce.ts`). */
+  readonly debounce?: ResolvedDebounce;
+  /** Throttle at enqueue (see `flow/throttle.ts`). */
+  readonly throttle?: ResolvedThrottle;
 }
 
 /** Options of `task.enqueue()`. */
@@ -198,6 +220,17 @@ export interface EnqueueOptions {
 export interface Run<R> {
   /** The run id. */
   readonly id: string;
+  /**
+   * A debounced enqueue: `"scheduled"` when it began a burst (its run is new), `"replaced"` when
+   * it replaced the input of its burst's waiting run. Either way `id` is the burst's run.
+   */
+  readonly debounced?: "scheduled" | "replaced";
+  /**
+   * A throttled enqueue over its limit: `"dropped"` (nothing was sent: `status()` is null and
+   * `result()` rejects with `ThrottledError`) or `"delayed"` (sent to start at the next window
+   * with room). Undefined when it was within the limit.
+   */
+  readonly throttled?: "dropped" | "delayed";
   /** The run's record: state, attempt, progress, error… (null once expired). */
   status(): Promise<RunRecord | null>;
   /**
@@ -265,6 +298,8 @@ const TASK_KEYS = keysOf<TaskDefinition<StandardSchemaV1, unknown>>({
   concurrency: true,
   expiresInMs: true,
   deadLetterExpired: true,
+  debounce: true,
+  throttle: true,
 });
 
 /** The options `enqueue` and `enqueueMany` take. */
@@ -339,5 +374,6 @@ export function resolveTask<S extends StandardSchemaV1, R>(
     limits: resolveLimits(where, def.rateLimit, def.concurrency),
     expiresInMs: def.expiresInMs === undefined ? undefined : checkExpiresInMs(def.expiresInMs, `${where}: `),
     deadLetterExpired: flag(def.deadLetterExpired, `${where}: deadLetterExpired`),
+    ...resolveFlow(def, where),
   };
 }

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createApp, NonRetryableError } from "../mod.ts";
+import { debounceContract } from "./_debounce-contract.ts";
 import { breakerContract } from "./_breaker-contract.ts";
 import { type ContractSubject, DEADLINE_MS, dead, type Env, env, ids, msg, record } from "./_env.ts";
 import { limitsContract } from "./_limits-contract.ts";
@@ -51,6 +52,7 @@ export function brokerContract(name: string, make: () => Promise<ContractSubject
     expiryContract(test);
     breakerContract(test);
     lockContract(test);
+    debounceContract(test);
     describe("broker", () => {
       test("delivers a sent message with its body intact and forgets it after ack", async (e) => {
         const m = msg("a");

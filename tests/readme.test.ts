@@ -40,6 +40,17 @@ it("runs the README tracing example as written (celeriac/otel's names, createApp
   await import(moduleOf("## Tracing", "tracing").href);
 });
 
+it("runs the README debounce and throttle example as written", async () => {
+  const logged: unknown[] = [];
+  (globalThis as { __readmeLog?: (v: unknown) => void }).__readmeLog = (v) => logged.push(v);
+  await import(moduleOf("## Debounce and throttle", "flow").href);
+  assert.deepEqual(logged, [
+    ["scheduled", "replaced", true],
+    "indexed readme@2",
+    [undefined, undefined, undefined, "dropped"],
+  ]);
+});
+
 it("runs the README operations example as written (inspect, control)", async () => {
   const logged: unknown[] = [];
   (globalThis as { __readmeLog?: (v: unknown) => void }).__readmeLog = (v) => logged.push(v);

@@ -14,6 +14,11 @@ function priorityOf(message: Message): string {
   return String(Number.isInteger(p) && p >= 0 && p <= 9 ? p : 0);
 }
 
+/** A guard's states as the script compares them: as stored (JSON), and "missing". */
+function storedGuards(guard: RunGuard): string[] {
+  return guard.map((s) => (s === "missing" ? s : JSON.stringify(s)));
+}
+
 /** Where a purge goes on: the back counter and time it began at, its phase and scan cursor. */
 export interface PurgePage {
   back: string;
@@ -102,6 +107,7 @@ export class QueueCall {
   /**
    * Sends a message; with `record`, (re)creates the run record; with `idem`, only if unclaimed.
    * `fresh`: the id was generated for this run just now (nothing to replace: one HSET).
+   * `onlyIf`: only while the run waits — its state (or "missing") listed, its message not leased.
    */
   enqueue(
     message: Message,
@@ -109,6 +115,7 @@ export class QueueCall {
     idem?: { key: QueueKey; ttlMs: number },
     fresh = false,
     watch = false,
+    onlyIf: RunGuard = [],
   ): number {
     const fields = record === undefined ? [] : encodeFields(record.record);
     // Watched from the start (its producer's process waits on results): its end is announced.
@@ -129,6 +136,8 @@ export class QueueCall {
       ...fields,
       idem === undefined ? "" : this.#queueKey(idem.key),
       idem === undefined ? "" : ms(idem.ttlMs),
+      String(onlyIf.length),
+      ...storedGuards(onlyIf),
     );
   }
 
@@ -200,7 +209,7 @@ export class QueueCall {
     options: { ttlMs: number; onlyIf?: RunGuard | undefined; replace?: boolean | undefined },
     want: boolean,
   ): number {
-    const guards = (options.onlyIf ?? []).map((s) => (s === "missing" ? s : JSON.stringify(s)));
+    const guards = storedGuards(options.onlyIf ?? []);
     const fields = encodeFields(patch);
     return this.#op(
       OP.update,

@@ -147,6 +147,18 @@ export function fusedLedger(host: LedgerHost): RedisLedger {
       return out;
     },
 
+    async replace(item, onlyIf) {
+      const queue = item.message.queue;
+      await host.register(queue);
+      const c = call(queue);
+      const record = { record: item.record, ttlMs: item.ttlMs };
+      c.enqueue(item.message, record, item.idempotency, false, item.watch === true, onlyIf);
+      const [reply] = await one(c);
+      if (reply === 0 || reply === "0") return false; // the run no longer waits
+      host.wake(queue);
+      return maybeText(reply, "idempotency owner");
+    },
+
     async start(delivery, id, patch, options): Promise<UpdateRunResult> {
       // Reads back only the state (for a duplicate's outcome), not the whole record.
       const c = call(delivery.queue);

@@ -12,6 +12,7 @@ import type {
   Delivery,
   LeaseState,
   Message,
+  RunGuard,
   RunRecord,
   Store,
   UpdateRunOptions,
@@ -79,6 +80,14 @@ export interface Ledger {
    * already holds its idempotency key (nothing sent).
    */
   enqueue(items: readonly EnqueueItem[]): Promise<(string | null)[]>;
+  /**
+   * Optional (debounce needs it): sends `item` in place of the run of its id, atomically with the
+   * check that the run still waits — its record's state (or "missing") is in `onlyIf` and its
+   * message is not leased. Resolves to null when sent, to the id of the run that holds its
+   * idempotency key (nothing sent), or to false when the run no longer waits (nothing sent or
+   * recorded). Ledgers that cannot check and send in one step leave it out.
+   */
+  replace?(item: EnqueueItem, onlyIf: RunGuard): Promise<string | null | false>;
   /** Marks a delivered run active (guarded by `onlyIf`). */
   start(
     delivery: Delivery,

@@ -5,7 +5,7 @@
  */
 import type { App } from "../app.ts";
 import type { PushReceiver } from "../contracts.ts";
-import type { EnqueueOptions } from "../task.ts";
+import type { EnqueueOptions, Run } from "../task.ts";
 import { bearerChecker } from "./_http.ts";
 
 /** A task handle as `app.task()` returns it (only what the handler needs). */
@@ -64,8 +64,11 @@ export interface HandlerOptions {
   reportMs?: number;
 }
 
-/** Enqueues one run of a task. */
-export type Enqueue = (input: unknown, options: EnqueueOptions) => Promise<{ readonly id: string }>;
+/** Enqueues one run of a task; the handle says what flow control did (see `Run`). */
+export type Enqueue = (
+  input: unknown,
+  options: EnqueueOptions,
+) => Promise<Pick<Run<unknown>, "id" | "debounced" | "throttled">>;
 
 /** The validated configuration of a handler. */
 export interface Config {

@@ -64,8 +64,13 @@ export async function enqueue(config: Config, request: Request): Promise<Respons
   if (expiresAt !== undefined)
     options.expiresAt = typeof expiresAt === "number" ? expiresAt : Date.parse(expiresAt);
   try {
-    const { id } = await run(input, options);
-    return json(202, { id, task });
+    const { id, debounced, throttled } = await run(input, options);
+    // What flow control did, when it did something (a dropped enqueue sent nothing).
+    const flow = {
+      ...(debounced === undefined ? {} : { debounced }),
+      ...(throttled === undefined ? {} : { throttled }),
+    };
+    return json(202, { id, task, ...flow });
   } catch (error) {
     return failure(error);
   }

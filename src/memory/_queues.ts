@@ -161,6 +161,11 @@ export class MessageQueues {
     return Promise.resolve(true);
   }
 
+  /** True while the message of `id` is leased to a consumer. */
+  leased(id: string): boolean {
+    return this.#pending.get(id)?.state === "leased";
+  }
+
   /** Messages waiting (ready or delayed) and leased, for tests and monitoring. */
   stats(): { ready: number; delayed: number; leased: number } {
     let ready = 0;

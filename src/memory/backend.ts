@@ -167,7 +167,7 @@ export class MemoryBackend implements Broker, Store {
     if (store !== this) return undefined;
     this.#fused = true;
     const composed = composeLedger(this, this);
-    return {
+    const ledger: Ledger = {
       ...composed,
       enqueue: (items) => {
         const now = this.#clock.now();
@@ -191,6 +191,17 @@ export class MemoryBackend implements Broker, Store {
         }
         if (messages.length > 0) this.send(messages);
         return Promise.resolve(out);
+      },
+      // One synchronous step, so no lease comes between the check and the send.
+      replace: (item, onlyIf) => {
+        const { id } = item.record;
+        const now = this.#clock.now();
+        const state = this.#live(this.#runs, id, now)?.value.state ?? "missing";
+        if (!onlyIf.includes(state) || this.#mq.leased(id)) return Promise.resolve(false);
+        const held = item.idempotency && this.#live(this.#kv, flatKey(item.idempotency.key), now);
+        if (held) return Promise.resolve(held.value);
+        void this.#mq.cancel(id, false); // the waiting message this one replaces
+        return ledger.enqueue([item]).then(([owner]) => owner ?? null);
       },
       start: (_delivery, id, patch, options) => this.updateRun(id, patch, options),
       succeed: (delivery, id, success, ttlMs, idempotency, next) => {
@@ -226,6 +237,7 @@ export class MemoryBackend implements Broker, Store {
         return Promise.resolve(this.#mq.take(take, next.start === true ? this.#onLease : undefined));
       },
     };
+    return ledger;
   }
 
   /** Marks a leased run active, as the executor's start step would; notes on the delivery what happened. */
