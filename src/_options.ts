@@ -22,3 +22,11 @@ export function checkKeys(options: unknown, known: ReadonlySet<string>, where: s
 export function keysOf<T>(keys: { [K in keyof Required<T>]: true }): ReadonlySet<string> {
   return new Set(Object.keys(keys));
 }
+
+/** Checks a positive safe integer option; RangeError naming it (`name`) and the value. */
+export function positiveInt(name: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}

@@ -15,7 +15,7 @@ import type { LockHandle, TaskLockOptions } from "./flow/lock.ts";
 import type { Step } from "./workflow/workflow.ts";
 import { type RetryOptions, type RetryPolicy, retryPolicy } from "./retry.ts";
 import { isStandardSchema, type StandardSchemaV1 } from "./schema.ts";
-import { checkKeys, keysOf } from "./_options.ts";
+import { checkKeys, keysOf, positiveInt } from "./_options.ts";
 import { checkQueueName } from "./keys.ts";
 import { checkExpiresInMs } from "./expiry.ts";
 import { checkRoute, type Route } from "./routes.ts";
@@ -313,13 +313,6 @@ export const ENQUEUE_KEYS: ReadonlySet<string> = keysOf<EnqueueOptions>({
   expiresAt: true,
   expiresInMs: true,
 });
-
-function positiveInt(name: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
 
 function flag(value: unknown, name: string): boolean {
   if (value !== undefined && typeof value !== "boolean") {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { checkKeys, keysOf } from "../_options.ts";
+import { checkKeys, keysOf, positiveInt } from "../_options.ts";
 
 /**
  * A task's circuit breaker (what it does: `flow/breaker.ts`). Every field is optional.
@@ -45,13 +45,6 @@ const BREAKER_KEYS = keysOf<BreakerOptions>({
   halfOpenProbes: true,
 });
 
-function positiveInt(where: string, option: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`${where}: breaker.${option} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
-
 /** Validates a task's `breaker` option; throws TypeError/RangeError naming the option. */
 export function resolveBreaker(where: string, task: string, option: unknown): ResolvedBreaker | undefined {
   if (option === undefined) return undefined;
@@ -66,10 +59,10 @@ export function resolveBreaker(where: string, task: string, option: unknown): Re
   }
   return Object.freeze({
     name,
-    failureThreshold: positiveInt(where, "failureThreshold", o.failureThreshold ?? 5),
-    windowMs: positiveInt(where, "windowMs", o.windowMs ?? 60_000),
-    cooldownMs: positiveInt(where, "cooldownMs", o.cooldownMs ?? 30_000),
-    halfOpenProbes: positiveInt(where, "halfOpenProbes", o.halfOpenProbes ?? 1),
+    failureThreshold: positiveInt(`${where}: breaker.failureThreshold`, o.failureThreshold ?? 5),
+    windowMs: positiveInt(`${where}: breaker.windowMs`, o.windowMs ?? 60_000),
+    cooldownMs: positiveInt(`${where}: breaker.cooldownMs`, o.cooldownMs ?? 30_000),
+    halfOpenProbes: positiveInt(`${where}: breaker.halfOpenProbes`, o.halfOpenProbes ?? 1),
   });
 }
 

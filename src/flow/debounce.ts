@@ -40,7 +40,7 @@ import { CeleriacError } from "../errors.ts";
 import type { EnqueueItem, Ledger } from "../execute/ledger.ts";
 import { newRunId } from "../_ids.ts";
 import { debounceKey } from "../keys.ts";
-import { checkKeys, keysOf } from "../_options.ts";
+import { checkKeys, keysOf, positiveInt } from "../_options.ts";
 import { UNSTARTED_GUARD } from "../run-state.ts";
 import type { SendHost } from "../send.ts";
 import type { EnqueueOptions, ResolvedTask, Run } from "../task.ts";
@@ -83,13 +83,6 @@ export interface ResolvedDebounce {
 }
 
 const DEBOUNCE_KEYS = keysOf<DebounceOptions>({ key: true, delayMs: true, maxWaitMs: true });
-
-function positiveInt(name: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
 
 /** Validates a task's `debounce` (`where` names the task); undefined when not set. */
 export function resolveDebounce(value: unknown, where: string): ResolvedDebounce | undefined {

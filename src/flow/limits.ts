@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { positiveInt } from "../_options.ts";
 
 /**
  * A rate limit: at most `limit` runs start per `periodMs` (as a smooth rate with bursts up to
@@ -53,13 +54,6 @@ export const LIMITS_META = "limits";
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-function positive(where: string, name: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`${where}: ${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
-
 function keyFn(where: string, value: unknown): ((input: unknown) => string) | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "function") throw new TypeError(`${where}: key must be a function of the input`);
@@ -81,13 +75,13 @@ export function resolveLimits(where: string, rate: unknown, concurrency: unknown
       const m = /^\s*(\d+)\s*\/\s*([smhd])\s*$/.exec(rate);
       if (m === null)
         throw new TypeError(`${w} must look like "100/m" (per s, m, h or d), got ${JSON.stringify(rate)}`);
-      out.rate = { limit: positive(w, "limit", Number(m[1])), periodMs: UNITS[m[2]!]!, key: undefined };
+      out.rate = { limit: positiveInt(`${w}: limit`, Number(m[1])), periodMs: UNITS[m[2]!]!, key: undefined };
     } else if (typeof rate === "object" && rate !== null) {
       checkOnly(w, rate, ["limit", "periodMs", "key"]);
       const r = rate as { limit?: unknown; periodMs?: unknown; key?: unknown };
       out.rate = {
-        limit: positive(w, "limit", r.limit),
-        periodMs: positive(w, "periodMs", r.periodMs),
+        limit: positiveInt(`${w}: limit`, r.limit),
+        periodMs: positiveInt(`${w}: periodMs`, r.periodMs),
         key: keyFn(w, r.key),
       };
     } else {
@@ -100,7 +94,7 @@ export function resolveLimits(where: string, rate: unknown, concurrency: unknown
       throw new TypeError(`${w} must be an object`);
     checkOnly(w, concurrency, ["limit", "key"]);
     const c = concurrency as { limit?: unknown; key?: unknown };
-    out.concurrency = { limit: positive(w, "limit", c.limit), key: keyFn(w, c.key) };
+    out.concurrency = { limit: positiveInt(`${w}: limit`, c.limit), key: keyFn(w, c.key) };
   }
   return out;
 }

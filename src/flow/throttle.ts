@@ -25,7 +25,7 @@ import type { EnqueueInternals } from "../enqueue.ts";
 import { ThrottledError } from "../errors.ts";
 import { newRunId } from "../_ids.ts";
 import { throttleKey, throttleNextKey } from "../keys.ts";
-import { checkKeys, keysOf } from "../_options.ts";
+import { checkKeys, keysOf, positiveInt } from "../_options.ts";
 import type { EnqueueOptions, ResolvedTask, Run } from "../task.ts";
 import { checkKeyFn, flowKey } from "./_key.ts";
 import type { SendFn } from "./debounce.ts";
@@ -71,13 +71,6 @@ export interface ResolvedThrottle {
 }
 
 const THROTTLE_KEYS = keysOf<ThrottleOptions>({ key: true, limit: true, periodMs: true, mode: true });
-
-function positiveInt(name: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
 
 /** Validates a task's `throttle` (`where` names the task); undefined when not set. */
 export function resolveThrottle(value: unknown, where: string): ResolvedThrottle | undefined {
