@@ -1,7 +1,7 @@
 /**
- * Internal: run ids. Each id is 8 random URL-safe characters (so ids differ from their first
- * characters on, as people read and shorten them), then a random 96-bit prefix per process and a
- * counter, which make it unique across processes and machines. Built as two flat strings from a
+ * Internal: run ids. Each id is 8 random URL-safe characters, the first a letter or digit (so ids
+ * differ from their first characters on, as people read and shorten them), then a random 96-bit
+ * prefix per process and a counter, which make it unique across processes and machines. Built as two flat strings from a
  * pool of random bytes: a UUID costs Node many string pieces per id. Randomness is drawn on first
  * use, never at module load (edge runtimes forbid it there).
  *
@@ -31,6 +31,9 @@ export function newRunId(): string {
       prefix = String.fromCharCode(...codes);
     }
   }
-  const head = String.fromCharCode(char(), char(), char(), char(), char(), char(), char(), char());
+  // The first is a letter or digit (62 of the 64): an id starting with "-" reads as an option on a
+  // command line (`celeriac dlq show <id>`).
+  const first = CODES[pool[at++]! % 62]!;
+  const head = String.fromCharCode(first, char(), char(), char(), char(), char(), char(), char());
   return `${head}${prefix}${(++counter).toString(36)}`;
 }
