@@ -63,13 +63,14 @@ const active: View<ActiveRun> = {
 };
 
 const queues: View<QueueInfo> = {
-  description: "per queue: waiting, delayed, active and dead-lettered counts, oldest wait, workers",
+  description: "per queue: waiting, delayed, limited, active and dead-lettered counts, oldest wait, workers",
   read: (app) => app.inspect().queues(),
   columns: () => [
     { header: "QUEUE", cell: (q) => q.queue },
     { header: "WAITING", cell: (q) => String(q.waiting), right: true },
     { header: "SCHEDULED", cell: (q) => String(q.scheduled), right: true },
     { header: "RETRYING", cell: (q) => String(q.retrying), right: true },
+    { header: "LIMITED", cell: (q) => String(q.limited), right: true },
     { header: "ACTIVE", cell: (q) => String(q.active), right: true },
     { header: "DEAD", cell: (q) => String(q.deadLetters), right: true },
     { header: "OLDEST", cell: (q) => ms(q.oldestWaitingAgeMs) },

@@ -9,7 +9,8 @@
 
 /**
  * One queue as a broker counts it. `scheduled` and `retrying` are messages waiting for their
- * time (sent with a delay, or the next attempt of a failed one); `active` are leased.
+ * time (sent with a delay, or the next attempt of a failed one); `limited` are held back by a
+ * rate or concurrency limit (waiting for their key's turn or a free slot); `active` are leased.
  */
 export interface QueueCounts {
   queue: string;
@@ -17,6 +18,7 @@ export interface QueueCounts {
   waiting: number;
   scheduled: number;
   retrying: number;
+  limited: number;
   active: number;
   paused: boolean;
   /** Since when the oldest ready message has waited (epoch ms), or null when none waits. */
@@ -28,8 +30,11 @@ export interface QueuedRun {
   id: string;
   /** The task's name, when the broker knows it. */
   task: string | null;
-  state: "waiting" | "scheduled" | "retrying" | "active";
-  /** For scheduled and retrying: when it is due; for active: when its lease expires (epoch ms). */
+  state: "waiting" | "scheduled" | "retrying" | "limited" | "active";
+  /**
+   * For scheduled and retrying: when it is due; for active: when its lease expires (epoch ms);
+   * for limited: when its rate-limit turn comes, or null while it waits for a concurrency slot.
+   */
   at: number | null;
 }
 
@@ -50,7 +55,7 @@ export interface QueueOps {
    */
   purge(queue: string): Promise<number>;
   /**
-   * Pages through the queue's messages (waiting, delayed and leased), `limit` at a time; a page
+   * Pages through the queue's messages (waiting, delayed, held back by a limit and leased), `limit` at a time; a page
    * may hold fewer. `cursor` null: the end. Messages that stay put are listed at least once.
    */
   list(queue: string, options: { cursor?: string | null; limit: number }): Promise<QueuedRunPage>;

@@ -74,7 +74,8 @@ export function limitsContract(test: ContractTest): void {
       assert.equal(done.get("hot"), 2, "the hot key ran its limit");
       for (let i = 0; i < 10; i++) assert.equal(done.get(`cold${i}`), 2, `cold${i} ran past the hot key`);
       const [q] = await e.b.queueOps.counts(["default"]);
-      assert.equal(q?.scheduled, 298, "the hot key's other runs wait, delayed to their turn");
+      assert.equal(q?.limited, 298, "the hot key's other runs wait for their turn");
+      assert.equal(q?.scheduled, 0, "held back by the limit, not scheduled");
     });
 
     test("a concurrency limit holds per key across workers and frees with each end", async (e) => {
@@ -113,6 +114,76 @@ export function limitsContract(test: ContractTest): void {
         await Promise.all(workers.map((w) => w.stop()));
       }
       assert.deepEqual([peak.get("a"), peak.get("b")], [2, 2]);
+    });
+
+    test("runs held back by a limit are counted, listed, cancelled and purged", async (e) => {
+      const ops = e.b.queueOps;
+      if (ops === undefined) return;
+      const app = appOf(e);
+      const ran: string[] = [];
+      const single = app.task({
+        name: "single",
+        concurrency: { limit: 1 },
+        run: (i: string) => void ran.push(i),
+      });
+      const rated = app.task({
+        name: "rated",
+        rateLimit: { limit: 1, periodMs: 3_600_000 },
+        run: (i: string) => void ran.push(i),
+      });
+      const [c1, c2, c3] = await single.enqueueMany(["c1", "c2", "c3"]);
+      const [r1, r2, r3] = await rated.enqueueMany(["r1", "r2", "r3"]);
+      const leased = await e.receive(["default"], { max: 10, leaseMs: 600_000 });
+      assert.deepEqual(leased.map((d) => d.id).sort(), [c1!.id, r1!.id].sort(), "one of each runs");
+      assert.deepEqual(await e.receive(["default"], { max: 10, leaseMs: 600_000 }), [], "the rest wait");
+      const [held] = await ops.counts(["default"]);
+      assert.deepEqual(
+        { ...held, oldestWaitingAt: null },
+        {
+          queue: "default",
+          waiting: 0,
+          scheduled: 0,
+          retrying: 0,
+          limited: 4,
+          active: 2,
+          paused: false,
+          oldestWaitingAt: null,
+        },
+      );
+      const listed = new Map<string, string>();
+      for (let cursor: string | null = null, first = true; first || cursor !== null; first = false) {
+        const page = await ops.list("default", { cursor, limit: 2 });
+        for (const r of page.runs) listed.set(r.id, r.state);
+        cursor = page.cursor;
+      }
+      assert.deepEqual(
+        Object.fromEntries([...listed].sort()),
+        Object.fromEntries(
+          [
+            [c1!.id, "active"],
+            [c2!.id, "limited"],
+            [c3!.id, "limited"],
+            [r1!.id, "active"],
+            [r2!.id, "limited"],
+            [r3!.id, "limited"],
+          ].sort(),
+        ),
+      );
+      assert.equal(await c2!.cancel(), true, "a parked run can be cancelled");
+      assert.equal(await r2!.cancel(), true, "a run waiting for its rate turn can be cancelled");
+      assert.equal((await ops.counts(["default"]))[0]?.limited, 2);
+      assert.equal(await ops.purge("default"), 2, "the purge takes the held-back runs");
+      assert.equal((await c3!.status())?.state, "cancelled");
+      assert.equal((await r3!.status())?.state, "cancelled");
+      assert.equal((await ops.counts(["default"]))[0]?.limited, 0);
+      await e.b.ack!(leased);
+      await e.advance(10);
+      assert.deepEqual(
+        await e.receive(["default"], { max: 10, leaseMs: 600_000 }),
+        [],
+        "nothing held back is left",
+      );
+      assert.deepEqual(ran, []);
     });
 
     test("a slot follows its lease: a holder that never ends frees it when the lease expires", async (e) => {

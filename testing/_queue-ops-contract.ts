@@ -43,13 +43,23 @@ export function queueOpsContract(test: ContractTest): void {
       );
       assert.deepEqual(
         { ...q, oldestWaitingAt: 0 },
-        { queue: "q", waiting: 2, scheduled: 1, retrying: 1, active: 1, paused: false, oldestWaitingAt: 0 },
+        {
+          queue: "q",
+          waiting: 2,
+          scheduled: 1,
+          retrying: 1,
+          limited: 0,
+          active: 1,
+          paused: false,
+          oldestWaitingAt: 0,
+        },
       );
       assert.deepEqual(none, {
         queue: "never-used",
         waiting: 0,
         scheduled: 0,
         retrying: 0,
+        limited: 0,
         active: 0,
         paused: false,
         oldestWaitingAt: null,

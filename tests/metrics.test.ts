@@ -55,6 +55,7 @@ function queue(name: string, over: Partial<QueueMetrics> = {}): QueueMetrics {
     waiting: 0,
     scheduled: 0,
     retrying: 0,
+    limited: 0,
     active: 0,
     paused: false,
     deadLetters: 0,
@@ -83,6 +84,7 @@ const SNAPSHOT: MetricsSnapshot = {
       waiting: 4,
       scheduled: 1,
       retrying: 2,
+      limited: 6,
       active: 3,
       paused: true,
       deadLetters: 5,
@@ -202,8 +204,8 @@ describe("renderMetrics", () => {
         .join(" ");
     assert.equal(
       values("celeriac_queue_messages"),
-      "io/waiting=4 io/scheduled=1 io/retrying=2 io/active=3 " +
-        "default/waiting=0 default/scheduled=0 default/retrying=0 default/active=0",
+      "io/waiting=4 io/scheduled=1 io/retrying=2 io/limited=6 io/active=3 " +
+        "default/waiting=0 default/scheduled=0 default/retrying=0 default/limited=0 default/active=0",
     );
     assert.equal(values("celeriac_queue_dead_letters"), "io=5 default=0");
     assert.equal(values("celeriac_queue_paused"), "io=1 default=0");

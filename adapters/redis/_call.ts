@@ -23,7 +23,7 @@ function storedGuards(guard: RunGuard): string[] {
 export interface PurgePage {
   back: string;
   at: string;
-  phase: "r" | "t" | "";
+  phase: "r" | "t" | "p" | "";
   cursor: string;
 }
 
@@ -315,8 +315,11 @@ export class QueueCall {
     );
   }
 
-  /** One page of the queue's messages: `phase` "r" ready (cursor a rank), "t" timers (a scan cursor). */
-  list(phase: "r" | "t", cursor: string, limit: number): number {
+  /**
+   * One page of the queue's messages: `phase` "r" ready (cursor a rank), "t" timers (a scan
+   * cursor), "p" parked lists ("index:list name", "" from the first).
+   */
+  list(phase: "r" | "t" | "p", cursor: string, limit: number): number {
     return this.#op(OP.list, phase, cursor, String(limit));
   }
 

@@ -27,6 +27,7 @@ const STATES: Record<string, QueuedRun["state"]> = {
   w: "waiting",
   s: "scheduled",
   y: "retrying",
+  l: "limited",
   a: "active",
 };
 
@@ -69,6 +70,7 @@ export function redisQueueOps(host: QueueOpsHost): QueueOps {
             waiting: r[0] ?? 0,
             scheduled: r[1] ?? 0,
             retrying: r[2] ?? 0,
+            limited: r[7] ?? 0,
             active: r[3] ?? 0,
             paused: r[4] === 1,
             oldestWaitingAt: oldest < 0 ? null : oldest,
@@ -93,7 +95,7 @@ export function redisQueueOps(host: QueueOpsHost): QueueOps {
         page = {
           back: text(r[1], "purge back"),
           at: text(r[2], "purge time"),
-          phase: phase === "r" || phase === "t" ? phase : "",
+          phase: phase === "r" || phase === "t" || phase === "p" ? phase : "",
           cursor: text(r[4], "purge cursor"),
         };
       } while (page.phase !== "");
@@ -102,10 +104,13 @@ export function redisQueueOps(host: QueueOpsHost): QueueOps {
     list: async (queue, options) => {
       const limit = Math.max(1, Math.min(Math.floor(options.limit), PAGE));
       const cursor = options.cursor ?? "r:0";
-      const m = /^([rt]):(\d+)$/.exec(cursor);
+      const m = /^(?:([rt]):(\d+)|(p):(|\d+:[\s\S]*))$/.exec(cursor);
       if (m === null) throw new TypeError(`not a cursor of this backend: ${cursor}`);
-      const phase = m[1] as "r" | "t";
-      const r = list(await one(host, queue, (c) => c.list(phase, m[2] as string, limit)), "queue page");
+      const phase = (m[1] ?? m[3]) as "r" | "t" | "p";
+      const r = list(
+        await one(host, queue, (c) => c.list(phase, (m[2] ?? m[4]) as string, limit)),
+        "queue page",
+      );
       const runs: QueuedRun[] = [];
       for (let i = 2; i + 3 < r.length; i += 4) {
         const task = taskName(text(r[i + 1], "task"));

@@ -21,6 +21,8 @@ interface Entry {
   retry: boolean;
   reserved?: boolean;
   holding?: boolean;
+  /** While delayed to its rate-limit turn: that turn (counted as limited, not scheduled). */
+  turn?: number | undefined;
 }
 
 /** Called for each message as it is leased, with its delivery and the time of the lease. */
@@ -35,6 +37,8 @@ class QueueState {
   /** Delayed entries, first attempts and retries. */
   delayed = 0;
   retrying = 0;
+  /** Held back by a limit: parked for a concurrency slot, or delayed to a rate-limit turn. */
+  limited = 0;
   leased = 0;
   paused = false;
 }
@@ -153,7 +157,10 @@ export class MessageQueues {
       this.#queue(entry.message.queue).leased--;
       this.#free(entry);
     }
-    if (entry.state === "parked") this.#limiter.unpark((e) => e === entry);
+    if (entry.state === "parked") {
+      this.#limiter.unpark((e) => e === entry);
+      this.#queue(entry.message.queue).limited--;
+    }
     if (entry.state === "ready") this.#queue(entry.message.queue).size--;
     if (entry.state === "delayed") this.#delayedCount(entry, -1);
     entry.state = "gone";
@@ -198,7 +205,10 @@ export class MessageQueues {
 
   #delayedCount(entry: Entry, by: number): void {
     const q = this.#queue(entry.message.queue);
-    if (entry.retry) q.retrying += by;
+    if (entry.turn !== undefined) {
+      q.limited += by;
+      if (by < 0) entry.turn = undefined;
+    } else if (entry.retry) q.retrying += by;
     else q.delayed += by;
   }
 
@@ -207,7 +217,9 @@ export class MessageQueues {
     const back = this.#limiter.freed(entry);
     for (let i = back.length - 1; i >= 0; i--) {
       const parked = back[i]!;
-      if (parked.state === "parked") this.#enqueueReady(parked, true);
+      if (parked.state !== "parked") continue;
+      this.#queue(parked.message.queue).limited--;
+      this.#enqueueReady(parked, true);
     }
     if (back.length > 0) this.wake();
   }
@@ -260,10 +272,12 @@ export class MessageQueues {
             const admission = this.#limiter.admit(entry, now);
             if (admission.kind === "park") {
               entry.state = "parked";
+              q.limited++;
               continue;
             }
             if (admission.kind === "defer") {
               entry.state = "delayed";
+              entry.turn = admission.at;
               this.#delayedCount(entry, 1);
               this.#delayed.push(admission.at, entry);
               continue;
@@ -302,7 +316,15 @@ export class MessageQueues {
   counts(name: string): Omit<QueueCounts, "queue"> {
     const q = this.#queues.get(name);
     if (q === undefined) {
-      return { waiting: 0, scheduled: 0, retrying: 0, active: 0, paused: false, oldestWaitingAt: null };
+      return {
+        waiting: 0,
+        scheduled: 0,
+        retrying: 0,
+        limited: 0,
+        active: 0,
+        paused: false,
+        oldestWaitingAt: null,
+      };
     }
     let oldest: number | null = null;
     for (const bucket of q.buckets) {
@@ -317,6 +339,7 @@ export class MessageQueues {
       waiting: q.size,
       scheduled: q.delayed,
       retrying: q.retrying,
+      limited: q.limited,
       active: q.leased,
       paused: q.paused,
       oldestWaitingAt: oldest,
@@ -349,7 +372,7 @@ export class MessageQueues {
       if (entry.state === "delayed" && entry.message.queue === name) drop(entry);
     }
     for (const entry of this.#limiter.unpark((e) => e.message.queue === name)) drop(entry);
-    q.size = q.delayed = q.retrying = 0;
+    q.size = q.delayed = q.retrying = q.limited = 0;
     return ids;
   }
 
@@ -375,16 +398,17 @@ export class MessageQueues {
       }
     }
     for (const entry of this.#pending.values()) {
-      if (entry.message.queue !== name || (entry.state !== "delayed" && entry.state !== "leased")) continue;
-      const run: QueuedRun =
-        entry.state === "leased"
-          ? { id: entry.message.id, task: task(entry), state: "active", at: entry.expiresAt }
-          : {
-              id: entry.message.id,
-              task: task(entry),
-              state: entry.retry ? "retrying" : "scheduled",
-              at: entry.message.notBefore ?? null,
-            };
+      if (entry.message.queue !== name) continue;
+      const id = entry.message.id;
+      let run: QueuedRun;
+      if (entry.state === "leased") run = { id, task: task(entry), state: "active", at: entry.expiresAt };
+      else if (entry.state === "parked") run = { id, task: task(entry), state: "limited", at: null };
+      else if (entry.state !== "delayed") continue;
+      else if (entry.turn !== undefined) run = { id, task: task(entry), state: "limited", at: entry.turn };
+      else {
+        const state = entry.retry ? "retrying" : "scheduled";
+        run = { id, task: task(entry), state, at: entry.message.notBefore ?? null };
+      }
       if (!add(run)) return { runs, next: i - 1 };
     }
     return { runs, next: null };

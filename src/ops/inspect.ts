@@ -175,6 +175,7 @@ export async function metricsText(host: OpsHost): Promise<string> {
       waiting: q.waiting,
       scheduled: q.scheduled,
       retrying: q.retrying,
+      limited: q.limited,
       active: q.active,
       paused: q.paused,
       deadLetters: q.deadLetters,

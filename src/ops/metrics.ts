@@ -61,6 +61,8 @@ export interface QueueMetrics {
   scheduled: number;
   /** Next attempts of failed runs, not yet due. */
   retrying: number;
+  /** Held back by a rate or concurrency limit. */
+  limited: number;
   /** Leased by a worker. */
   active: number;
   paused: boolean;
@@ -93,7 +95,7 @@ export interface RenderMetricsOptions {
 
 const PREFIX = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const OUTCOMES = ["succeeded", "failed", "retried", "rejected", "expired"] as const;
-const STATES = ["waiting", "scheduled", "retrying", "active"] as const;
+const STATES = ["waiting", "scheduled", "retrying", "limited", "active"] as const;
 
 type Labels = ReadonlyArray<readonly [name: string, value: string]>;
 
@@ -168,7 +170,7 @@ export function renderMetrics(snapshot: MetricsSnapshot, options: RenderMetricsO
     "queue_messages",
     "gauge",
     "Messages in a queue by state: waiting (ready), scheduled (delayed), retrying (next attempt " +
-      "not due), active (leased).",
+      "not due), limited (held back by a rate or concurrency limit), active (leased).",
     queues.flatMap((q) => STATES.map((state) => sample("", [...queueLabel(q), ["state", state]], q[state]))),
   );
   family(

@@ -13,15 +13,16 @@ const PURGEABLE = `{ ['${storedState("queued")}'] = true, ['${storedState("sched
  * counts — the queue's counts.
  *   ARGV: (none)
  *   reply: { waiting, scheduled, retrying, active, paused 1|0, dead letters, oldest waiting
- *          since (epoch ms) | -1 }
+ *          since (epoch ms) | -1, limited }
  * The oldest waiting message is the oldest head of the ten priorities (one range read each).
  */
 export const COUNTS = `
-  local c = redis.call('HMGET', counters, 'd', 'y')
-  local d, y = math.max(tonumber(c[1]) or 0, 0), math.max(tonumber(c[2]) or 0, 0)
+  local c = redis.call('HMGET', counters, 'd', 'y', 'g', 'l')
+  local function count(v) return math.max(tonumber(v) or 0, 0) end
+  local d, y, g, l = count(c[1]), count(c[2]), count(c[3]), count(c[4])
   local isPaused = redis.call('ZSCORE', timers, PAUSED) and 1 or 0
   local waiting = redis.call('ZCARD', readySet)
-  local active = math.max(redis.call('ZCARD', timers) - d - y - isPaused, 0)
+  local active = math.max(redis.call('ZCARD', timers) - d - y - g - isPaused, 0)
   local oldest = -1
   if waiting > 0 then
     for p = 9, 0, -1 do
@@ -33,7 +34,7 @@ export const COUNTS = `
       end
     end
   end
-  res = { waiting, d, y, active, isPaused, redis.call('HLEN', deadLetters), oldest }
+  res = { waiting, d, y, active, isPaused, redis.call('HLEN', deadLetters), oldest, l }
 `;
 
 /**
@@ -51,12 +52,14 @@ export const PAUSE = `
 `;
 
 /**
- * purge — removes up to `limit` messages that were waiting or delayed when the purge began:
- * ready ones with a sequence up to `back` (the back counter then), delayed ones sent (.s) before
- * `at` (µs); their runs that had not started are marked cancelled and expire after `ttl`.
- *   ARGV: back | "" (first call: read it now), at | "", limit, ttl, phase ("r" ready, "t" delayed),
- *         cursor (the timers scan's, for phase t)
- *   reply: { removed, back, at, next phase ("r", "t" or "" when done), next cursor }
+ * purge — removes up to `limit` messages that were waiting, delayed or parked by a limit when the
+ * purge began: ready ones with a sequence up to `back` (the back counter then), delayed ones sent
+ * (.s) before `at` (µs), parked ones with a place in the queue's order (.n) up to `back`; their
+ * runs that had not started are marked cancelled and expire after `ttl`.
+ * A parked list is taken whole (rewritten with the ones that stay).
+ *   ARGV: back | "" (first call: read it now), at | "", limit, ttl, phase ("r" ready, "t"
+ *         delayed, "p" parked), cursor (the timers scan's for phase t; the last list's name for p)
+ *   reply: { removed, back, at, next phase ("r", "t", "p" or "" when done), next cursor }
  */
 export const PURGE = `
   local PURGEABLE = ${PURGEABLE}
@@ -95,7 +98,7 @@ export const PURGE = `
     for i = 1, #list, 2 do
       local member, score = list[i], tonumber(list[i + 1])
       local kind = timerKind(score)
-      if member ~= PAUSED and kind ~= 1 then
+      if member ~= PAUSED and kind ~= 1 and string.sub(member, 1, 1) ~= '!' then
         local sent = tonumber(redis.call('HGET', runKeyOf(member), '.s'))
         if not sent or sent < tonumber(at) then
           redis.call('ZREM', timers, member)
@@ -104,17 +107,43 @@ export const PURGE = `
         end
       end
     end
-    if cursor == '0' then phase = '' end
+    if cursor == '0' then phase = 'p'; cursor = '' end
+  end
+  if phase == 'p' then
+    while removed < limit do
+      local from = cursor == '' and '-' or '(' .. cursor
+      local name = redis.call('ZRANGEBYLEX', parkedLists, from, '+', 'LIMIT', 0, 1)[1]
+      if not name then phase = ''; break end
+      cursor = name
+      local ids = redis.call('LRANGE', name, 0, -1)
+      local keep, gone = {}, 0
+      for i = 1, #ids do
+        local m = redis.call('HMGET', runKeyOf(ids[i]), '.n', '.z')
+        local seq = tonumber(m[1])
+        if m[2] == name and seq and seq <= tonumber(back) then
+          redis.call('HSET', runKeyOf(ids[i]), '.z', '', '.n', '')
+          drop(ids[i]); gone = gone + 1
+        else
+          keep[#keep + 1] = ids[i]
+        end
+      end
+      if gone > 0 then
+        redis.call('DEL', name)
+        for i = 1, #keep, 1000 do redis.call('RPUSH', name, unpack(keep, i, math.min(i + 999, #keep))) end
+        unparked(name, gone)
+      end
+    end
   end
   res = { removed, '~' .. back, '~' .. at, '~' .. phase, '~' .. cursor }
 `;
 
 /**
  * list — a page of the queue's messages: phase "r" pages the ready set by rank (from `cursor`),
- * phase "t" scans the timers set (ZSCAN `cursor`).
+ * phase "t" scans the timers set (ZSCAN `cursor`), phase "p" the parked lists (`cursor`
+ * "index:list name", or "" from the first).
  *   ARGV: phase, cursor, limit
- *   reply: { next phase ("r", "t" or ""), next cursor, then per message: ~id, ~task JSON | "",
- *          ~state code (w waiting, s scheduled, y retrying, a active), at | -1 }
+ *   reply: { next phase ("r", "t", "p" or ""), next cursor, then per message: ~id, ~task JSON |
+ *          "", ~state code (w waiting, s scheduled, y retrying, l limited, a active), at | -1 }
  */
 export const LIST = `
   local phase, cursor, limit = nextArg(), nextArg(), nextNumber()
@@ -129,13 +158,13 @@ export const LIST = `
     local ids = redis.call('ZRANGE', readySet, from, from + limit - 1)
     for i = 1, #ids do add(ids[i], 'w', -1) end
     if #ids < limit then phase = 't'; cursor = '0' else cursor = tostring(from + #ids) end
-  else
+  elseif phase == 't' then
     local scan = redis.call('ZSCAN', timers, cursor, 'COUNT', limit)
     cursor = scan[1]
     local list = scan[2]
     for i = 1, #list, 2 do
       local member, score = list[i], tonumber(list[i + 1])
-      if member ~= PAUSED then
+      if string.sub(member, 1, 1) ~= '!' then
         local kind = timerKind(score)
         if kind == 1 then
           local _, id = splitLease(member)
@@ -145,7 +174,33 @@ export const LIST = `
         end
       end
     end
-    if cursor == '0' then phase = '' end
+    if cursor == '0' then phase = 'p'; cursor = '' end
+  else
+    local index, name = string.match(cursor, '^(%d+):(.*)$')
+    index = tonumber(index) or 0
+    local listed = 0
+    while listed < limit do
+      local found = redis.call('ZRANGEBYLEX', parkedLists, name and '[' .. name or '-', '+', 'LIMIT', 0, 1)[1]
+      if not found then phase = ''; cursor = ''; break end
+      if found ~= name then index = 0; name = found end
+      -- A rate key's parked messages wait for its next turn (its timer); a slot has no time.
+      local at = -1
+      if string.sub(name, #queueBase + 1, #queueBase + 4) == ':rw:' then
+        local key = string.sub(name, #queueBase + 5)
+        local score = redis.call('ZSCORE', timers, turnMember(key))
+        if score then at = timerTime(tonumber(score)) end
+      end
+      local ids = redis.call('LRANGE', name, index, index + limit - listed - 1)
+      for i = 1, #ids do add(ids[i], 'l', at) end
+      listed = listed + #ids
+      index = index + #ids
+      cursor = integer(index) .. ':' .. name
+      if listed < limit then
+        local nextName = redis.call('ZRANGEBYLEX', parkedLists, '(' .. name, '+', 'LIMIT', 0, 1)[1]
+        if not nextName then phase = ''; cursor = ''; break end
+        name = nextName; index = 0
+      end
+    end
   end
   res = { '~' .. phase, '~' .. cursor }
   for i = 1, #out do res[#res + 1] = out[i] end

@@ -54,6 +54,6 @@ export const ENQUEUE = `
       redis.call('HSET', key, unpack(f))
       redis.call('PERSIST', key)
     end
-    schedule(id, priority, notBefore, attempt)
+    schedule(id, priority, notBefore, attempt, fieldOf(f, '.l'))
   end
 `;

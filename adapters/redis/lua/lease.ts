@@ -46,7 +46,7 @@ export const RELEASE = `
 `;
 
 /**
- * cancel — removes a message that is waiting (ready or delayed); with `leased` 1, also the lease
+ * cancel — removes a message that is waiting (ready, delayed or parked by a limit); with `leased` 1, also the lease
  * of one being run (its holder's renewals then report it cancelled, its outcome is not recorded).
  *   ARGV: id, leased 1|0
  *   reply: 1 | 0
@@ -63,7 +63,7 @@ export const CANCEL = `
     elseif redis.call('ZREM', timers, leaseMember(was[2], id)) == 1 then
       freeSlot(id, was[2]); settle(key)
     else res = 0 end
-  elseif redis.call('ZREM', readySet, id) == 1 or undelay(id) then
+  elseif redis.call('ZREM', readySet, id) == 1 or undelay(id) or unpark(id) then
     settle(key)
   else res = 0 end
 `;

@@ -19,13 +19,19 @@ const startable = `{ ${STARTABLE_STATES.map((s) => `['${storedState(s)}'] = true
  *   2 B:t   timers ZSET: time·30 + kind·10 + (9 − priority); kind 0 a delayed message (member:
  *           its id) due at time, kind 2 the same for a later attempt of a failed run, kind 1 a
  *           lease (member: receipt|id) that expires at time; and while the queue is paused, the
- *           member PAUSED at score −1 (always the head, so a receive sees it first)
+ *           member PAUSED at score −1 (always the head, so a receive sees it first); a member
+ *           !r:<key> (kind 0) is the turn timer of a rate key whose list holds parked messages
  *   3 B:c   counters HASH: b (back of a priority, grows), f (front, shrinks), d and y (delayed
- *           messages of kind 0 and kind 2 in the timers set: the rest of it are leases)
+ *           messages of kind 0 and kind 2 in the timers set), g (rate keys' turn timers in it:
+ *           the rest of it are leases), l (messages parked in the limits' lists)
  *   4 B:w   wake-up marker ZSET (one member), popped by blocking waiters
  *   5 B:x   dead letters HASH: id → JSON
  *   6 B:xi  dead letter index ZSET: id → microseconds when added
  *   7…      run records (B:run:<id>) and idempotency keys, referenced by index from ARGV
+ * Limits' keys, under the same tag: B:rl:<key> a rate key's next turn (ms), B:rw:<key> the LIST of
+ * messages waiting for a turn of the key, B:cc:<key> a concurrency key's held slots (ZSET of lease
+ * members), B:cw:<key> the LIST of messages waiting for one of its slots, B:pk the ZSET (lex) of
+ * the non-empty lists, for purges and listings.
  * ARGV: 1 how many messages the call's receive ops ask for in all (popped at once); then ops,
  *   each an op code and its arguments.
  */
@@ -118,6 +124,11 @@ local function readFields(n)
   for i = 1, 2 * n do f[i] = nextArg() end
   return f
 end
+-- The value of a field in a flat field list, or nil.
+local function fieldOf(f, name)
+  for i = 1, #f, 2 do if f[i] == name then return f[i + 1] end end
+  return nil
+end
 local function tilde(list)
   for i = 1, #list do list[i] = '~' .. list[i] end
   return list
@@ -139,10 +150,78 @@ local function undelay(id)
   redis.call('HINCRBY', counters, delayedCounter(timerKind(tonumber(score))), -1)
   return true
 end
--- Takes the message of id out of the ready and timers sets (it is being replaced).
+local parkedLists = queueBase .. ':pk'
+-- A message parked in a limit's list (its .z names the list; .n its sequence in the ready set's
+-- order, which a purge compares with its back counter); a list that was empty joins the parked
+-- lists (true: it was empty).
+local function park(list, id, seq)
+  local new = redis.call('RPUSH', list, id) == 1
+  if new then redis.call('ZADD', parkedLists, 0, list) end
+  redis.call('HSET', runKeyOf(id), '.z', list, '.n', seq)
+  redis.call('HINCRBY', counters, 'l', 1)
+  return new
+end
+-- Messages leaving a parked list (n of them): the list leaves the parked lists once empty.
+local function unparked(list, n)
+  if n > 0 then redis.call('HINCRBY', counters, 'l', -n) end
+  if redis.call('LLEN', list) == 0 then redis.call('ZREM', parkedLists, list) end
+end
+-- Takes a parked message out of its list; false when it is in none.
+local function unpark(id)
+  local list = redis.call('HGET', runKeyOf(id), '.z')
+  if not list or list == '' or redis.call('LREM', list, 1, id) == 0 then return false end
+  redis.call('HSET', runKeyOf(id), '.z', '', '.n', '')
+  unparked(list, 1)
+  return true
+end
+-- Takes the message of id out of the ready and timers sets or its parked list (it is being
+-- replaced).
 local function unqueue(id, receipt)
-  if redis.call('ZREM', readySet, id) == 0 then undelay(id) end
+  if redis.call('ZREM', readySet, id) == 0 and not undelay(id) then unpark(id) end
   if receipt and receipt ~= '' then redis.call('ZREM', timers, leaseMember(receipt, id)) end
+end
+-- Limits (a message's .l "limit\tperiodMs\tkey" and .k "limit\tkey"; .v "1" once its rate-limit
+-- turn is reserved). Their keys share the queue's hash tag.
+local function rateKey(key) return queueBase .. ':rl:' .. key end
+local function rateListKey(key) return queueBase .. ':rw:' .. key end
+local function slotsKey(key) return queueBase .. ':cc:' .. key end
+local function slotListKey(key) return queueBase .. ':cw:' .. key end
+local function turnMember(key) return '!r:' .. key end
+local function rateOf(spec)
+  local limit, period, key = string.match(spec, '^(%d+)\t(%d+)\t(.*)$')
+  return tonumber(limit), tonumber(period), key
+end
+local function concurrencyOf(spec)
+  local limit, key = string.match(spec, '^(%d+)\t(.*)$')
+  return tonumber(limit), key
+end
+-- A rate key's next turn as a cell rate: base (its stored time, or ms when that has passed) is
+-- free while base − ms is within the period less one step (bursts of up to the limit).
+local function rateBase(key, ms) return math.max(tonumber(redis.call('GET', rateKey(key))) or 0, ms) end
+local function turnAt(base, limit, period) return math.ceil(base - (period - period / limit)) end
+local function reserveTurns(key, base, step, n, ms)
+  local tat = base + n * step
+  redis.call('SET', rateKey(key), string.format('%.3f', tat), 'PX', integer(math.max(1, tat - ms)))
+  return tat
+end
+-- Arms the turn timer of a rate key (or brings it forward to at).
+local function armTurn(key, at)
+  local score = timerScore(at, 0, 9)
+  if redis.call('ZADD', timers, 'LT', score, turnMember(key)) == 1 then redis.call('HINCRBY', counters, 'g', 1) end
+  sawTimer(tonumber(score))
+end
+-- A message of a rate-limited task sent for now waits in its key's list, behind one timer per key
+-- that lets it into the queue with its turn reserved (so a backlog of held-back runs costs
+-- other messages of the queue nothing). It takes its place in the queue's order now (.n, the
+-- back counter's next), and goes into the ready set at that place.
+local function parkForTurn(id, spec)
+  local limit, period, key = rateOf(spec)
+  if not limit then return false end
+  flush()
+  if park(rateListKey(key), id, redis.call('HINCRBY', counters, 'b', 1)) then
+    armTurn(key, turnAt(rateBase(key, now().ms), limit, period))
+  end
+  return true
 end
 -- woke: a message was sent (arm the marker); moreReady: a receive took all it asked for;
 -- markWanted: false when a worker chaining from task to task should wake no one.
@@ -170,27 +249,21 @@ local function sentAt(f, notBefore, sentMs)
     f[#f + 1] = '.e'; f[#f + 1] = sentMs ~= '' and sentMs or integer(now().ms)
   end
 end
--- A sent message waits in the timers set until notBefore, or goes to the back of the ready set.
-local function schedule(id, priority, notBefore, attempt)
+-- A sent message waits in the timers set until notBefore, in its rate key's list (rate: its .l),
+-- or goes to the back of the ready set.
+local function schedule(id, priority, notBefore, attempt, rate)
   if notBefore ~= '' and tonumber(notBefore) > now().ms then
     local kind = (tonumber(attempt) or 1) > 1 and 2 or 0
     local score = timerScore(tonumber(notBefore), kind, priority)
     redis.call('ZADD', timers, score, id)
     redis.call('HINCRBY', counters, delayedCounter(kind), 1)
     sawTimer(tonumber(score))
+  elseif rate and parkForTurn(id, rate) then
+    -- parked
   else
     toBack[#toBack + 1] = priority; toBack[#toBack + 1] = id
   end
   woke = true
-end
--- Limits (a message's .l "limit\tperiodMs\tkey" and .k "limit\tkey"; .v "1" once its rate-limit
--- turn is reserved). Their keys share the queue's hash tag.
-local function rateKey(key) return queueBase .. ':rl:' .. key end
-local function slotsKey(key) return queueBase .. ':cc:' .. key end
-local function parkedKey(key) return queueBase .. ':cw:' .. key end
-local function concurrencyOf(spec)
-  local limit, key = string.match(spec, '^(%d+)\t(.*)$')
-  return tonumber(limit), key
 end
 -- Slots taken by this call (their leases reach the timers set when the call ends).
 local heldNow = {}
@@ -215,34 +288,34 @@ local function holdSlot(spec, member)
   redis.call('ZADD', slotsKey(key), 0, member)
   heldNow[member] = true
 end
--- Whether a message (its HMGET m: .l m[7], .k m[8], .v m[9]) may be leased at ms: 'lease' (and
--- whether it takes a slot), 'defer' (its rate turn is reserved: it waits in the timers set) or
--- 'park' (its concurrency key is full: it waits in the key's parked list).
-local function admit(id, m, ms)
+-- Whether a message (its HMGET m: .p m[2], .l m[7], .k m[8], .v m[9]; seq its place in the ready
+-- set) may be leased at ms: 'lease' (and whether it takes a slot) or 'park' (its concurrency key
+-- is full, or no turn of its rate key is free: it waits in the key's list).
+local function admit(id, m, ms, seq)
   local climit, ckey
   if m[8] then
     climit, ckey = concurrencyOf(m[8])
     if climit and liveSlots(ckey, ms) >= climit then
-      redis.call('RPUSH', parkedKey(ckey), id)
+      park(slotListKey(ckey), id, seq)
       return 'park', false
     end
   end
   if m[7] and m[9] ~= '1' then
-    local limit, period, key = string.match(m[7], '^(%d+)\t(%d+)\t(.*)$')
-    limit, period = tonumber(limit), tonumber(period)
+    local limit, period, key = rateOf(m[7])
     if limit and period then
-      local step = period / limit
-      local base = math.max(tonumber(redis.call('GET', rateKey(key))) or 0, ms)
-      redis.call('SET', rateKey(key), string.format('%.3f', base + step), 'PX', integer(math.max(1, base + step - ms)))
-      if base - ms > period - step then
-        local at = math.ceil(base - (period - step))
-        local priority = priorityOf(m[2])
-        redis.call('ZADD', timers, timerScore(at, 0, priority), id)
-        redis.call('HINCRBY', counters, 'd', 1)
-        redis.call('HSET', runKeyOf(id), '.v', '1')
-        sawTimer(tonumber(timerScore(at, 0, priority)))
-        return 'defer', false
+      local list = rateListKey(key)
+      -- Others of the key wait for a turn already (their timer is armed): behind them.
+      if redis.call('LLEN', list) > 0 then
+        park(list, id, seq)
+        return 'park', false
       end
+      local base = rateBase(key, ms)
+      if base - ms > period - period / limit then
+        park(list, id, seq)
+        armTurn(key, turnAt(base, limit, period))
+        return 'park', false
+      end
+      reserveTurns(key, base, period / limit, 1, ms)
     end
   end
   return 'lease', climit ~= nil
@@ -255,10 +328,69 @@ local function freeSlot(id, receipt)
   if not spec then return end
   local _, key = concurrencyOf(spec)
   redis.call('ZREM', slotsKey(key), leaseMember(receipt, id))
-  local next = redis.call('LPOP', parkedKey(key))
+  local list = slotListKey(key)
+  local next = redis.call('LPOP', list)
   if next then
-    toFront({ priorityOf(redis.call('HGET', runKeyOf(next), '.p')), next })
+    local p = redis.call('HGET', runKeyOf(next), '.p')
+    redis.call('HSET', runKeyOf(next), '.z', '', '.n', '')
+    unparked(list, 1)
+    toFront({ priorityOf(p), next })
     woke = true
+  end
+end
+-- The turn timer of a rate key came due at ms: as many of its parked messages as it has free
+-- turns go to the front of the queue with their turns reserved (.v); the timer is armed again for
+-- the next turn while any wait.
+local function releaseTurns(key, ms)
+  local list = rateListKey(key)
+  local head = redis.call('LINDEX', list, 0)
+  local limit, period
+  if head then limit, period = rateOf(redis.call('HGET', runKeyOf(head), '.l') or '') end
+  if not limit or not period then
+    if head then
+      -- Not a rate-limited message any more (replaced): it goes on without a turn.
+      redis.call('LPOP', list)
+      redis.call('HSET', runKeyOf(head), '.z', '', '.n', '')
+      toFront({ priorityOf(redis.call('HGET', runKeyOf(head), '.p')), head })
+      woke = true
+      unparked(list, 1)
+    end
+    if redis.call('LLEN', list) > 0 then
+      redis.call('ZADD', timers, timerScore(ms, 0, 9), turnMember(key))
+    else
+      redis.call('HINCRBY', counters, 'g', -1)
+    end
+    return
+  end
+  local step = period / limit
+  local base = rateBase(key, ms)
+  local n = 0
+  if base - ms <= period - step then n = math.min(limit, math.floor((period - step - (base - ms)) / step + 1e-6) + 1) end
+  if n > 0 then
+    local ids = redis.call('LPOP', list, n) or {}
+    local back = {}
+    for i = 1, #ids do
+      local r = redis.call('HMGET', runKeyOf(ids[i]), '.q', '.p', '.n')
+      if r[1] == '1' then
+        redis.call('HSET', runKeyOf(ids[i]), '.v', '1', '.z', '', '.n', '')
+        -- Back in the ready set at the place it took when sent (or parked).
+        back[#back + 1] = readyScore(priorityOf(r[2]), tonumber(r[3]) or 0); back[#back + 1] = ids[i]
+      end
+    end
+    if #back > 0 then
+      base = math.max(reserveTurns(key, base, step, #back / 2, ms), ms)
+      redis.call('ZADD', readySet, unpack(back))
+      poolDry = false
+      woke = true
+    end
+    unparked(list, #ids)
+  end
+  if redis.call('LLEN', list) > 0 then
+    local score = timerScore(math.max(turnAt(base, limit, period), ms + 1), 0, 9)
+    redis.call('ZADD', timers, score, turnMember(key))
+    sawTimer(tonumber(score))
+  else
+    redis.call('HINCRBY', counters, 'g', -1)
   end
 end
 -- The message of key is gone for good (acked or cancelled): a key holding only the message goes

@@ -36,13 +36,15 @@ export const RECEIVE = `
       timersChecked = true; sawTimer(tonumber(head[2]))
     else
       local list = redis.call('ZRANGEBYSCORE', timers, '-inf', integer(bound), 'WITHSCORES', 'LIMIT', 0, 1000)
-      local members, expired = {}, {}
+      local members, expired, turns = {}, {}, {}
       local promoted = { [0] = 0, [2] = 0 }
       for i = 1, #list, 2 do
         local member, score = list[i], tonumber(list[i + 1])
         members[#members + 1] = member
         local kind = timerKind(score)
-        if kind ~= 1 then
+        if string.sub(member, 1, 3) == '!r:' then
+          turns[#turns + 1] = string.sub(member, 4)
+        elseif kind ~= 1 then
           promoted[kind] = promoted[kind] + 1
           toBack[#toBack + 1] = 9 - score % 10; toBack[#toBack + 1] = member
         else
@@ -62,6 +64,8 @@ export const RECEIVE = `
       end
       flush()
       toFront(expired)
+      -- Rate keys' turns came due (after the ZREM: a key still waiting arms its timer again).
+      for i = 1, #turns do releaseTurns(turns[i], t.ms) end
       if #members == 1000 then due = 0 end
     end
   end
@@ -86,7 +90,7 @@ export const RECEIVE = `
     local taken, refills = 0, 0
     while taken < take do
       taken = taken + 1
-      local id = pool[poolAt]
+      local id, readyAt = pool[poolAt], pool[poolAt + 1]
       poolAt = poolAt + 2
       local key = runKeyOf(id)
       local m = redis.call('HMGET', key, '.b', '.p', '.d', '.a', 'state', '.w', '.l', '.k', '.v')
@@ -94,7 +98,8 @@ export const RECEIVE = `
       local holds = false
       if body and (m[7] or m[8]) then
         local verdict
-        verdict, holds = admit(id, m, t.ms)
+        local seq = integer(tonumber(readyAt) - (9 - priorityOf(m[2])) * 1e14)
+        verdict, holds = admit(id, m, t.ms, seq)
         if verdict ~= 'lease' then
           body = nil
           -- Held back: another message takes its place in this call (bounded per call).

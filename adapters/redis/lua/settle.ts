@@ -81,6 +81,6 @@ export const RETRY = `
     messageFields(f, body, priority, attempt)
     sentAt(f, notBefore, '')
     redis.call('HSET', key, unpack(f))
-    schedule(id, priority, notBefore, attempt)
+    schedule(id, priority, notBefore, attempt, fieldOf(f, '.l'))
   end
 `;
