@@ -40,6 +40,7 @@ import { Redis as UpstashRedis } from "@upstash/redis";
 import { Redis as IoRedis } from "ioredis";
 import { startRedis, startUpstashBridge } from "../dev/mod.ts";
 import {
+  breakdown,
   type Delta,
   fixed,
   int,
@@ -177,22 +178,6 @@ function medPer(xs: readonly PerTask[]): PerTask {
 function medianRun(n: number, runs: readonly CycleResult[]): CycleResult {
   const sorted = [...runs].sort((a, b) => perSec(n, a.drain) - perSec(n, b.drain));
   return sorted[sorted.length >> 1]!;
-}
-
-/** Commands per task, by command, for several columns; the busiest first. */
-function breakdown(columns: readonly { name: string; n: number; delta: Delta }[], top = 16): string {
-  const names = new Set<string>();
-  for (const c of columns) for (const k of c.delta.calls.keys()) names.add(k);
-  const weight = (k: string) => Math.max(...columns.map((c) => (c.delta.calls.get(k) ?? 0) / c.n));
-  const rows = [...names].sort((a, b) => weight(b) - weight(a));
-  const shown = rows.slice(0, top);
-  const rest = rows.slice(top);
-  const cell = (c: { n: number; delta: Delta }, ks: readonly string[]) =>
-    fixed(ks.reduce((s, k) => s + (c.delta.calls.get(k) ?? 0), 0) / c.n, 2);
-  const body = shown.map((k) => [k.toUpperCase(), ...columns.map((c) => cell(c, [k]))]);
-  if (rest.length > 0) body.push([`(${rest.length} others)`, ...columns.map((c) => cell(c, rest))]);
-  body.push(["**total**", ...columns.map((c) => `**${fixed(totalCalls(c.delta) / c.n, 2)}**`)]);
-  return table(["command (per task)", ...columns.map((c) => c.name)], body);
 }
 
 // ---------------------------------------------------------------- the run
