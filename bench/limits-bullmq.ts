@@ -132,6 +132,10 @@ async function run(probe: Probe, url: string, spec: Outcome["spec"]): Promise<Ou
     for (const c of children) c.send("stop");
     const spans = (await Promise.all(reports)).flatMap((r) => r.spans);
     await Promise.all(children.map((c) => c.exited));
+    // Each job ran once: no more handler calls than jobs once both processes stopped.
+    if (spans.length !== spec.n) {
+      throw new Error(`${spec.side} ${spec.section}: ${spans.length} handler calls for ${spec.n} jobs`);
+    }
     return { spec, enqueue: enqueue.delta, drain: drain.delta, spans };
   } finally {
     for (const c of children) if (c.process.exitCode === null) c.process.kill("SIGTERM");

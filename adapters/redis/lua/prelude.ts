@@ -267,9 +267,11 @@ local function schedule(id, priority, notBefore, attempt, rate)
 end
 -- Slots taken by this call (their leases reach the timers set when the call ends).
 local heldNow = {}
--- Live slots of a concurrency key: lease members whose lease is still in the timers set and not
--- expired at ms, or taken by this call (others are dropped: their holder ended or died).
-local function liveSlots(key, ms)
+-- Whether a concurrency key's slots are all held at ms: held are lease members whose lease is
+-- still in the timers set and not expired, or taken by this call (others are dropped: their
+-- holder ended or died). Fewer members than slots: free, without looking at them.
+local function slotsFull(key, ms, limit)
+  if redis.call('ZCARD', slotsKey(key)) < limit then return false end
   local members = redis.call('ZRANGE', slotsKey(key), 0, -1)
   local live = 0
   for i = 1, #members do
@@ -281,7 +283,7 @@ local function liveSlots(key, ms)
       else redis.call('ZREM', slotsKey(key), members[i]) end
     end
   end
-  return live
+  return live >= limit
 end
 local function holdSlot(spec, member)
   local _, key = concurrencyOf(spec)
@@ -295,7 +297,7 @@ local function admit(id, m, ms, seq)
   local climit, ckey
   if m[8] then
     climit, ckey = concurrencyOf(m[8])
-    if climit and liveSlots(ckey, ms) >= climit then
+    if climit and slotsFull(ckey, ms, climit) then
       park(slotListKey(ckey), id, seq)
       return 'park', false
     end
