@@ -152,7 +152,8 @@ local function undelay(id)
 end
 local parkedLists = queueBase .. ':pk'
 -- A message parked in a limit's list (its .z names the list; .n its sequence in the ready set's
--- order, which a purge compares with its back counter); a list that was empty joins the parked
+-- order, which a purge compares with its back counter; both are read only for a message found in
+-- that list, so they are not cleared when it leaves); a list that was empty joins the parked
 -- lists (true: it was empty).
 local function park(list, id, seq)
   local new = redis.call('RPUSH', list, id) == 1
@@ -333,10 +334,9 @@ local function freeSlot(id, receipt)
   local list = slotListKey(key)
   local next = redis.call('LPOP', list)
   if next then
-    local p = redis.call('HGET', runKeyOf(next), '.p')
-    redis.call('HSET', runKeyOf(next), '.z', '', '.n', '')
+    -- (Its .z and .n stay behind: nothing reads them while it is not in that list.)
     unparked(list, 1)
-    toFront({ priorityOf(p), next })
+    toFront({ priorityOf(redis.call('HGET', runKeyOf(next), '.p')), next })
     woke = true
   end
 end
@@ -374,7 +374,7 @@ local function releaseTurns(key, ms)
     for i = 1, #ids do
       local r = redis.call('HMGET', runKeyOf(ids[i]), '.q', '.p', '.n')
       if r[1] == '1' then
-        redis.call('HSET', runKeyOf(ids[i]), '.v', '1', '.z', '', '.n', '')
+        redis.call('HSET', runKeyOf(ids[i]), '.v', '1')
         -- Back in the ready set at the place it took when sent (or parked).
         back[#back + 1] = readyScore(priorityOf(r[2]), tonumber(r[3]) or 0); back[#back + 1] = ids[i]
       end
