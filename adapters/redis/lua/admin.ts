@@ -17,6 +17,7 @@ const PURGEABLE = `{ ['${storedState("queued")}'] = true, ['${storedState("sched
  * The oldest waiting message is the oldest head of the ten priorities (one range read each).
  */
 export const COUNTS = `
+  flushParked()
   local c = redis.call('HMGET', counters, 'd', 'y', 'g', 'l')
   local function count(v) return math.max(tonumber(v) or 0, 0) end
   local d, y, g, l = count(c[1]), count(c[2]), count(c[3]), count(c[4])

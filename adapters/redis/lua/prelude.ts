@@ -151,6 +151,11 @@ local function undelay(id)
   return true
 end
 local parkedLists = queueBase .. ':pk'
+-- Parked messages this call added (or, below zero, took out), counted once at its end.
+local parkedDelta = 0
+local function flushParked()
+  if parkedDelta ~= 0 then redis.call('HINCRBY', counters, 'l', parkedDelta); parkedDelta = 0 end
+end
 -- A message parked in a limit's list (its .z names the list; .n its sequence in the ready set's
 -- order, which a purge compares with its back counter; both are read only for a message found in
 -- that list, so they are not cleared when it leaves); a list that was empty joins the parked
@@ -159,12 +164,12 @@ local function park(list, id, seq)
   local new = redis.call('RPUSH', list, id) == 1
   if new then redis.call('ZADD', parkedLists, 0, list) end
   redis.call('HSET', runKeyOf(id), '.z', list, '.n', seq)
-  redis.call('HINCRBY', counters, 'l', 1)
+  parkedDelta = parkedDelta + 1
   return new
 end
 -- Messages leaving a parked list (n of them): the list leaves the parked lists once empty.
 local function unparked(list, n)
-  if n > 0 then redis.call('HINCRBY', counters, 'l', -n) end
+  parkedDelta = parkedDelta - n
   if redis.call('LLEN', list) == 0 then redis.call('ZREM', parkedLists, list) end
 end
 -- Takes a parked message out of its list; false when it is in none.
@@ -266,12 +271,14 @@ local function schedule(id, priority, notBefore, attempt, rate)
   end
   woke = true
 end
--- Slots taken by this call (their leases reach the timers set when the call ends).
-local heldNow = {}
+-- Slots taken by this call (their leases reach the timers set when the call ends), and the keys
+-- this call found full (until one of their slots frees).
+local heldNow, fullKeys = {}, {}
 -- Whether a concurrency key's slots are all held at ms: held are lease members whose lease is
 -- still in the timers set and not expired, or taken by this call (others are dropped: their
 -- holder ended or died). Fewer members than slots: free, without looking at them.
 local function slotsFull(key, ms, limit)
+  if fullKeys[key] then return true end
   if redis.call('ZCARD', slotsKey(key)) < limit then return false end
   local members = redis.call('ZRANGE', slotsKey(key), 0, -1)
   local live = 0
@@ -284,6 +291,7 @@ local function slotsFull(key, ms, limit)
       else redis.call('ZREM', slotsKey(key), members[i]) end
     end
   end
+  if live >= limit then fullKeys[key] = true end
   return live >= limit
 end
 local function holdSlot(spec, member)
@@ -331,6 +339,7 @@ local function freeSlot(id, receipt)
   if not spec then return end
   local _, key = concurrencyOf(spec)
   redis.call('ZREM', slotsKey(key), leaseMember(receipt, id))
+  fullKeys[key] = nil
   local list = slotListKey(key)
   local next = redis.call('LPOP', list)
   if next then

@@ -76,6 +76,7 @@ ${dispatch}
   out[#out + 1] = res
 end
 flushLeases()
+flushParked()
 -- Popped but not handed out (only when ARGV[1] asked for more than the receive ops took): back
 -- to the ready set as they were.
 if poolAt <= #pool then
