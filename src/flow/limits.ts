@@ -7,6 +7,7 @@
  * @module
  */
 import { positiveInt } from "../_options.ts";
+import { flowKey } from "./_key.ts";
 
 /**
  * A rate limit: at most `limit` runs start per `periodMs` (as a smooth rate with bursts up to
@@ -103,16 +104,9 @@ function keyOf(
   task: string,
   fn: ((input: unknown) => string) | undefined,
   input: unknown,
-  what: string,
+  option: "rateLimit.key" | "concurrency.key",
 ): string {
-  if (fn === undefined) return task;
-  const key = fn(input);
-  if (typeof key !== "string" || key === "") {
-    throw new TypeError(
-      `task "${task}": ${what} key must return a non-empty string, got ${JSON.stringify(key)}`,
-    );
-  }
-  return `${task}:${key}`;
+  return fn === undefined ? task : `${task}:${flowKey(fn, input, task, option)}`;
 }
 
 /** One run's limits from its task's and its input, or undefined when the task has none. */
@@ -121,11 +115,11 @@ export function limitsFor(task: string, limits: ResolvedLimits, input: unknown):
   const out: MessageLimits = {};
   if (limits.rate !== undefined) {
     const { limit, periodMs } = limits.rate;
-    out.rate = { key: keyOf(task, limits.rate.key, input, "rateLimit"), limit, periodMs };
+    out.rate = { key: keyOf(task, limits.rate.key, input, "rateLimit.key"), limit, periodMs };
   }
   if (limits.concurrency !== undefined) {
     out.concurrency = {
-      key: keyOf(task, limits.concurrency.key, input, "concurrency"),
+      key: keyOf(task, limits.concurrency.key, input, "concurrency.key"),
       limit: limits.concurrency.limit,
     };
   }
