@@ -33,7 +33,7 @@ import {
 import type { Emitter } from "../events.ts";
 import { expire, isExpired } from "../expiry.ts";
 import { type BreakerOutcome, Breakers } from "../flow/breaker.ts";
-import { waitForBreaker } from "../flow/_breaker-defer.ts";
+import { holdBack } from "../flow/_hold-back.ts";
 import { LeasedLocks } from "../flow/_attempt-locks.ts";
 import type { StatsCollector } from "../ops/stats.ts";
 import {
@@ -159,7 +159,7 @@ export class Executor {
       return await this.#admitted(delivery, envelope, task, options);
     }
     const pass = await this.#breakers.admit(task, delivery);
-    if (!pass.run) return await waitForBreaker(this.#deps, delivery, envelope, task, pass.until);
+    if (!pass.run) return await holdBack(this.#deps, delivery, envelope, task, pass.until);
     try {
       return await this.#admitted(delivery, envelope, task, options);
     } finally {
