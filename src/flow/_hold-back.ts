@@ -1,8 +1,8 @@
 /**
- * Internal: what the executor does with a delivery held back before it starts (by an open
- * circuit breaker, until the end of its cooldown): the run goes back to its queue until its time,
- * its attempt unused and its record waiting (scheduled, or retrying after a failed attempt), as it
- * would be had it not been delivered yet.
+ * Internal: what the executor does with a delivery held back before it starts — by an open
+ * circuit breaker, or by a rate limit enforced as deliveries arrive (`_rate-turn.ts`): the run
+ * goes back to its queue until its time, its attempt unused and its record waiting (scheduled, or
+ * retrying after a failed attempt), as it would be had it not been delivered yet.
  *
  * @module
  */

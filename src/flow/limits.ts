@@ -2,7 +2,9 @@
  * Rate and concurrency limits of a task, global across every worker of a backend and optionally
  * per key (a user, a tenant, an API host). The enqueue computes each run's limit keys from its
  * input and the message carries them; the broker enforces them as it leases (a run over a limit
- * stays queued: it is not handed out, and no attempt is consumed).
+ * stays queued: it is not handed out, and no attempt is consumed). A push broker hands them to its
+ * provider instead (QStash's flow control), and the provider may leave a rate limit to the handler
+ * (`flow/_rate-turn.ts`), which enforces it with the same {@link gcra} before the run starts.
  *
  * @module
  */
