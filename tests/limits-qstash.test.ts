@@ -158,6 +158,56 @@ describe("limits over QStash push with the Redis store (REST)", () => {
   );
 });
 
+describe("limits that share their key over QStash push", () => {
+  const clock = manualClock(T0);
+  let emulator: QStashEmulator;
+  let listening: Listening;
+
+  before(async () => {
+    emulator = await startQStashEmulator({ ...KEYS, now: () => clock.now() });
+  });
+  after(async () => {
+    await emulator?.close();
+    await listening?.close();
+  });
+
+  it("stay QStash's flow control, both of them: the handler holds nothing back", {
+    timeout: 60_000,
+  }, async () => {
+    const port = await freePort();
+    const app = createApp({
+      broker: qstash({ ...KEYS, url: `http://127.0.0.1:${port}/qstash`, baseUrl: emulator.url }),
+      store: memory({ clock }),
+      clock,
+    });
+    const starts: number[] = [];
+    const t = app.task({
+      name: "same",
+      rateLimit: { ...RATE, key: (i) => (i as Input).host },
+      concurrency: { limit: 1, key: (i) => (i as Input).host },
+      run: (_: Input, ctx) => {
+        starts.push(clock.now() - T0);
+        return ctx.attempt;
+      },
+    });
+    const handler = createHandler(app);
+    listening = await serveHere((request) => handler.fetch(request), port);
+    const runs = await t.enqueueMany(Array.from({ length: 6 }, () => ({ host: "h", tenant: "acme" })));
+    await emulator.idle();
+    while (starts.length < 6) {
+      assert.ok(clock.now() < T0 + 60_000, "every run starts within a minute");
+      clock.advance(250);
+      await emulator.idle();
+    }
+    assert.deepEqual(starts, [0, 0, 2_000, 2_000, 4_000, 4_000], "QStash's rate: 2 per 2 s window");
+    assert.equal(emulator.messages().length, 6, "nothing was held back and published again");
+    for (const m of emulator.messages()) {
+      assert.deepEqual(m.flowControl, { key: "same%3Ah", rate: 2, periodMs: 2_000, parallelism: 1 });
+    }
+    for (const r of runs) assert.equal((await r.result()) as number, 1);
+  });
+});
+
 describe("which limits the QStash handler enforces", () => {
   const receiver = qstashReceiver({ ...KEYS, url: "https://tasks.example.com/qstash" });
   const deliver = (limits: unknown) =>
