@@ -60,6 +60,7 @@ export {
   toMessage,
 } from "./src/envelope.ts";
 export { errorInfo, withoutStack } from "./src/error-info.ts";
+export { limitsOf, type MessageLimits } from "./src/flow/limits.ts";
 export {
   BackendError,
   CeleriacError,

@@ -35,6 +35,7 @@ export { type QStashEmulator, type QStashEmulatorOptions, startQStashEmulator } 
 export { type SignQStashDeliveryArgs, signQStashDelivery } from "./qstash/sign.ts";
 export type {
   EmulatorAttempt,
+  EmulatorFlowControl,
   EmulatorMessage,
   EmulatorMessageState,
   EmulatorStats,

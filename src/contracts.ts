@@ -89,7 +89,8 @@ export interface Message {
   key?: string;
   /**
    * The run's rate and concurrency limits (keys computed at enqueue). A broker that enforces them
-   * (memory, Redis) does not hand out a message over a limit; others ignore them.
+   * (memory, Redis) does not hand out a message over a limit; a push broker hands them to its
+   * provider (QStash's flow control), which may leave one to the handler (`Delivery.rateLimit`).
    */
   limits?: MessageLimits;
 }
@@ -133,6 +134,13 @@ export interface Delivery {
    * is not UTF-8): the executor dead-letters it with this reason and runs nothing.
    */
   malformed?: string;
+  /**
+   * Set by push receivers whose provider enforces only some of a run's limits (QStash takes one
+   * flow-control key per message): a rate limit the provider did not take, which the executor
+   * enforces before the run starts, from the store. A delivery over it goes back to wait for its
+   * turn, with no attempt used. Pull brokers enforce every limit as they lease, and leave it unset.
+   */
+  rateLimit?: { key: string; limit: number; periodMs: number };
   /**
    * Set by brokers that started the run as they leased it (asked with `ReceiveOptions.start`):
    * applied when its record is now active, or the state that kept it from starting.
@@ -344,8 +352,9 @@ export interface Store {
   /**
    * Sets `key` to `value` when its value is `expected` (null: when the key is absent), atomically
    * with the check; true when it was set. `ttlMs` replaces the key's time to live (none: kept for
-   * good). Circuit breakers and `app.lock()` (taking and renewing a lock) use it; a store without it gets a stand-in composed of
-   * `compareAndDelete` and `setIfAbsent`, which is not atomic (see `flow/breaker.ts`).
+   * good). Circuit breakers, `app.lock()` (taking and renewing a lock) and rate limits enforced
+   * by a push handler use it; a store without it gets a stand-in composed of
+   * `compareAndDelete` and `setIfAbsent`, which is not atomic (see `flow/_cas.ts`).
    */
   compareAndSet?(key: string, expected: string | null, value: string, ttlMs?: number): Promise<boolean>;
   delete(key: string): Promise<void>;

@@ -211,8 +211,9 @@ export class ThrottledError extends CeleriacError {
 }
 
 /**
- * A flow-control key function (`debounce.key`, `throttle.key`) threw, or returned something other
- * than a non-empty string, at enqueue: nothing was sent. `cause` holds what it threw.
+ * A flow-control key function (`debounce.key`, `throttle.key`, `rateLimit.key`, `concurrency.key`)
+ * threw, or returned something other than a non-empty string, at enqueue: nothing was sent.
+ * `cause` holds what it threw.
  *
  * @example
  * ```ts

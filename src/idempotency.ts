@@ -116,6 +116,15 @@ export async function admit(
   return { run: true, claim };
 }
 
+/**
+ * The meta of an envelope sent back by {@link defer}: its deferrals counted, so that a re-send of
+ * the same attempt is a new send (`Message.key`) each time.
+ */
+export function deferredMeta(meta: Envelope["meta"]): Record<string, unknown> {
+  const prev = meta?.deferrals;
+  return { ...meta, deferrals: typeof prev === "number" ? prev + 1 : 1 };
+}
+
 /** Sends the delivery's run again after `delayMs` (another holder runs it now) and acks this one. */
 export async function defer(
   deps: GateDeps,
@@ -123,9 +132,7 @@ export async function defer(
   envelope: Envelope,
   delayMs: number,
 ): Promise<Outcome> {
-  // Count deferrals so a re-send of the same attempt is a new send (Message.key) each time.
-  const prev = envelope.meta?.deferrals;
-  const meta = { ...envelope.meta, deferrals: typeof prev === "number" ? prev + 1 : 1 };
+  const meta = deferredMeta(envelope.meta);
   await deps.ledger.defer(delivery, toMessage({ ...envelope, notBefore: deps.clock.now() + delayMs, meta }));
   return { kind: "deferred", id: envelope.id, delayMs };
 }

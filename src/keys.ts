@@ -130,6 +130,14 @@ export function breakerProbeKey(name: string, epoch: string): string {
   return `breaker:${part(name)}:probes:${epoch}`;
 }
 
+/**
+ * The state of a rate limit enforced as deliveries arrive, not by its broker (its theoretical
+ * arrival time); `limitKey` is the limit's key as its message carries it (`task` or `task:key`).
+ */
+export function rateKey(limitKey: string): string {
+  return `rate:${limitKey}`;
+}
+
 /** A lock taken with `app.lock(key)` or `ctx.lock(key)`: its holder and fencing token, with a TTL. */
 export function lockKey(key: string): string {
   return `lock:${key}`;

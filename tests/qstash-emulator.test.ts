@@ -228,6 +228,135 @@ describe("qstash emulator: timing (injected clock, no sleeping)", () => {
   });
 });
 
+describe("qstash emulator: flow control", () => {
+  /** A destination that holds every call open until the test lets it answer. */
+  async function holding() {
+    /** Every call that arrived, in order (answered or still held). */
+    const held: { path: string; release: () => void }[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const waiters: { n: number; resolve: () => void }[] = [];
+    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      req.resume();
+      req.on("end", () => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        let open = true;
+        held.push({
+          path: req.url ?? "/",
+          release: () => {
+            if (!open) return;
+            open = false;
+            inFlight -= 1;
+            res.writeHead(200);
+            res.end("ok");
+          },
+        });
+        for (const w of waiters.splice(0))
+          if (held.length >= w.n) w.resolve();
+          else waiters.push(w);
+      });
+    });
+    const url = `http://127.0.0.1:${await listen(server)}`;
+    return {
+      url,
+      held,
+      most: () => most,
+      /** Resolves once `n` calls have arrived in all. */
+      arrived: (n: number) =>
+        held.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
+      close: () => shut(server),
+    };
+  }
+
+  test("parallelism holds a key's calls in flight to its limit, and other keys flow past", async () => {
+    const dest = await holding();
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const flowControl = { key: "pair", parallelism: 2 };
+        ids.push(
+          (await client.publishJSON({ url: `${dest.url}/p${i}`, body: { i }, flowControl })).messageId,
+        );
+      }
+      const other = await client.publishJSON({
+        url: `${dest.url}/other`,
+        body: {},
+        flowControl: { key: "other", parallelism: 1 },
+      });
+      await dest.arrived(3);
+      assert.deepEqual(dest.held.map((h) => h.path).sort(), ["/other", "/p0", "/p1"]);
+      assert.equal(emulator.message(ids[2]!)?.state, "CREATED", "the third waits for a place");
+      assert.deepEqual(emulator.message(ids[0]!)?.flowControl, {
+        key: "pair",
+        parallelism: 2,
+        periodMs: 1_000,
+      });
+      dest.held.find((h) => h.path === "/p0")!.release();
+      await dest.arrived(4);
+      assert.equal(dest.held[3]?.path, "/p2", "a place freed: the next in publish order is called");
+      // Answered one by one as they come, every call is made in the end.
+      for (let n = 1; n <= 6; n++) {
+        await dest.arrived(n);
+        dest.held[n - 1]!.release();
+      }
+      await emulator.idle();
+      for (const id of [...ids, other.messageId]) {
+        assert.equal(emulator.message(id)?.state, "DELIVERED");
+        assert.deepEqual(
+          emulator.message(id)?.attempts.map((a) => a.retried),
+          [0],
+          "held back, never retried",
+        );
+      }
+      assert.equal(dest.most(), 3, "two of the pair and the other key, at most");
+    } finally {
+      for (const h of dest.held) h.release();
+      await dest.close();
+    }
+  });
+
+  test("rate and period hold a key's calls to `rate` per window on the emulator clock", async () => {
+    const url = script("/rated");
+    const flowControl = { key: "rated", rate: 2, period: "10s" as const };
+    for (let i = 0; i < 5; i++) await client.publishJSON({ url, body: { i }, flowControl });
+    await emulator.idle();
+    assert.equal(at("/rated").length, 2, "the first window's two");
+    clock += 9_999;
+    await emulator.idle();
+    assert.equal(at("/rated").length, 2, "the window has not ended");
+    clock += 1;
+    await emulator.idle();
+    assert.equal(at("/rated").length, 4, "the next window's two");
+    clock += 10_000;
+    await emulator.idle();
+    assert.deepEqual(
+      at("/rated").map((r) => JSON.parse(r.body).i),
+      [0, 1, 2, 3, 4],
+      "in publish order",
+    );
+  });
+
+  test("an invalid flow-control value is refused with 400", async () => {
+    const publish = (headers: Record<string, string>) =>
+      fetch(`${emulator.url}/v2/publish/${script("/bad-flow")}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, ...headers },
+        body: "{}",
+      });
+    for (const headers of [
+      { "upstash-flow-control-key": "k", "upstash-flow-control-value": "rate=many" },
+      { "upstash-flow-control-key": "k", "upstash-flow-control-value": "period=1s" },
+      { "upstash-flow-control-key": "k", "upstash-flow-control-value": "burst=2" },
+      { "upstash-flow-control-value": "parallelism=1" },
+    ]) {
+      const res = await publish(headers);
+      assert.equal(res.status, 400, JSON.stringify(headers));
+      assert.match(((await res.json()) as { error: string }).error, /Flow-Control/);
+    }
+  });
+});
+
 describe("qstash emulator: deduplication", () => {
   test("the same deduplication id answers the first messageId and publishes once", async () => {
     const url = script("/dedup");

@@ -171,7 +171,7 @@ describe("qstash broker", () => {
     }
   });
 
-  it("translates a task's rate and concurrency limits into QStash flow control", async () => {
+  it("translates a task's rate and concurrency limits into QStash flow control, the concurrency limit's when their keys differ", async () => {
     const api = await recorder();
     try {
       const limited = qstash({ token: TOKEN, baseUrl: api.url, url: "https://tasks.example.com/qstash" });
@@ -200,7 +200,12 @@ describe("qstash broker", () => {
         "rate=10, period=1s",
         "5 per 500 ms is 10 per second",
       );
-      await assert.rejects(split.enqueue(7), /one flow-control key per message/);
+      await split.enqueue(7);
+      const c = api.requests[2];
+      // QStash takes one key per message: the concurrency limit's; the handler enforces the rate.
+      assert.equal(c?.headers["upstash-flow-control-key"], "split%3A7");
+      assert.equal(c?.headers["upstash-flow-control-value"], "parallelism=1");
+      assert.equal(api.requests.length, 3);
     } finally {
       await api.close();
     }

@@ -5,11 +5,14 @@
  * deliveries), and maps the executor's outcome to what QStash understands: 2xx for done (a
  * success, celeriac's own retry re-published, a duplicate), 489 with
  * `Upstash-NonRetryable-Error: true` for a run that failed for good or cannot run at all, 500
- * when the outcome was not recorded (QStash's retry is the safety net).
+ * when the outcome was not recorded (QStash's retry is the safety net). A run whose rate limit
+ * QStash does not hold (its concurrency limit has another key and took the message's one
+ * flow-control key) carries it in the delivery (`rateLimit`), for the executor to enforce.
  *
  * @module
  */
-import type { Delivery, Outcome, PushReceiver, PushRoute } from "../../backend.ts";
+import { type Delivery, limitsOf, type Outcome, type PushReceiver, type PushRoute } from "../../backend.ts";
+import { rateAtDelivery } from "./_flow.ts";
 import { qstashVerifier, type VerifierOptions } from "./_verify.ts";
 
 /**
@@ -122,19 +125,24 @@ function answer(outcome: Outcome): Response {
   }
 }
 
-/** A push delivery has no lease: the message id is the receipt, `Upstash-Retried` counts deliveries. */
+/**
+ * A push delivery has no lease: the message id is the receipt, `Upstash-Retried` counts
+ * deliveries. A rate limit that QStash's flow control does not hold is the executor's to enforce.
+ */
 function toDelivery(body: string, headers: Headers): Delivery {
   const messageId = headers.get("upstash-message-id") ?? "";
   const retried = Number(headers.get("upstash-retried") ?? "0");
   let id = "";
   let queue = "default";
   let parsed: unknown;
+  let meta: Record<string, unknown> | undefined;
   try {
     // Parsed once, here, to route the delivery; the executor validates this value.
     parsed = JSON.parse(body);
-    const peek = parsed as { id?: unknown; queue?: unknown } | null;
+    const peek = parsed as { id?: unknown; queue?: unknown; meta?: unknown } | null;
     if (typeof peek?.id === "string") id = peek.id;
     if (typeof peek?.queue === "string" && peek.queue.length > 0) queue = peek.queue;
+    if (typeof peek?.meta === "object" && peek.meta !== null) meta = peek.meta as Record<string, unknown>;
   } catch {
     // undecodable: the executor rejects it with the reason (it parses `body` itself)
   }
@@ -146,5 +154,8 @@ function toDelivery(body: string, headers: Headers): Delivery {
     deliveries: Number.isSafeInteger(retried) && retried >= 0 ? retried + 1 : 1,
   };
   if (parsed !== undefined) delivery.parsed = parsed;
+  // The rate limit QStash did not take (it took the concurrency limit's key): the handler's.
+  const rate = rateAtDelivery(limitsOf(meta));
+  if (rate !== undefined) delivery.rateLimit = rate;
   return delivery;
 }

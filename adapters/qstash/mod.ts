@@ -80,9 +80,12 @@ export interface QStashOptions {
    */
   retries?: number;
   /**
-   * QStash flow control (parallelism / rate per key), for every message or chosen per message.
-   * @default a task's `rateLimit` and `concurrency` (which must then share their key), as
-   * QStash's rate, period (whole seconds) and parallelism
+   * QStash flow control (parallelism / rate per key), for every message or chosen per message;
+   * one you set replaces the translation of a task's limits (a rate limit whose key differs from
+   * its concurrency limit's is still enforced by the handler).
+   * @default a task's `rateLimit` and `concurrency`, as QStash's rate, period (whole seconds) and
+   * parallelism; when their keys differ, only the concurrency limit (QStash takes one key per
+   * message) and the handler enforces the rate limit from the store
    */
   flowControl?: FlowControl | ((message: Message) => FlowControl | undefined);
   /** Messages per call of the batch endpoint when many are sent at once. @default 100 */
@@ -274,7 +277,8 @@ export function deduplicationId(message: Message): string {
 /**
  * Creates the QStash push broker. Delays become `Upstash-Not-Before`, every message carries
  * `Upstash-Deduplication-Id` = `runId:attempt` and `Upstash-Retries`, several messages go through
- * the batch endpoint, and `flowControl` (when set) becomes QStash flow control.
+ * the batch endpoint, and `flowControl` (or a task's rate and concurrency limits) becomes QStash
+ * flow control.
  *
  * @example
  * ```ts

@@ -6,6 +6,7 @@
  */
 import { base64, concat, encoder, multi } from "./_encoding.ts";
 import { compileRetryDelay, parseDuration } from "./_durations.ts";
+import { parseFlowControl } from "./_flow-control.ts";
 import { type Entry, PENDING, type Store } from "./_store.ts";
 
 const METHODS = new Set(["GET", "POST", "PUT", "DELETE", "PATCH"]);
@@ -90,6 +91,11 @@ export function createRoutes(store: Store, dedupWindow: number): Route {
     } catch (error) {
       return fail(400, (error as Error).message);
     }
+    const flowControl = parseFlowControl(
+      headerMap.get("upstash-flow-control-key"),
+      headerMap.get("upstash-flow-control-value"),
+    );
+    if (typeof flowControl === "string") return fail(400, flowControl);
     const headers: Record<string, string> = {};
     for (const [name, value] of headerMap) {
       if (name.startsWith("upstash-forward-")) headers[name.slice(16)] = value;
@@ -122,6 +128,7 @@ export function createRoutes(store: Store, dedupWindow: number): Route {
         ? { failureCallback: headerMap.get("upstash-failure-callback") as string }
         : {}),
       ...(retryDelay === undefined || delayFn === undefined ? {} : { retryDelay, delayFn }),
+      ...(flowControl === undefined ? {} : { flowControl }),
     };
     const entry = enqueue({
       url,
@@ -193,6 +200,7 @@ export function createRoutes(store: Store, dedupWindow: number): Route {
             failureCallback,
             retryDelay,
             delayFn,
+            flowControl,
           } = e;
           const copy = {
             url,
@@ -203,7 +211,7 @@ export function createRoutes(store: Store, dedupWindow: number): Route {
             notBefore: now(),
             isCallback: e.isCallback,
           };
-          const optional = { timeoutMs, callback, failureCallback, retryDelay, delayFn };
+          const optional = { timeoutMs, callback, failureCallback, retryDelay, delayFn, flowControl };
           for (const [k, v] of Object.entries(optional)) {
             if (v !== undefined) Object.assign(copy, { [k]: v });
           }

@@ -1,12 +1,14 @@
 /**
  * The emulator's messages and their delivery: the message table, the dead-letter queue, the
  * deduplication ids and counters, and the loop that pushes each due message to its destination
- * with a signed request, then retries, dead-letters or sends its callbacks.
+ * with a signed request (when its flow control allows), then retries, dead-letters or sends its
+ * callbacks.
  *
  * @module
  */
 import { base64, encoder, multi, randomId } from "./_encoding.ts";
 import { retryAfterMs } from "./_durations.ts";
+import { FlowGate } from "./_flow-control.ts";
 import { signQStashDelivery } from "./sign.ts";
 import type { EmulatorAttempt, EmulatorMessage, EmulatorMessageState, EmulatorStats } from "./types.ts";
 
@@ -33,7 +35,16 @@ export type NewEntry = Pick<
   "url" | "method" | "headers" | "bodyBytes" | "maxRetries" | "notBefore" | "isCallback"
 > &
   Partial<
-    Pick<Entry, "timeoutMs" | "deduplicationId" | "callback" | "failureCallback" | "retryDelay" | "delayFn">
+    Pick<
+      Entry,
+      | "timeoutMs"
+      | "deduplicationId"
+      | "callback"
+      | "failureCallback"
+      | "retryDelay"
+      | "delayFn"
+      | "flowControl"
+    >
   >;
 
 /** Settings of {@linkcode createStore}. */
@@ -93,6 +104,7 @@ export function createStore(config: StoreConfig): Store {
   const dedup = new Map<string, { messageId: string; expiresAt: number }>();
   const inflight = new Set<Promise<void>>();
   const controllers = new Set<AbortController>();
+  const flows = new FlowGate();
   const zero: Mutable<EmulatorStats> = {
     published: 0,
     deduplicated: 0,
@@ -108,15 +120,21 @@ export function createStore(config: StoreConfig): Store {
   function pump(): void {
     if (closed) return;
     const t = now();
+    // In publish order, so a flow-control key's waitlist is first come, first called.
+    let next = Number.POSITIVE_INFINITY;
     for (const entry of entries.values()) {
-      if (WAITING.has(entry.state) && (entry.nextAttemptAt ?? 0) <= t) start(entry);
+      if (!WAITING.has(entry.state)) continue;
+      let due = entry.nextAttemptAt ?? 0;
+      if (due <= t && entry.flowControl !== undefined)
+        due = Math.max(due, flows.waitUntil(entry.flowControl, t));
+      if (due > t) {
+        next = Math.min(next, due);
+        continue;
+      }
+      start(entry);
     }
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    let next = Number.POSITIVE_INFINITY;
-    for (const entry of entries.values()) {
-      if (WAITING.has(entry.state)) next = Math.min(next, entry.nextAttemptAt ?? 0);
-    }
     if (next !== Number.POSITIVE_INFINITY) {
       timer = setTimeout(pump, Math.min(Math.max(next - now(), 0), MAX_TIMER_MS));
     }
@@ -125,9 +143,12 @@ export function createStore(config: StoreConfig): Store {
   function start(entry: Entry): void {
     entry.state = "ACTIVE";
     entry.nextAttemptAt = undefined;
+    const flow = entry.flowControl;
+    if (flow !== undefined) flows.started(flow, now());
     const run: Promise<void> = attempt(entry)
       .catch((error: unknown) => console.error("qstash emulator: delivery crashed", error))
       .finally(() => {
+        if (flow !== undefined) flows.ended(flow);
         inflight.delete(run);
         pump();
       });
@@ -295,6 +316,7 @@ export function createStore(config: StoreConfig): Store {
       entries.clear();
       deadLetters.clear();
       dedup.clear();
+      flows.clear();
       stats = { ...zero };
       pump();
     },

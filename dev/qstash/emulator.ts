@@ -65,7 +65,10 @@ export interface QStashEmulator {
   readonly stats: EmulatorStats;
   /** Resolves once no attempt is in flight and none is due on the emulator clock. */
   idle(): Promise<void>;
-  /** Makes every waiting message (delayed or backing off) due now, then waits for `idle()`. */
+  /**
+   * Makes every waiting message (delayed or backing off) due now, then waits for `idle()`; flow
+   * control still holds messages over their key's limits.
+   */
   flush(): Promise<void>;
   /** Forgets all messages, the dead-letter queue, deduplication ids and counters. */
   reset(): void;
@@ -78,8 +81,10 @@ export interface QStashEmulator {
  * `POST /v2/batch`, `GET|DELETE /v2/messages[/:id]`, `GET|DELETE /v2/dlq[/:dlqId]` and
  * `POST /v2/dlq/retry`, and honours `Upstash-Delay`, `-Not-Before`, `-Deduplication-Id`,
  * `-Content-Based-Deduplication`, `-Retries`, `-Retry-Delay`, `-Method`, `-Timeout`,
- * `-Callback`, `-Failure-Callback` and `Upstash-Forward-*`. URL groups, queues, schedules and
- * flow control are not emulated (400 / 404).
+ * `-Callback`, `-Failure-Callback`, `-Flow-Control-Key` with `-Flow-Control-Value` (per key,
+ * `parallelism` calls in flight and `rate` calls started per `period`; a message over a limit
+ * waits, in publish order) and `Upstash-Forward-*`. URL groups, queues, schedules and the flow
+ * control API (reading, pausing, pinning a key) are not emulated (400 / 404).
  *
  * @example
  * ```ts

@@ -25,6 +25,17 @@ export interface EmulatorAttempt {
   readonly responseHeaders: Readonly<Record<string, string>>;
 }
 
+/** A message's flow control (`Upstash-Flow-Control-Key` and `-Value`), as the emulator enforces it. */
+export interface EmulatorFlowControl {
+  readonly key: string;
+  /** Calls of the key in flight at once, at most. */
+  readonly parallelism?: number;
+  /** Calls of the key started per `periodMs`, at most. */
+  readonly rate?: number;
+  /** The rate's window, in milliseconds (1 s unless the message sets `period`). */
+  readonly periodMs: number;
+}
+
 /** A published message and its delivery history; a live view, updated as delivery goes on. */
 export interface EmulatorMessage {
   readonly messageId: string;
@@ -46,6 +57,8 @@ export interface EmulatorMessage {
   readonly callback?: string;
   readonly failureCallback?: string;
   readonly retryDelay?: string;
+  /** Its flow control, when published with one. */
+  readonly flowControl?: EmulatorFlowControl;
   readonly state: EmulatorMessageState;
   /** When the next attempt is due, while the message waits. */
   readonly nextAttemptAt: number | undefined;

@@ -3,6 +3,8 @@
  * {@link Executor.process}; none of them re-implements any step.
  *
  * Steps: decode + validate the envelope → end an expired run without running it (`expiry.ts`) →
+ * hold back a run that its circuit breaker, or a rate limit its push provider left to the
+ * handler, does not let start yet →
  * start the run (atomically, so finished or cancelled runs are not run again) → idempotency
  * claim → validate input → run with timeout → record the outcome → retry, or fail and
  * dead-letter → emit events → ack.
@@ -33,7 +35,8 @@ import {
 import type { Emitter } from "../events.ts";
 import { expire, isExpired } from "../expiry.ts";
 import { type BreakerOutcome, Breakers } from "../flow/breaker.ts";
-import { waitForBreaker } from "../flow/_breaker-defer.ts";
+import { holdBack } from "../flow/_hold-back.ts";
+import { waitForRate } from "../flow/_rate-turn.ts";
 import { LeasedLocks } from "../flow/_attempt-locks.ts";
 import type { StatsCollector } from "../ops/stats.ts";
 import {
@@ -159,7 +162,7 @@ export class Executor {
       return await this.#admitted(delivery, envelope, task, options);
     }
     const pass = await this.#breakers.admit(task, delivery);
-    if (!pass.run) return await waitForBreaker(this.#deps, delivery, envelope, task, pass.until);
+    if (!pass.run) return await holdBack(this.#deps, delivery, envelope, task, pass.until);
     try {
       return await this.#admitted(delivery, envelope, task, options);
     } finally {
@@ -178,6 +181,11 @@ export class Executor {
     options: ProcessOptions,
   ): Promise<Outcome> {
     const { clock, ledger } = this.#deps;
+    // A rate limit the push provider did not take: over it, the run waits for its turn.
+    if (delivery.rateLimit !== undefined) {
+      const held = await waitForRate(this.#deps, delivery, envelope, task);
+      if (held !== undefined) return held;
+    }
     // Idempotency: a finished key returns its result; one holder of the key runs at a time.
     let claim: Claim | undefined;
     if (gated(envelope)) {

@@ -1,7 +1,7 @@
 /**
- * Internal: the key of an enqueue under a flow-control option (`debounce.key`, `throttle.key`),
- * from the validated input; a function that throws, or returns anything but a non-empty string,
- * is a {@link FlowKeyError} naming the option.
+ * Internal: the key of an enqueue under a flow-control option (`debounce.key`, `throttle.key`,
+ * `rateLimit.key`, `concurrency.key`), from the validated input; a function that throws, or
+ * returns anything but a non-empty string, is a {@link FlowKeyError} naming the option.
  *
  * @module
  */

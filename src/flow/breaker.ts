@@ -44,6 +44,7 @@
 import type { Clock, Store } from "../contracts.ts";
 import type { Emitter } from "../events.ts";
 import { breakerKey, breakerProbeKey } from "../keys.ts";
+import { type Cas, casOf } from "./_cas.ts";
 import type { BreakerTask, ResolvedBreaker } from "./breaker-options.ts";
 
 /** A breaker's state: closed (runs start), open (they wait), half-open (probes start). */
@@ -100,19 +101,6 @@ function openTtlMs(b: ResolvedBreaker, task: BreakerTask): number {
 
 /** Compare-and-set tries before a failure is left uncounted (contention on one breaker). */
 const CAS_TRIES = 16;
-
-type Cas = (key: string, expected: string | null, value: string, ttlMs: number) => Promise<boolean>;
-
-/** The store's compare-and-set, or a stand-in composed of its primitives (not atomic; see the module). */
-function casOf(store: Store): Cas {
-  if (store.compareAndSet !== undefined) {
-    return (key, expected, value, ttlMs) => store.compareAndSet!(key, expected, value, ttlMs);
-  }
-  return async (key, expected, value, ttlMs) => {
-    if (expected !== null && !(await store.compareAndDelete(key, expected))) return false;
-    return (await store.setIfAbsent(key, value, ttlMs)) === null;
-  };
-}
 
 function newEpoch(): string {
   return crypto.randomUUID().replaceAll("-", "").slice(0, 16);

@@ -2,11 +2,14 @@
  * Rate and concurrency limits of a task, global across every worker of a backend and optionally
  * per key (a user, a tenant, an API host). The enqueue computes each run's limit keys from its
  * input and the message carries them; the broker enforces them as it leases (a run over a limit
- * stays queued: it is not handed out, and no attempt is consumed).
+ * stays queued: it is not handed out, and no attempt is consumed). A push broker hands them to its
+ * provider instead (QStash's flow control), and the provider may leave a rate limit to the handler
+ * (`flow/_rate-turn.ts`), which enforces it with the same {@link gcra} before the run starts.
  *
  * @module
  */
 import { positiveInt } from "../_options.ts";
+import { flowKey } from "./_key.ts";
 
 /**
  * A rate limit: at most `limit` runs start per `periodMs` (as a smooth rate with bursts up to
@@ -103,16 +106,9 @@ function keyOf(
   task: string,
   fn: ((input: unknown) => string) | undefined,
   input: unknown,
-  what: string,
+  option: "rateLimit.key" | "concurrency.key",
 ): string {
-  if (fn === undefined) return task;
-  const key = fn(input);
-  if (typeof key !== "string" || key === "") {
-    throw new TypeError(
-      `task "${task}": ${what} key must return a non-empty string, got ${JSON.stringify(key)}`,
-    );
-  }
-  return `${task}:${key}`;
+  return fn === undefined ? task : `${task}:${flowKey(fn, input, task, option)}`;
 }
 
 /** One run's limits from its task's and its input, or undefined when the task has none. */
@@ -121,11 +117,11 @@ export function limitsFor(task: string, limits: ResolvedLimits, input: unknown):
   const out: MessageLimits = {};
   if (limits.rate !== undefined) {
     const { limit, periodMs } = limits.rate;
-    out.rate = { key: keyOf(task, limits.rate.key, input, "rateLimit"), limit, periodMs };
+    out.rate = { key: keyOf(task, limits.rate.key, input, "rateLimit.key"), limit, periodMs };
   }
   if (limits.concurrency !== undefined) {
     out.concurrency = {
-      key: keyOf(task, limits.concurrency.key, input, "concurrency"),
+      key: keyOf(task, limits.concurrency.key, input, "concurrency.key"),
       limit: limits.concurrency.limit,
     };
   }

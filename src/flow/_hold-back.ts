@@ -1,7 +1,8 @@
 /**
- * Internal: what the executor does with a delivery that meets an open circuit breaker — the run
- * goes back to its queue for the end of the cooldown, its attempt unused and its record waiting
- * (scheduled, or retrying after a failed attempt), as it would be had it not been delivered yet.
+ * Internal: what the executor does with a delivery held back before it starts — by an open
+ * circuit breaker, or by a rate limit enforced as deliveries arrive (`_rate-turn.ts`): the run
+ * goes back to its queue until its time, its attempt unused and its record waiting (scheduled, or
+ * retrying after a failed attempt), as it would be had it not been delivered yet.
  *
  * @module
  */
@@ -17,7 +18,7 @@ const WAITING_OR_MISSING: RunGuard = [...WAITING_GUARD, "missing"];
  * Sends the delivery's run back to wait until `until` (the same attempt, a new send) and acks
  * this delivery; a run that has ended meanwhile (cancelled) is acked as a duplicate instead.
  */
-export async function waitForBreaker(
+export async function holdBack(
   deps: GateDeps,
   delivery: Delivery,
   envelope: Envelope,
