@@ -40,6 +40,7 @@ export {
   SerializationError,
   SignatureError,
   TaskFailedError,
+  ThreadError,
   ThrottledError,
   TimeoutError,
   UnknownTaskError,
@@ -48,6 +49,16 @@ export {
 } from "./src/errors.ts";
 export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
+export {
+  type PoolCall,
+  type PoolIo,
+  type PoolRecycled,
+  type PoolStats,
+  type TaskPool,
+  type ThreadContext,
+  type ThreadModule,
+  threadModule,
+} from "./src/pool.ts";
 export type { DebounceOptions } from "./src/flow/debounce.ts";
 export type { ThrottleOptions } from "./src/flow/throttle.ts";
 export type { BreakerOptions } from "./src/flow/breaker-options.ts";
@@ -80,5 +91,14 @@ export {
 } from "./src/schedule/scheduler.ts";
 export type { Schedules } from "./src/schedule/schedules.ts";
 export type { StoredSchedule, StoredSchedulePatch } from "./src/schedule/stored.ts";
-export type { EnqueueOptions, Run, Task, TaskContext, TaskDefinition } from "./src/task.ts";
+export type {
+  EnqueueOptions,
+  InlineTaskDefinition,
+  Run,
+  Task,
+  TaskContext,
+  TaskDefinition,
+  TaskOptions,
+  ThreadTaskDefinition,
+} from "./src/task.ts";
 export { chain, chord, group, type Step, type Workflow } from "./src/workflow/workflow.ts";

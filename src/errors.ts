@@ -160,6 +160,27 @@ export class ExpiredError extends CeleriacError {
 export class WorkerLostError extends CeleriacError {}
 
 /**
+ * The thread running a pool task's attempt ended before the task did: it exited (`process.exit`
+ * inside it), crashed, ran out of memory, or the pool closed. The attempt fails with it and
+ * retries per the task's policy; the pool starts another thread.
+ *
+ * @example
+ * ```ts
+ * import { ThreadError } from "celeriac";
+ * app.on("retrying", (e) => { if (e.error.name === "ThreadError") console.log(e.error.message); });
+ * ```
+ */
+export class ThreadError extends CeleriacError {
+  /** How the thread ended. */
+  readonly reason: "exit" | "crash" | "memory" | "closed";
+
+  constructor(reason: ThreadError["reason"], message: string, options?: CeleriacErrorOptions) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
+/**
  * `app.lock()` or `ctx.lock()` found the lock held by another holder (at once, or still at the end
  * of its `waitMs`).
  *

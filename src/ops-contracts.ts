@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { PoolStats } from "./pool.ts";
+
 /**
  * One queue as a broker counts it. `scheduled` and `retrying` are messages waiting for their
  * time (sent with a delay, or the next attempt of a failed one); `limited` are held back by a
@@ -94,6 +96,8 @@ export interface WorkerInfo {
   counters: { processed: number; succeeded: number; failed: number; retried: number };
   /** Runs it had started and not finished at its last beat. */
   active: { id: string; queue: string; since: number }[];
+  /** Its thread pool (tasks defined with `module`), when it has one. */
+  pool?: PoolStats;
 }
 
 /** A command for one worker, picked up with its next heartbeat. */

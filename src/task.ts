@@ -23,6 +23,12 @@ import { type BreakerOptions, type ResolvedBreaker, resolveBreaker } from "./flo
 import type { DebounceOptions, ResolvedDebounce } from "./flow/debounce.ts";
 import { resolveFlow } from "./flow/enqueue.ts";
 import type { ResolvedThrottle, ThrottleOptions } from "./flow/throttle.ts";
+import { moduleUrl, type ThreadContext, type ThreadModule } from "./pool.ts";
+
+/** The `run` of a pool task's resolved definition: the executor hands the module to a pool. */
+function poolOnly(): never {
+  throw new TypeError("a pool task runs its module, not run");
+}
 
 /** What a running task can see and do. */
 export interface TaskContext {
@@ -82,20 +88,56 @@ export interface TaskContext {
 }
 
 /**
- * A task's definition, as passed to `app.task()`.
+ * A task's definition, as passed to `app.task()`: its work as a `run` function on the event loop,
+ * or as a `module` a thread pool runs ({@link ThreadTaskDefinition}).
  *
  * @example
  * ```ts
  * app.task({ name: "email.send", input: v.object({ to: v.string() }), run: async ({ to }) => ({ to }) });
  * ```
  */
-export interface TaskDefinition<S extends StandardSchemaV1, R> {
+export type TaskDefinition<S extends StandardSchemaV1, R> =
+  | InlineTaskDefinition<S, R>
+  | ThreadTaskDefinition<S, R>;
+
+/**
+ * A task whose work runs in a thread of its worker's pool (`app.worker({ pool: threads() })`):
+ * `module` is the URL of a module exporting `run(input, ctx)` (a {@link ThreadContext}); with
+ * {@link threadModule} the result type follows the module's. Without a pool (eager tests, push
+ * handlers) the module runs on the event loop.
+ *
+ * @example
+ * ```ts
+ * app.task({
+ *   name: "report.render",
+ *   input: v.object({ month: v.string() }),
+ *   pool: "threads",
+ *   module: threadModule<typeof import("./render.task.ts")>(new URL("./render.task.ts", import.meta.url)),
+ *   timeoutMs: 60_000,
+ * });
+ * ```
+ */
+export interface ThreadTaskDefinition<S extends StandardSchemaV1, R> extends TaskOptions<S> {
+  /** Says where it runs (the only pool kind). @default "threads" */
+  pool?: "threads";
+  module: URL | string | ThreadModule<R>;
+  run?: undefined;
+}
+
+/** A task whose work is a function run on the worker's event loop. */
+export interface InlineTaskDefinition<S extends StandardSchemaV1, R> extends TaskOptions<S> {
+  /** The work. Gets the schema's output; its return value (JSON) is the run's result. */
+  run(input: NoInfer<StandardOutput<S>>, ctx: TaskContext): R | Promise<R>;
+  pool?: undefined;
+  module?: undefined;
+}
+
+/** A task's options besides its work. */
+export interface TaskOptions<S extends StandardSchemaV1> {
   /** Unique and stable: it is what travels on the wire. */
   name: string;
   /** Any Standard Schema v1 validator (valibot, zod, arktype…). Omitted: any JSON value. */
   input?: S;
-  /** The work. Gets the schema's output; its return value (JSON) is the run's result. */
-  run(input: NoInfer<StandardOutput<S>>, ctx: TaskContext): R | Promise<R>;
   /** Retry policy. @default { maxAttempts: 3, backoff: "exponential", baseMs: 1000, factor: 2, jitter: "full" } */
   retry?: RetryOptions;
   /** Derives an idempotency key from the validated input: same key, same run, one effect. */
@@ -172,6 +214,8 @@ export interface ResolvedTask {
   readonly name: string;
   readonly schema: StandardSchemaV1 | undefined;
   readonly run: (input: unknown, ctx: TaskContext) => unknown;
+  /** A pool task's module URL (its `run` is then unused). */
+  readonly module: string | undefined;
   readonly retry: RetryPolicy;
   readonly idempotencyKey: ((input: unknown) => string) | undefined;
   readonly idempotencyTtlMs: number;
@@ -280,10 +324,12 @@ export interface Task<I, R> {
   ): Promise<Run<R>[]>;
 }
 
-const TASK_KEYS = keysOf<TaskDefinition<StandardSchemaV1, unknown>>({
+const TASK_KEYS = keysOf<InlineTaskDefinition<StandardSchemaV1, unknown>>({
   name: true,
   input: true,
   run: true,
+  pool: true,
+  module: true,
   retry: true,
   idempotencyKey: true,
   idempotencyTtlMs: true,
@@ -336,7 +382,18 @@ export function resolveTask<S extends StandardSchemaV1, R>(
   }
   const where = `task "${name}"`;
   checkKeys(def, TASK_KEYS, where);
-  if (typeof def.run !== "function") throw new TypeError(`${where}: run must be a function`);
+  const module = def.module === undefined ? undefined : moduleUrl(def.module);
+  if (def.pool !== undefined && def.pool !== "threads") {
+    throw new TypeError(`${where}: pool must be "threads", got ${JSON.stringify(def.pool)}`);
+  }
+  if (module !== undefined && def.run !== undefined) {
+    throw new TypeError(`${where}: give run or module, not both`);
+  }
+  if (module === undefined && typeof def.run !== "function") {
+    throw new TypeError(
+      `${where}: run must be a function${def.pool === undefined ? "" : " (or give module)"}`,
+    );
+  }
   if (def.input !== undefined && !isStandardSchema(def.input)) {
     throw new TypeError(`${where}: input must be a Standard Schema (valibot, zod, …)`);
   }
@@ -353,7 +410,8 @@ export function resolveTask<S extends StandardSchemaV1, R>(
   return {
     name,
     schema: def.input,
-    run: def.run as (input: unknown, ctx: TaskContext) => unknown,
+    run: (def.run ?? poolOnly) as (input: unknown, ctx: TaskContext) => unknown,
+    module,
     retry: retryPolicy(def.retry, `${where}: retry`),
     idempotencyKey: def.idempotencyKey as ((input: unknown) => string) | undefined,
     idempotencyTtlMs: positiveInt(`${where}: idempotencyTtlMs`, def.idempotencyTtlMs ?? resultTtlMs),

@@ -60,9 +60,11 @@ import {
   UNFINISHED,
 } from "../run-state.ts";
 import { validate } from "../schema.ts";
+import type { TaskPool } from "../pool.ts";
 import type { ResolvedTask } from "../task.ts";
 import type { Continuation } from "../workflow/workflow.ts";
 import { AttemptContext } from "./_context.ts";
+import { runModule } from "./_pool-run.ts";
 import { AttemptTimeouts, isThenable } from "./_timeouts.ts";
 import type { Ledger } from "./ledger.ts";
 
@@ -105,6 +107,8 @@ export interface ProcessOptions {
    * worker lets a prefetched task start while this one's outcome travels to the backend).
    */
   onRan?: () => void;
+  /** Runs tasks defined with `module` (without one, the module runs on the event loop). */
+  pool?: TaskPool | undefined;
 }
 
 /** Runs tasks. One per app. */
@@ -302,11 +306,22 @@ export class Executor {
           : await validate(task.schema, envelope.input, `input of task "${task.name}"`);
       const began = performance.now();
       ran = began;
-      const value = span === undefined ? task.run(input, ctx) : span.run(() => task.run(input, ctx));
-      result = isThenable(value) ? await this.#timeouts.race(value, task, envelope.attempt, ctx) : value;
+      const work =
+        task.module === undefined
+          ? () => task.run(input, ctx)
+          : () => runModule(task, task.module!, input, ctx, options.pool);
+      const value = span === undefined ? work() : span.run(work);
+      // A pool enforces the timeout itself, from when a thread starts the task (it terminates it).
+      const timed = task.module === undefined || options.pool === undefined;
+      result = !isThenable(value)
+        ? value
+        : timed
+          ? await this.#timeouts.race(value, task, envelope.attempt, ctx)
+          : await value;
       // A timer cannot fire while the handler blocks the event loop: code that ran past its
       // timeout (synchronous, or async that blocked before it settled) fails now, when it returns.
-      if (performance.now() - began > task.timeoutMs) throw this.#timeouts.error(task, envelope.attempt, ctx);
+      if (timed && performance.now() - began > task.timeoutMs)
+        throw this.#timeouts.error(task, envelope.attempt, ctx);
       if (!task.ignoreResult) {
         try {
           resultJson = toJson(result, "result");

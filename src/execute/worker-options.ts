@@ -4,6 +4,7 @@
  * @module
  */
 import { checkKeys, keysOf } from "../_options.ts";
+import type { TaskPool } from "../pool.ts";
 
 /**
  * Options of `app.worker()`.
@@ -39,6 +40,11 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** The host name the registry shows (the CLI passes the machine's). @default null */
   hostname?: string;
+  /**
+   * Runs the tasks defined with `module` (`threads()` from `celeriac/threads`); the worker closes
+   * it when it stops. Without one, such tasks run on the event loop. @default none
+   */
+  pool?: TaskPool;
 }
 
 const WORKER_KEYS = keysOf<WorkerOptions>({
@@ -50,6 +56,7 @@ const WORKER_KEYS = keysOf<WorkerOptions>({
   pollMs: true,
   heartbeatMs: true,
   hostname: true,
+  pool: true,
 });
 
 function checkPositive(name: string, value: number, integer: boolean): number {
@@ -75,6 +82,7 @@ export interface ResolvedWorkerOptions {
   pollMs: number;
   heartbeatMs: number;
   hostname: string | null;
+  pool: TaskPool | undefined;
 }
 
 /** Validates a worker's options and fills in defaults. */
@@ -108,7 +116,11 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     throw new TypeError(`hostname must be a non-empty string, got ${JSON.stringify(options.hostname)}`);
   }
   const hostname = options.hostname ?? null;
-  return { queues, concurrency, prefetch, leaseMs, shutdownGraceMs, pollMs, heartbeatMs, hostname };
+  const pool = options.pool;
+  if (pool !== undefined && (typeof pool !== "object" || pool === null || typeof pool.run !== "function")) {
+    throw new TypeError("pool must be a task pool (threads() from celeriac/threads)");
+  }
+  return { queues, concurrency, prefetch, leaseMs, shutdownGraceMs, pollMs, heartbeatMs, hostname, pool };
 }
 
 /** Checks a concurrency (a positive integer); throws RangeError naming it. */

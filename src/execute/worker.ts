@@ -20,6 +20,7 @@ import { Reporter, reporterId } from "../ops/heartbeat.ts";
 import type { StatsCollector } from "../ops/stats.ts";
 import { VERSION } from "../version.ts";
 import type { Executor, ProcessOptions } from "./executor.ts";
+import type { TaskPool } from "../pool.ts";
 import { checkConcurrency, resolveWorkerOptions, type WorkerOptions } from "./worker-options.ts";
 
 export type { WorkerOptions } from "./worker-options.ts";
@@ -84,6 +85,7 @@ export class Worker {
   readonly #leaseMs: number;
   readonly #graceMs: number;
   readonly #pollMs: number;
+  readonly #pool: TaskPool | undefined;
   readonly #inflight = new Set<Slot>();
   #abort = new AbortController();
   /** Aborted when stop() gives up on in-flight tasks: their ctx.signal fires. */
@@ -117,6 +119,7 @@ export class Worker {
     this.#leaseMs = resolved.leaseMs;
     this.#graceMs = resolved.shutdownGraceMs;
     this.#pollMs = resolved.pollMs;
+    this.#pool = resolved.pool;
   }
 
   /** True between `start()` and the end of `stop()`. */
@@ -199,6 +202,7 @@ export class Worker {
       state: this.#stopping === undefined ? "running" : "stopping",
       counters: { ...this.#counters },
       active,
+      ...(this.#pool === undefined ? {} : { pool: this.#pool.stats() }),
     };
   }
 
@@ -275,6 +279,9 @@ export class Worker {
     }
     await this.#reporter?.stop(this.#id);
     this.#reporter = undefined;
+    await this.#pool?.close().catch((error: unknown) => {
+      this.#host.events.emit("error", { error, where: "worker pool close" });
+    });
     this.#loop = undefined;
     this.#host.running?.(this, false);
     this.#end();
@@ -367,8 +374,9 @@ export class Worker {
     const onRan = () => this.#free(slot);
     // Made once per slot, not per task (again only after a task's signal was aborted).
     let signal = slot.control.signal;
-    let chained: ProcessOptions = { signal, onRan, takeNext: { leaseMs: this.#leaseMs } };
-    let single: ProcessOptions = { signal, onRan };
+    const pool = this.#pool;
+    let chained: ProcessOptions = { signal, onRan, pool, takeNext: { leaseMs: this.#leaseMs } };
+    let single: ProcessOptions = { signal, onRan, pool };
     for (let current: Delivery | undefined = slot.delivery; current !== undefined; ) {
       if (slot.delivery !== current) slot.renewedAt = performance.now(); // a fresh lease
       slot.delivery = current;
@@ -389,8 +397,8 @@ export class Worker {
       if (signal.aborted && !this.#abandon.signal.aborted) {
         slot.control = new AbortController();
         signal = slot.control.signal;
-        chained = { signal, onRan, takeNext: { leaseMs: this.#leaseMs } };
-        single = { signal, onRan };
+        chained = { signal, onRan, pool, takeNext: { leaseMs: this.#leaseMs } };
+        single = { signal, onRan, pool };
       }
       const chain = !this.#abort.signal.aborted && current.queue === this.#firstQueue;
       let next: Delivery | undefined;

@@ -1,0 +1,31 @@
+/**
+ * Internal: the messages between a pool and its threads (structured clone, one task at a time
+ * per thread).
+ *
+ * @module
+ */
+import type { PoolCall } from "../src/pool.ts";
+
+/** To a thread. */
+export type ToThread =
+  | { t: "init"; threadId: number }
+  | { t: "run"; job: number; call: PoolCall }
+  | { t: "abort"; job: number; reason: string };
+
+/** An error as it crosses from a thread. */
+export interface ThreadErrorInfo {
+  name: string;
+  message: string;
+  stack: string | undefined;
+}
+
+/** From a thread. `heapMb`: its heap in use after the task, when the runtime can tell. */
+export type FromThread =
+  | { t: "ready" }
+  /** The module is loaded and its `run` called: the attempt's time limit starts now. */
+  | { t: "started"; job: number }
+  | { t: "progress"; job: number; value: unknown }
+  | { t: "done"; job: number; ok: true; value: unknown; heapMb: number | null }
+  | { t: "done"; job: number; ok: false; error: ThreadErrorInfo; heapMb: number | null }
+  /** The task called `Deno.exit` (a Deno worker then ends without an event). */
+  | { t: "exit"; code: number };
