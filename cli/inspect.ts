@@ -26,8 +26,17 @@ type View<T> = {
 const ms = (v: number | null) => (v === null ? "-" : formatMs(v));
 const p = (x: Percentiles) => `${ms(x.p50)} / ${ms(x.p90)} / ${ms(x.p99)}`;
 
+/** A worker's thread pool: busy/size threads, and how many were recycled (or "-" without one). */
+function poolCell(w: WorkerInfo): string {
+  const pool = w.pool;
+  if (pool === undefined) return "-";
+  const r = pool.recycled;
+  const recycled = r.tasks + r.memory + r.timeout + r.aborted + r.crashed;
+  return `${pool.busy}/${pool.size} (max ${pool.max}, ${recycled} recycled)`;
+}
+
 const workers: View<WorkerInfo> = {
-  description: "live workers (and push instances): queues, concurrency, counters, last beat",
+  description: "live workers (and push instances): queues, concurrency, counters, thread pool, last beat",
   read: (app) => app.inspect().workers(),
   columns: (now) => [
     { header: "ID", cell: (w) => w.id },
@@ -39,6 +48,7 @@ const workers: View<WorkerInfo> = {
     { header: "ACTIVE", cell: (w) => `${w.active.length}/${w.concurrency}`, right: true },
     { header: "PROCESSED", cell: (w) => String(w.counters.processed), right: true },
     { header: "FAILED", cell: (w) => String(w.counters.failed), right: true },
+    { header: "POOL", cell: (w) => poolCell(w) },
     { header: "STATE", cell: (w) => w.state },
     { header: "UP", cell: (w) => formatMs(now - w.startedAt) },
     { header: "BEAT", cell: (w) => formatWhen(w.beatAt, now) },

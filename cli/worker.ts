@@ -7,7 +7,8 @@
 import type { Command } from "commander";
 import { hostname } from "node:os";
 import process from "node:process";
-import type { WorkerOptions } from "../mod.ts";
+import type { TaskPool, WorkerOptions } from "../mod.ts";
+import { type ThreadPoolOptions, threads } from "../threads/mod.ts";
 import { duration, integer, list } from "./_args.ts";
 import { type AppOptions, appOption, type Ctx } from "./_context.ts";
 import { UsageError } from "./_exit.ts";
@@ -22,6 +23,11 @@ interface Options extends AppOptions {
   shutdownGrace?: number;
   heartbeat?: number;
   quiet?: boolean;
+  pool?: string;
+  poolMin?: number;
+  poolMax?: number;
+  maxTasksPerChild?: number;
+  maxMemoryPerChild?: number;
 }
 
 /** Registers `worker` on the program. */
@@ -53,6 +59,11 @@ export function workerCommand(program: Command, ctx: Ctx, done: (code: number) =
       duration,
     )
     .option("--quiet", "no log line per finished run (errors are still shown)")
+    .option("--pool <kind>", 'run the tasks defined with `module` in a thread pool: "threads"')
+    .option("--pool-min <n>", "threads kept when idle (default: 0)", integer(0))
+    .option("--pool-max <n>", "threads at most (default: the available cores)", integer(1))
+    .option("--max-tasks-per-child <n>", "replace a thread after this many tasks", integer(1))
+    .option("--max-memory-per-child <mb>", "replace a thread whose heap passed this many MB", integer(1))
     .addHelpText(
       "after",
       `
@@ -62,8 +73,9 @@ SIGTERM); the tasks it was running return to their queue when their leases lapse
 
 ${APP_HELP}
 
-Example:
-  celeriac worker ./app.ts --queues emails,default --concurrency 20`,
+Examples:
+  celeriac worker ./app.ts --queues emails,default --concurrency 20
+  celeriac worker ./app.ts --pool threads --max-tasks-per-child 1000`,
     )
     .action(async (argument: string | undefined, options: Options) => {
       done(await runWorker(argument, options, ctx));
@@ -78,6 +90,8 @@ async function runWorker(argument: string | undefined, options: Options, ctx: Ct
   if (options.prefetch !== undefined) workerOptions.prefetch = options.prefetch;
   if (options.shutdownGrace !== undefined) workerOptions.shutdownGraceMs = options.shutdownGrace;
   if (options.heartbeat !== undefined) workerOptions.heartbeatMs = options.heartbeat;
+  const pool = poolOf(options);
+  if (pool !== undefined) workerOptions.pool = pool;
   let worker: ReturnType<CliApp["worker"]>;
   try {
     worker = app.worker(workerOptions);
@@ -102,6 +116,7 @@ async function runWorker(argument: string | undefined, options: Options, ctx: Ct
       err.write(
         `${pe.green("celeriac worker")} ${pe.bold(worker.id)} started` +
           ` · queues ${pe.cyan(queues.join(", "))} · concurrency ${worker.concurrency} · prefetch ${prefetch}` +
+          (pool === undefined ? "" : ` · pool threads (max ${options.poolMax ?? "cores"})`) +
           ` · pid ${process.pid}\n`,
       );
       return worker;
@@ -142,4 +157,29 @@ function logEvents(app: CliApp, ctx: Ctx, quiet: boolean): () => void {
   return () => {
     for (const off of offs) off();
   };
+}
+
+/** The thread pool the options ask for; the pool options without --pool are a usage error. */
+function poolOf(options: Options): TaskPool | undefined {
+  const tuned =
+    options.poolMin !== undefined ||
+    options.poolMax !== undefined ||
+    options.maxTasksPerChild !== undefined ||
+    options.maxMemoryPerChild !== undefined;
+  if (options.pool === undefined) {
+    if (tuned) throw new UsageError("the pool options need --pool threads");
+    return undefined;
+  }
+  if (options.pool !== "threads") throw new UsageError(`--pool must be "threads", got "${options.pool}"`);
+  const o: ThreadPoolOptions = {};
+  if (options.poolMin !== undefined) o.min = options.poolMin;
+  if (options.poolMax !== undefined) o.max = options.poolMax;
+  if (options.maxTasksPerChild !== undefined) o.maxTasksPerChild = options.maxTasksPerChild;
+  if (options.maxMemoryPerChild !== undefined) o.maxMemoryPerChildMb = options.maxMemoryPerChild;
+  try {
+    return threads(o);
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError(error.message);
+    throw error;
+  }
 }

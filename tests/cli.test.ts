@@ -412,6 +412,59 @@ describe("celeriac inspect and queues", () => {
     },
   );
 
+  it(
+    "worker --pool threads runs module tasks in threads, recycled per --max-tasks-per-child; inspect shows the pool",
+    T,
+    async () => {
+      const { env, t } = rig();
+      const refused = await cli(["worker", "--max-tasks-per-child", "2"], env);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /the pool options need --pool threads/);
+      const worker = startCli(
+        [
+          "worker",
+          "--queues",
+          "cpu",
+          "--pool",
+          "threads",
+          "--pool-max",
+          "1",
+          "--max-tasks-per-child",
+          "2",
+          "--heartbeat",
+          "200ms",
+        ],
+        env,
+      );
+      await worker.waitForStderr(/started/);
+      const id = /celeriac worker (\S+) started/.exec(worker.stderr())?.[1];
+      const threadIds: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const run = await t.app.enqueue("spin", { ms: 1 });
+        threadIds.push(((await run.result({ timeoutMs: 30_000 })) as { threadId: number }).threadId);
+      }
+      assert.deepEqual(threadIds, [1, 1, 2], "a new thread after two tasks");
+      type Listed = { id: string; pool?: { max: number; completed: number; recycled: { tasks: number } } };
+      let listed: Listed | undefined;
+      await waitFor(
+        async () => {
+          listed = (parse(await cli(["inspect", "workers", "--json"], env)) as Listed[]).find(
+            (w) => w.id === id,
+          );
+          return listed?.pool?.completed === 3;
+        },
+        30_000,
+        "the worker's pool in the registry",
+      );
+      assert.deepEqual([listed?.pool?.max, listed?.pool?.recycled.tasks], [1, 1]);
+      const table = await cli(["inspect", "workers"], env);
+      assert.match(table.stdout, /POOL/);
+      assert.match(table.stdout, /\d\/\d \(max 1, 1 recycled\)/);
+      worker.signal("SIGINT");
+      assert.equal((await worker.exit()).code, 0);
+    },
+  );
+
   it("purge --yes purges; without a terminal and without --yes it refuses (exit 2)", T, async () => {
     const { env, t } = rig();
     for (let i = 0; i < 2; i++) await t.app.enqueue("echo", { i }, { queue: "junk" });

@@ -1,6 +1,6 @@
 /**
- * The app of the CLI tests, on Redis: tasks that echo, take a while, hang until stopped, and
- * fail for good (so they are dead-lettered), and one schedule in code. `tests/support/cli-app.ts` exports it for the CLI;
+ * The app of the CLI tests, on Redis: tasks that echo, take a while, hang until stopped, spin
+ * (a module task, for the thread pool), and fail for good (so they are dead-lettered), and one schedule in code. `tests/support/cli-app.ts` exports it for the CLI;
  * the tests build their own copy on the same Redis and prefix to check what the CLI did.
  *
  * @module
@@ -42,6 +42,8 @@ export function cliTestApp(url: string, prefix: string): CliTestApp {
         ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
       ),
   });
+  // CPU work in a thread when the worker has a pool (--pool threads), on its event loop otherwise.
+  app.task({ name: "spin", queue: "cpu", module: new URL("./pool/cpu.task.ts", import.meta.url) });
   app.task({
     name: "fail",
     run: (input: unknown) => {
