@@ -40,7 +40,6 @@ export {
   SerializationError,
   SignatureError,
   TaskFailedError,
-  ThreadError,
   ThrottledError,
   TimeoutError,
   UnknownTaskError,
@@ -57,7 +56,6 @@ export {
   type TaskPool,
   type ThreadContext,
   type ThreadModule,
-  threadModule,
 } from "./src/pool.ts";
 export type { DebounceOptions } from "./src/flow/debounce.ts";
 export type { ThrottleOptions } from "./src/flow/throttle.ts";

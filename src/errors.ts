@@ -166,7 +166,7 @@ export class WorkerLostError extends CeleriacError {}
  *
  * @example
  * ```ts
- * import { ThreadError } from "celeriac";
+ * import { ThreadError } from "celeriac/threads";
  * app.on("retrying", (e) => { if (e.error.name === "ThreadError") console.log(e.error.message); });
  * ```
  */

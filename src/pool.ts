@@ -27,7 +27,8 @@ export interface ThreadContext {
 }
 
 /**
- * A task module's URL, typed by the module: the task's result type follows its `run`.
+ * A task module's URL, typed by the module (`threadModule` from `celeriac/threads`): the
+ * task's result type follows its `run`.
  *
  * @example
  * ```ts

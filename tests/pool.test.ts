@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as v from "valibot";
 import { memory } from "../adapters/memory/mod.ts";
-import { createApp, NonRetryableError, ThreadError, threadModule, TimeoutError } from "../mod.ts";
-import { threads } from "../threads/mod.ts";
+import { createApp, NonRetryableError, TimeoutError } from "../mod.ts";
+import { ThreadError, threadModule, threads } from "../threads/mod.ts";
 
 const mod = (name: string) => new URL(`./support/pool/${name}.task.ts`, import.meta.url);
 const g = globalThis as { Deno?: unknown; Bun?: unknown };

@@ -12,8 +12,8 @@
  * export function run(input: { rounds: number }) { … return digest; }
  *
  * // worker.ts
- * import { createApp, threadModule } from "celeriac";
- * import { threads } from "celeriac/threads";
+ * import { createApp } from "celeriac";
+ * import { threadModule, threads } from "celeriac/threads";
  * const app = createApp({ broker, store });
  * app.task({
  *   name: "hash",
@@ -26,6 +26,9 @@
  * @module
  */
 import type { TaskPool } from "../src/pool.ts";
+
+export { ThreadError } from "../src/errors.ts";
+export { threadModule } from "../src/pool.ts";
 import { checkPoolOptions, ThreadPool } from "./_pool.ts";
 
 /** Options of {@link threads}. */

@@ -104,7 +104,15 @@ try {
       dependencies: { celeriac: `file:${tarball}` },
     }),
   );
-  for (const file of ["app.mjs", "app.ts", "worker.mjs", "cli-app.mjs", "cli-app.ts"])
+  for (const file of [
+    "app.mjs",
+    "app.ts",
+    "worker.mjs",
+    "cli-app.mjs",
+    "cli-app.ts",
+    "threads.mjs",
+    "hash.task.mjs",
+  ])
     copyFileSync(join(here, file), join(app, file));
   // The tarball from disk, its dependencies from the npm cache (the registry only for what the
   // cache lacks: `npm install` of the repository leaves tarballs there, not every package's metadata).
@@ -127,6 +135,26 @@ try {
       return expectJs(stdout);
     });
   }
+  // A task in the pool's thread, killed at its timeout and retried: Node (worker_threads), Bun
+  // and Deno (Web Workers), from the installed package.
+  const expectThreads = (stdout) => {
+    const out = JSON.parse(stdout.trim().split("\n").pop());
+    if (out.digest !== 64 || out.thread !== true || out.retried !== 2 || out.timeouts !== 1)
+      throw new Error(stdout);
+    return stdout.trim();
+  };
+  await check(
+    `node ${process.version} threads.mjs (a task in a pool thread, killed at its timeout)`,
+    async () => expectThreads((await sh(process.execPath, ["threads.mjs"], { cwd: app })).stdout),
+  );
+  await check("bun threads.mjs", async () =>
+    expectThreads((await sh(bin("bun"), ["threads.mjs"], { cwd: app })).stdout),
+  );
+  await check("deno run threads.mjs (the installed package)", async () =>
+    expectThreads(
+      (await sh(bin("deno"), ["run", "-A", "--node-modules-dir=manual", "threads.mjs"], { cwd: app })).stdout,
+    ),
+  );
   const expectTs = (stdout) => {
     const out = JSON.parse(stdout.trim().split("\n").pop());
     if (out.greeting !== "hello Ada" || out.length !== 3) throw new Error(stdout);
