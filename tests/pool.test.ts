@@ -4,6 +4,7 @@
  * free while CPU-bound tasks run.
  */
 import assert from "node:assert/strict";
+import process from "node:process";
 import { describe, it } from "node:test";
 import * as v from "valibot";
 import { memory } from "../adapters/memory/mod.ts";
@@ -78,6 +79,16 @@ describe("thread pool", () => {
       const record = await run.status();
       assert.equal(record?.errors?.[0]?.name, "TimeoutError");
       assert.equal(pool.stats().recycled.timeout, 1, "the looping thread was terminated");
+      // Terminated, not abandoned: the process is idle again (a thread still looping would use a
+      // whole core). Deno stops a terminated thread's isolate within its 2 s grace.
+      const windows: number[] = [];
+      for (let i = 0; i < 10 && !(windows.at(-1)! < 250); i++) {
+        const before = process.cpuUsage();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const used = process.cpuUsage(before);
+        windows.push((used.user + used.system) / 1_000);
+      }
+      assert.ok(windows.at(-1)! < 250, `CPU ms per 500 ms once the retry finished: ${windows.join(", ")}`);
     } finally {
       await worker.stop();
     }

@@ -224,7 +224,7 @@ export class ThreadPool implements TaskPool {
       return;
     }
     const job = slot.job;
-    if (m.t === "exit" || job === undefined || m.job !== job.n) return;
+    if (job === undefined || m.job !== job.n) return;
     if (m.t === "started") {
       this.#limit(slot, job);
       return;

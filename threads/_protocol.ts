@@ -26,6 +26,7 @@ export type FromThread =
   | { t: "started"; job: number }
   | { t: "progress"; job: number; value: unknown }
   | { t: "done"; job: number; ok: true; value: unknown; heapMb: number | null }
-  | { t: "done"; job: number; ok: false; error: ThreadErrorInfo; heapMb: number | null }
-  /** The task called `Deno.exit` (a Deno worker then ends without an event). */
-  | { t: "exit"; code: number };
+  | { t: "done"; job: number; ok: false; error: ThreadErrorInfo; heapMb: number | null };
+
+/** On Deno (a child process): frames on its stdout start with this; other output goes to stderr. */
+export const FRAME = "\u001ecel:";

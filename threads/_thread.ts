@@ -1,26 +1,66 @@
 /**
  * Internal: the program of a pool thread (a `node:worker_threads` Worker on Node, a Web Worker on
- * Deno and Bun). It imports each task module once, runs one attempt at a time and answers with
+ * Bun, a child process on Deno: see `_spawn.ts`). It imports each task module once, runs one attempt at a time and answers with
  * the result or the error, and its heap in use after each task (for `maxMemoryPerChildMb`).
  *
  * @module
  */
 import type { PoolCall, ThreadContext } from "../src/pool.ts";
-import type { FromThread, ThreadErrorInfo, ToThread } from "./_protocol.ts";
+import { FRAME, type FromThread, type ThreadErrorInfo, type ToThread } from "./_protocol.ts";
 
 type Port = { post(message: FromThread): void; listen(fn: (message: ToThread) => void): void };
 
-/** The globals a thread uses: the Web Worker scope on Deno and Bun, memory figures, Deno.exit. */
+/** The globals a thread uses: the Web Worker scope on Bun, memory figures, Deno.exit. */
 const g = globalThis as {
-  Deno?: { exit(code?: number): never; memoryUsage(): { heapUsed: number } };
+  Deno?: {
+    exit(code?: number): never;
+    memoryUsage(): { heapUsed: number };
+    args: string[];
+    stdin: { readable: ReadableStream<Uint8Array> };
+    stdout: { writeSync(data: Uint8Array): number };
+  };
   Bun?: unknown;
   process?: { memoryUsage?: () => { heapUsed: number } };
   postMessage(message: FromThread): void;
   onmessage: ((e: MessageEvent<ToThread>) => void) | null;
 };
 
+/** A Deno child process: JSON lines in on stdin, frames out on stdout (the task's own output to stderr). */
+function processPort(deno: NonNullable<typeof g.Deno>): Port {
+  const encoder = new TextEncoder();
+  const write = (text: string) => {
+    const bytes = encoder.encode(text);
+    for (let at = 0; at < bytes.length; ) at += deno.stdout.writeSync(bytes.subarray(at));
+  };
+  for (const level of ["log", "info", "debug"] as const) console[level] = console.error;
+  return {
+    post: (m) => {
+      // As a worker's structured clone would: a value that cannot cross is an error here too.
+      structuredClone(m);
+      write(`${FRAME}${JSON.stringify(m)}\n`);
+    },
+    listen: (fn) => {
+      void (async () => {
+        let buffer = "";
+        const decoder = new TextDecoder();
+        const reader = deno.stdin.readable.getReader();
+        for (let r = await reader.read(); !r.done; r = await reader.read()) {
+          buffer += decoder.decode(r.value, { stream: true });
+          for (let i = buffer.indexOf("\n"); i >= 0; i = buffer.indexOf("\n")) {
+            fn(JSON.parse(buffer.slice(0, i)) as ToThread);
+            buffer = buffer.slice(i + 1);
+          }
+        }
+        // The pool went away: so does this process.
+        deno.exit(0);
+      })();
+    },
+  };
+}
+
 async function port(): Promise<Port> {
-  if (g.Deno !== undefined || g.Bun !== undefined) {
+  if (g.Deno?.args.includes("--celeriac-pool-process")) return processPort(g.Deno);
+  if (g.Bun !== undefined) {
     return {
       post: (m) => g.postMessage(m),
       listen: (fn) => {
@@ -83,16 +123,6 @@ function load(url: string): Promise<Run> {
 const io = await port();
 let threadId = 0;
 const aborts = new Map<number, AbortController>();
-
-// A Deno worker that calls Deno.exit ends without an event on its Worker: say so first.
-const deno = g.Deno;
-if (deno !== undefined) {
-  const exit = deno.exit.bind(deno);
-  deno.exit = (code?: number): never => {
-    io.post({ t: "exit", code: code ?? 0 });
-    return exit(code);
-  };
-}
 
 async function run(job: number, call: PoolCall): Promise<void> {
   const control = new AbortController();
