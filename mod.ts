@@ -48,14 +48,14 @@ export {
 } from "./src/errors.ts";
 export type { EventMap, EventType } from "./src/events.ts";
 export type { Worker, WorkerOptions } from "./src/execute/worker.ts";
-export {
-  type PoolCall,
-  type PoolIo,
-  type PoolRecycled,
-  type PoolStats,
-  type TaskPool,
-  type ThreadContext,
-  type ThreadModule,
+export type {
+  PoolCall,
+  PoolIo,
+  PoolRecycled,
+  PoolStats,
+  TaskPool,
+  ThreadContext,
+  ThreadModule,
 } from "./src/pool.ts";
 export type { DebounceOptions } from "./src/flow/debounce.ts";
 export type { ThrottleOptions } from "./src/flow/throttle.ts";
