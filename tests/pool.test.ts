@@ -230,6 +230,35 @@ describe("thread pool", () => {
     }
   });
 
+  it("a cancelled run's thread gets the abort; one that ignores it is terminated after abortGraceMs", async () => {
+    const app = appOf();
+    const t = app.task({
+      name: "pool.wait",
+      module: threadModule<typeof import("./support/pool/wait.task.ts")>(mod("wait")),
+    });
+    const pool = threads({ max: 2, abortGraceMs: 200 });
+    const worker = app.worker({ pool, leaseMs: 300 }).start();
+    try {
+      const heed = await t.enqueue({ mode: "heed" });
+      const ignore = await t.enqueue({ mode: "ignore" });
+      for (const r of [heed, ignore]) {
+        const id = r.id;
+        await until(() => worker.info().active.some((a) => a.id === id), `${id} to start`);
+      }
+      await until(() => pool.stats().busy === 2, "both running in threads");
+      assert.equal(await heed.cancel(), true);
+      assert.equal(await ignore.cancel(), true);
+      await until(
+        () => pool.stats().recycled.aborted === 1 && pool.stats().busy === 0,
+        "the ignoring thread terminated",
+      );
+      assert.equal(pool.stats().size, 1, "the thread that heeded its abort stays in service");
+      for (const r of [heed, ignore]) assert.equal((await r.status())?.state, "cancelled");
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it("grows to max while attempts wait, and shrinks to min after idleMs", async () => {
     const app = appOf();
     const t = app.task({
