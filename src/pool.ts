@@ -145,13 +145,26 @@ export interface TaskPool {
   close(): Promise<void>;
 }
 
+/** Task modules run on this thread, imported once each (a failed import is tried again). */
+const inline = new Map<string, Promise<TaskModuleShape["run"]>>();
+
+function inlineRun(url: string): Promise<TaskModuleShape["run"]> {
+  let run = inline.get(url);
+  if (run === undefined) {
+    run = import(url).then((m: Partial<TaskModuleShape> & { default?: Partial<TaskModuleShape> }) => {
+      const fn = m.run ?? m.default?.run;
+      if (typeof fn !== "function") throw new TypeError(`task module ${url} exports no run function`);
+      return fn;
+    });
+    inline.set(url, run);
+    run.catch(() => inline.delete(url));
+  }
+  return run;
+}
+
 /** Runs a task module on the calling thread (no pool). */
 export async function runInline(call: PoolCall, io: PoolIo): Promise<unknown> {
-  const mod = (await import(call.module)) as Partial<TaskModuleShape> & {
-    default?: Partial<TaskModuleShape>;
-  };
-  const run = mod.run ?? mod.default?.run;
-  if (typeof run !== "function") throw new TypeError(`task module ${call.module} exports no run function`);
+  const run = await inlineRun(call.module);
   const ctx: ThreadContext = {
     id: call.id,
     task: call.task,
