@@ -189,9 +189,10 @@ export class ThreadPool implements TaskPool {
           this.#settle(
             job,
             undefined,
-            new ThreadError("crash", `could not start a thread: ${String(error)}`),
+            new ThreadError("crash", `could not start a pool thread: ${String(error)}`),
           );
         }
+        this.#dispatch();
       },
     );
   }
@@ -282,6 +283,8 @@ export class ThreadPool implements TaskPool {
           new ThreadError("crash", `could not start a pool thread: ${end.detail}`),
         );
       }
+      // The others try a thread of their own (each fails the same way, or one starts).
+      this.#dispatch();
       return;
     }
     if (job !== undefined) {
