@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { spawn } from "node:child_process";
+import { setPriority } from "node:os";
 import { Worker as NodeWorker } from "node:worker_threads";
 import { Queue, Worker as BullWorker } from "bullmq";
 import { Redis as IoRedis } from "ioredis";
@@ -327,4 +329,21 @@ export async function importCost(n: number): Promise<Measured> {
   return await timed(n, async () => {
     for (let i = 0; i < n; i++) await import(href);
   });
+}
+
+/**
+ * A child process spinning at the lowest priority (nice 19) until stopped: it keeps the machine's
+ * other core awake, so a thread woken there need not wait for an idle virtual CPU to be woken by
+ * its hypervisor first, and yields to any normal-priority thread at once.
+ */
+export function spinner(): { stop(): Promise<void> } {
+  const child = spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" });
+  if (child.pid !== undefined) setPriority(child.pid, 19);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    stop: async () => {
+      child.kill();
+      await exited;
+    },
+  };
 }

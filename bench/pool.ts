@@ -4,6 +4,7 @@
  *
  *   npx tsx bench/pool.ts            (about 2 minutes; prints a markdown report on stdout)
  *   npx tsx bench/pool.ts --quick    (smoke run: small N, one run per row)
+ *   npx tsx bench/pool.ts --only=1   (one section, or a list: --only=1,3)
  *
  * One `redis-server` (`startRedis()` from celeriac/dev: loopback, no persistence) serves every
  * Redis run, FLUSHALL between runs; celeriac runs on `redis({ client: new IoRedis(url), prefix })`
@@ -32,7 +33,11 @@
  *    `node:worker_threads` thread (one reply; two replies as the pool's protocol sends, `started`
  *    and `done`; and reading `process.memoryUsage()` as the pool's thread does after every
  *    task), `pool.run()` called directly (the pool without worker or backend), a cached `import()`
- *    of the module, and one `process.memoryUsage()` call. Then, as context, the same no-op on
+ *    of the module, and one `process.memoryUsage()` call. On a virtual machine a thread hop
+ *    costs more when the other core is idle (its virtual CPU is asleep and the hypervisor must
+ *    wake it), so the `run` task, the c=1 pool row, the bare round trip and `pool.run()` are
+ *    measured again with that core kept awake by a child process spinning at nice 19 (it yields
+ *    to any normal-priority thread at once). Then, as context, the same no-op on
  *    Redis: celeriac in-loop and threads, BullMQ with an inline processor function and
  *    sandboxed, at concurrency 1 and 2. Each of these rows gets one untimed round first.
  * 3. Event-loop latency: a sampler awaiting `setTimeout(1)` in a loop records how late each
@@ -59,12 +64,20 @@ import {
   memoryUsageCost,
   poolDirect,
   sleep,
+  spinner,
 } from "./_pool-sides.ts";
 import { fixed, int, median, percentile, ratio, table } from "./_redis-probe.ts";
 
 // ---------------------------------------------------------------- settings
 
 const QUICK = process.argv.includes("--quick");
+/** `--only=1,3`: run those sections alone (all by default). */
+const ONLY = process.argv
+  .find((a) => a.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",")
+  .map(Number);
+const want = (section: number) => ONLY === undefined || ONLY.includes(section);
 const RUNS = QUICK ? 1 : 3;
 /** One CPU task's target duration on this thread. */
 const CPU_MS = 20;
@@ -161,288 +174,352 @@ async function main(): Promise<string> {
       "",
     );
 
-    // 1
-    type CpuCase = "inloop" | "threads" | "bullmq";
-    const cpuLabel: Record<CpuCase, string> = {
-      inloop: "celeriac, module on the event loop (no pool)",
-      threads: "celeriac, `threads({ max: 2 })`",
-      bullmq: "BullMQ sandboxed, `useWorkerThreads: true`",
-    };
-    log(`section 1: ${CPU_N} CPU tasks at concurrency 2`);
-    const cpu = await rotate<CpuCase>(
-      ["inloop", "threads", "bullmq"],
-      RUNS,
-      async (c) => {
-        await flush();
-        const m =
-          c === "bullmq"
-            ? await bullmq({
-                redisUrl: server.url,
-                kind: "hash",
-                concurrency: 2,
-                sandboxed: true,
-                n: CPU_N,
-                warm: CPU_WARM,
-                rounds,
-                digest,
-              })
-            : await celeriac({
-                redisUrl: server.url,
-                kind: "hash",
-                concurrency: 2,
-                ...(c === "threads" ? { threads: 2 } : {}),
-                n: CPU_N,
-                warm: CPU_WARM,
-                rounds,
-                digest,
-              });
-        log(`  ${c}: ${rate(m).toFixed(1)} tasks/s`);
-        return m;
-      },
-      false,
-    );
-    const cpuRate = (c: CpuCase) => med(cpu.get(c)!, rate);
-    out.push(
-      `## 1. CPU-bound tasks on Redis (${int(CPU_N)} tasks of ~${CPU_MS} ms, worker concurrency 2)`,
-      "",
-      table(
-        ["side", "tasks/s", "runs (tasks/s)", "ms per task (wall)", "CPU ms per task", "× in-loop"],
-        (["inloop", "threads", "bullmq"] as const).map((c) => [
-          cpuLabel[c],
-          fixed(cpuRate(c)),
-          each(cpu.get(c)!, rate, 1),
-          fixed(med(cpu.get(c)!, usPer) / 1_000, 2),
-          fixed(med(cpu.get(c)!, cpuPer) / 1_000, 2),
-          ratio(cpuRate(c), cpuRate("inloop")),
-        ]),
-      ),
-      "",
-      `threads / in-loop: **${ratio(cpuRate("threads"), cpuRate("inloop"))}**; celeriac threads / BullMQ sandboxed: **${ratio(cpuRate("threads"), cpuRate("bullmq"))}**.`,
-      "",
-    );
-
-    // 2a
-    interface NoopCase {
-      label: string;
-      kind: Kind;
-      concurrency: number;
-      threads?: number;
+    if (want(1)) {
+      const before = load();
+      // 1
+      type CpuCase = "inloop" | "threads" | "bullmq";
+      const cpuLabel: Record<CpuCase, string> = {
+        inloop: "celeriac, module on the event loop (no pool)",
+        threads: "celeriac, `threads({ max: 2 })`",
+        bullmq: "BullMQ sandboxed, `useWorkerThreads: true`",
+      };
+      log(`section 1: ${CPU_N} CPU tasks at concurrency 2`);
+      const cpu = await rotate<CpuCase>(
+        ["inloop", "threads", "bullmq"],
+        RUNS,
+        async (c) => {
+          await flush();
+          const m =
+            c === "bullmq"
+              ? await bullmq({
+                  redisUrl: server.url,
+                  kind: "hash",
+                  concurrency: 2,
+                  sandboxed: true,
+                  n: CPU_N,
+                  warm: CPU_WARM,
+                  rounds,
+                  digest,
+                })
+              : await celeriac({
+                  redisUrl: server.url,
+                  kind: "hash",
+                  concurrency: 2,
+                  ...(c === "threads" ? { threads: 2 } : {}),
+                  n: CPU_N,
+                  warm: CPU_WARM,
+                  rounds,
+                  digest,
+                });
+          log(`  ${c}: ${rate(m).toFixed(1)} tasks/s`);
+          return m;
+        },
+        false,
+      );
+      const cpuRate = (c: CpuCase) => med(cpu.get(c)!, rate);
+      out.push(
+        `## 1. CPU-bound tasks on Redis (${int(CPU_N)} tasks of ~${CPU_MS} ms, worker concurrency 2)`,
+        "",
+        `Load average ${before} before the section, ${load()} after.`,
+        "",
+        table(
+          ["side", "tasks/s", "runs (tasks/s)", "ms per task (wall)", "CPU ms per task", "× in-loop"],
+          (["inloop", "threads", "bullmq"] as const).map((c) => [
+            cpuLabel[c],
+            fixed(cpuRate(c)),
+            each(cpu.get(c)!, rate, 1),
+            fixed(med(cpu.get(c)!, usPer) / 1_000, 2),
+            fixed(med(cpu.get(c)!, cpuPer) / 1_000, 2),
+            ratio(cpuRate(c), cpuRate("inloop")),
+          ]),
+        ),
+        "",
+        `threads / in-loop: **${ratio(cpuRate("threads"), cpuRate("inloop"))}**; celeriac threads / BullMQ sandboxed: **${ratio(cpuRate("threads"), cpuRate("bullmq"))}**.`,
+        "",
+      );
     }
-    const memCases: NoopCase[][] = [1, 2].map((c) => [
-      { label: "task with `run` (no module)", kind: "plain", concurrency: c },
-      { label: "module on the event loop (no pool)", kind: "noop", concurrency: c },
-      { label: `module in \`threads({ max: ${c} })\``, kind: "noop", concurrency: c, threads: c },
-    ]);
-    log(`section 2: ${NOOP_N} no-op tasks on memory()`);
-    const memRows: string[][] = [];
-    const overhead: { concurrency: number; us: number; cpuUs: number; vsInloop: number }[] = [];
-    for (const group of memCases) {
-      const runs = await rotate(group, RUNS, async (c) => {
-        const m = await celeriac({
-          kind: c.kind,
-          concurrency: c.concurrency,
-          ...(c.threads === undefined ? {} : { threads: c.threads }),
+    if (want(2)) {
+      const before = load();
+      // 2a
+      interface NoopCase {
+        label: string;
+        kind: Kind;
+        concurrency: number;
+        threads?: number;
+      }
+      const memCases: NoopCase[][] = [1, 2].map((c) => [
+        { label: "task with `run` (no module)", kind: "plain", concurrency: c },
+        { label: "module on the event loop (no pool)", kind: "noop", concurrency: c },
+        { label: `module in \`threads({ max: ${c} })\``, kind: "noop", concurrency: c, threads: c },
+      ]);
+      log(`section 2: ${NOOP_N} no-op tasks on memory()`);
+      /** One no-op run on memory(): `threads` in the pool (none: on the event loop). */
+      const noopRun = (kind: Kind, threads?: number, concurrency = threads ?? 1) =>
+        celeriac({
+          kind,
+          concurrency,
+          ...(threads === undefined ? {} : { threads }),
           n: NOOP_N,
           warm: NOOP_WARM,
           rounds,
           digest,
         });
-        log(`  c=${c.concurrency} ${c.label}: ${usPer(m).toFixed(1)} µs/task`);
-        return m;
-      });
-      const [plain, inloop, pooled] = group.map((c) => runs.get(c)!) as [Measured[], Measured[], Measured[]];
-      const vsPlain = (ms: Measured[]) => fixed(med(ms, usPer) - med(plain, usPer));
-      for (const [c, ms] of group.map((c) => [c, runs.get(c)!] as const)) {
-        memRows.push([
-          c.label,
-          String(c.concurrency),
-          int(med(ms, rate)),
-          fixed(med(ms, usPer)),
-          each(ms, usPer, 1),
-          fixed(med(ms, cpuPer)),
-          ms === plain ? "–" : ms === pooled ? `**${vsPlain(ms)}**` : vsPlain(ms),
-          ms === pooled ? fixed(med(ms, usPer) - med(inloop, usPer)) : "–",
-        ]);
+      const memRows: string[][] = [];
+      const overhead: { concurrency: number; us: number; cpuUs: number; vsInloop: number }[] = [];
+      for (const group of memCases) {
+        const runs = await rotate(group, RUNS, async (c) => {
+          const m = await noopRun(c.kind, c.threads, c.concurrency);
+          log(`  c=${c.concurrency} ${c.label}: ${usPer(m).toFixed(1)} µs/task`);
+          return m;
+        });
+        const [plain, inloop, pooled] = group.map((c) => runs.get(c)!) as [
+          Measured[],
+          Measured[],
+          Measured[],
+        ];
+        const vsPlain = (ms: Measured[]) => fixed(med(ms, usPer) - med(plain, usPer));
+        for (const [c, ms] of group.map((c) => [c, runs.get(c)!] as const)) {
+          memRows.push([
+            c.label,
+            String(c.concurrency),
+            int(med(ms, rate)),
+            fixed(med(ms, usPer)),
+            each(ms, usPer, 1),
+            fixed(med(ms, cpuPer)),
+            ms === plain ? "–" : ms === pooled ? `**${vsPlain(ms)}**` : vsPlain(ms),
+            ms === pooled ? fixed(med(ms, usPer) - med(inloop, usPer)) : "–",
+          ]);
+        }
+        overhead.push({
+          concurrency: group[0]!.concurrency,
+          us: med(pooled, usPer) - med(plain, usPer),
+          cpuUs: med(pooled, cpuPer) - med(plain, cpuPer),
+          vsInloop: med(pooled, usPer) - med(inloop, usPer),
+        });
       }
-      overhead.push({
-        concurrency: group[0]!.concurrency,
-        us: med(pooled, usPer) - med(plain, usPer),
-        cpuUs: med(pooled, cpuPer) - med(plain, cpuPer),
-        vsInloop: med(pooled, usPer) - med(inloop, usPer),
-      });
-    }
-    out.push(
-      `## 2. Per-task overhead of the pool (no-op task, \`memory()\`, ${int(NOOP_N)} tasks per run)`,
-      "",
-      table(
-        [
-          "case",
-          "concurrency",
-          "tasks/s",
-          "µs per task",
-          "runs (µs per task)",
-          "CPU µs per task",
-          "µs vs `run` task",
-          "µs vs module in-loop",
-        ],
-        memRows,
-      ),
-      "",
-      overhead
-        .map(
-          (o) =>
-            `Pool overhead at concurrency ${o.concurrency} (threads − \`run\` task): **${fixed(o.us)} µs** per task of wall time, ${fixed(o.cpuUs)} µs of CPU (every thread); against the module on the event loop: ${fixed(o.vsInloop)} µs.`,
-        )
-        .join(" "),
-      "",
-    );
+      out.push(
+        `## 2. Per-task overhead of the pool (no-op task, \`memory()\`, ${int(NOOP_N)} tasks per run)`,
+        "",
+        `Load average ${before} before the section (see its end for after).`,
+        "",
+        table(
+          [
+            "case",
+            "concurrency",
+            "tasks/s",
+            "µs per task",
+            "runs (µs per task)",
+            "CPU µs per task",
+            "µs vs `run` task",
+            "µs vs module in-loop",
+          ],
+          memRows,
+        ),
+        "",
+        overhead
+          .map(
+            (o) =>
+              `Pool overhead at concurrency ${o.concurrency} (threads − \`run\` task): **${fixed(o.us)} µs** per task of wall time, ${fixed(o.cpuUs)} µs of CPU (every thread); against the module on the event loop: ${fixed(o.vsInloop)} µs.`,
+          )
+          .join(" "),
+        "",
+      );
 
-    // 2b
-    log(`section 2, where the time goes: ${BARE_N} sequential round trips each`);
-    const bare = [
-      ["bare `worker_threads` round trip, 1 reply", () => bareRoundTrip(BARE_N, 1, false)],
-      ["bare round trip, 2 replies (`started`, `done`)", () => bareRoundTrip(BARE_N, 2, false)],
-      ["bare round trip, 2 replies + `process.memoryUsage()`", () => bareRoundTrip(BARE_N, 2, true)],
-      ["`pool.run()` direct, `threads({ max: 1 })`, no-op module", () => poolDirect(BARE_N)],
-      [
-        "cached `import()` of the task module, main thread (the in-loop path, every attempt)",
-        () => importCost(BARE_N),
-      ],
-    ] as const;
-    const bareRuns = await rotate(
-      bare.map((b) => b[0]),
-      RUNS,
-      (label) => bare.find((b) => b[0] === label)![1](),
-    );
-    const memUs = median(Array.from({ length: RUNS }, () => memoryUsageCost(BARE_N)));
-    out.push(
-      `Where the time goes (sequential: one message in flight; ${int(BARE_N)} round trips per run):`,
-      "",
-      table(
-        ["path", "µs per task", "runs (µs)", "CPU µs per task"],
+      // 2b
+      log(`section 2, where the time goes: ${BARE_N} sequential round trips each`);
+      const bare = [
+        ["bare `worker_threads` round trip, 1 reply", () => bareRoundTrip(BARE_N, 1, false)],
+        ["bare round trip, 2 replies (`started`, `done`)", () => bareRoundTrip(BARE_N, 2, false)],
+        ["bare round trip, 2 replies + `process.memoryUsage()`", () => bareRoundTrip(BARE_N, 2, true)],
+        ["`pool.run()` direct, `threads({ max: 1 })`, no-op module", () => poolDirect(BARE_N)],
         [
-          ...bare.map(([label]) => {
-            const ms = bareRuns.get(label)!;
+          "cached `import()` of the task module, main thread (the in-loop path, every attempt)",
+          () => importCost(BARE_N),
+        ],
+      ] as const;
+      const bareRuns = await rotate(
+        bare.map((b) => b[0]),
+        RUNS,
+        (label) => bare.find((b) => b[0] === label)![1](),
+      );
+      const memUs = median(Array.from({ length: RUNS }, () => memoryUsageCost(BARE_N)));
+      out.push(
+        `Where the time goes (sequential: one message in flight; ${int(BARE_N)} round trips per run):`,
+        "",
+        table(
+          ["path", "µs per task", "runs (µs)", "CPU µs per task"],
+          [
+            ...bare.map(([label]) => {
+              const ms = bareRuns.get(label)!;
+              return [label, fixed(med(ms, usPer)), each(ms, usPer, 1), fixed(med(ms, cpuPer))];
+            }),
+            ["one `process.memoryUsage()` call (main thread)", fixed(memUs, 1), "–", "–"],
+          ],
+        ),
+        "",
+      );
+
+      // 2b, the other core kept awake
+      log("section 2, the same with the other core kept awake by a nice 19 spinner");
+      const awakeCases = [
+        ["task with `run` (no module), concurrency 1", () => noopRun("plain")],
+        ["module in `threads({ max: 1 })`, concurrency 1", () => noopRun("noop", 1)],
+        ["bare `worker_threads` round trip, 1 reply", () => bareRoundTrip(BARE_N, 1, false)],
+        ["`pool.run()` direct, `threads({ max: 1 })`, no-op module", () => poolDirect(BARE_N)],
+      ] as const;
+      const spin = spinner();
+      let awake: Map<string, Measured[]>;
+      try {
+        await sleep(200);
+        awake = await rotate(
+          awakeCases.map((a) => a[0]),
+          RUNS,
+          (label) => awakeCases.find((a) => a[0] === label)![1](),
+        );
+      } finally {
+        await spin.stop();
+      }
+      const awakeOverhead =
+        med(awake.get(awakeCases[1][0])!, usPer) - med(awake.get(awakeCases[0][0])!, usPer);
+      out.push(
+        "The same with the machine's other core kept awake: a child process spinning at nice 19 (it yields to any normal thread at once), so that waking a thread on that core does not first wait for the hypervisor to wake an idle virtual CPU:",
+        "",
+        table(
+          ["path", "µs per task", "runs (µs)", "CPU µs per task (this process)"],
+          awakeCases.map(([label]) => {
+            const ms = awake.get(label)!;
             return [label, fixed(med(ms, usPer)), each(ms, usPer, 1), fixed(med(ms, cpuPer))];
           }),
-          ["one `process.memoryUsage()` call (main thread)", fixed(memUs, 1), "–", "–"],
-        ],
-      ),
-      "",
-    );
+        ),
+        "",
+        `Pool overhead at concurrency 1 with the other core awake: **${fixed(awakeOverhead)} µs** per task.`,
+        "",
+      );
 
-    // 2c
-    type RedisCase = { label: string; concurrency: number; side: "celeriac" | "bullmq"; pooled: boolean };
-    log(`section 2, on Redis: ${REDIS_NOOP_N} no-op tasks`);
-    const redisRows: string[][] = [];
-    for (const c of [1, 2]) {
-      const cases: RedisCase[] = [
-        { label: "celeriac, module on the event loop", concurrency: c, side: "celeriac", pooled: false },
-        { label: `celeriac, \`threads({ max: ${c} })\``, concurrency: c, side: "celeriac", pooled: true },
-        { label: "BullMQ, inline processor function", concurrency: c, side: "bullmq", pooled: false },
-        { label: "BullMQ sandboxed, `useWorkerThreads: true`", concurrency: c, side: "bullmq", pooled: true },
-      ];
-      const runs = await rotate(cases, RUNS, async (k) => {
-        await flush();
-        const common = {
-          redisUrl: server.url,
-          concurrency: c,
-          n: REDIS_NOOP_N,
-          warm: REDIS_NOOP_WARM,
-          rounds,
-          digest,
-        };
-        const m =
-          k.side === "bullmq"
-            ? await bullmq({ ...common, kind: "noop", sandboxed: k.pooled })
-            : await celeriac({ ...common, kind: "noop", ...(k.pooled ? { threads: c } : {}) });
-        log(`  c=${c} ${k.label}: ${usPer(m).toFixed(1)} µs/task`);
-        return m;
-      });
-      const baseOf = (k: RedisCase) =>
-        med(runs.get(cases.find((x) => x.side === k.side && !x.pooled)!)!, usPer);
-      for (const k of cases) {
-        const ms = runs.get(k)!;
-        redisRows.push([
-          k.label,
-          String(c),
-          int(med(ms, rate)),
-          each(ms, rate),
-          fixed(med(ms, usPer)),
-          fixed(med(ms, cpuPer)),
-          k.pooled ? fixed(med(ms, usPer) - baseOf(k)) : "–",
-        ]);
-      }
-    }
-    out.push(
-      `No-op tasks on Redis, as context (${int(REDIS_NOOP_N)} per run):`,
-      "",
-      table(
-        [
-          "side",
-          "concurrency",
-          "tasks/s",
-          "runs (tasks/s)",
-          "µs per task",
-          "CPU µs per task",
-          "µs vs its own in-loop",
-        ],
-        redisRows,
-      ),
-      "",
-    );
-
-    // 3
-    log(`section 3: event-loop lag while ${LAG_N} CPU tasks run two at a time`);
-    const lagRows: string[][] = [];
-    const lagRow = (backend: string, label: string, lags: readonly number[], ms: number) =>
-      lagRows.push([
-        backend,
-        label,
-        int(lags.length),
-        fixed(percentile(lags, 50), 2),
-        fixed(percentile(lags, 99), 2),
-        fixed(Math.max(...lags), 1),
-        int(ms),
-      ]);
-    {
-      const t0 = performance.now();
-      const lags = await lagSamples(sleep(1_000));
-      lagRow("–", "nothing running", lags, performance.now() - t0);
-    }
-    for (const backend of ["memory", "redis"] as const) {
-      for (const [label, threads] of [
-        ["module on the event loop (no pool)", undefined],
-        ["`threads({ max: 2 })`", 2],
-        ["`threads({ max: 1 })`", 1],
-      ] as const) {
-        if (backend === "redis") await flush();
-        const m = await celeriac({
-          ...(backend === "redis" ? { redisUrl: server.url } : {}),
-          kind: "hash",
-          concurrency: 2,
-          ...(threads === undefined ? {} : { threads }),
-          n: LAG_N,
-          warm: CPU_WARM,
-          rounds,
-          digest,
-          during: lagSamples,
+      // 2c
+      type RedisCase = { label: string; side: "celeriac" | "bullmq"; mode: "function" | "inloop" | "pooled" };
+      log(`section 2, on Redis: ${REDIS_NOOP_N} no-op tasks`);
+      const redisRows: string[][] = [];
+      for (const c of [1, 2]) {
+        const cases: RedisCase[] = [
+          { label: "celeriac, task with `run` (no module)", side: "celeriac", mode: "function" },
+          { label: "celeriac, module on the event loop", side: "celeriac", mode: "inloop" },
+          { label: `celeriac, module in \`threads({ max: ${c} })\``, side: "celeriac", mode: "pooled" },
+          { label: "BullMQ, inline processor function", side: "bullmq", mode: "function" },
+          { label: "BullMQ sandboxed, `useWorkerThreads: true`", side: "bullmq", mode: "pooled" },
+        ];
+        const runs = await rotate(cases, RUNS, async (k) => {
+          await flush();
+          const common = {
+            redisUrl: server.url,
+            concurrency: c,
+            n: REDIS_NOOP_N,
+            warm: REDIS_NOOP_WARM,
+            rounds,
+            digest,
+          };
+          const m =
+            k.side === "bullmq"
+              ? await bullmq({ ...common, kind: "noop", sandboxed: k.mode === "pooled" })
+              : await celeriac({
+                  ...common,
+                  kind: k.mode === "function" ? "plain" : "noop",
+                  ...(k.mode === "pooled" ? { threads: c } : {}),
+                });
+          log(`  c=${c} ${k.label}: ${usPer(m).toFixed(1)} µs/task`);
+          return m;
         });
-        lagRow(backend === "redis" ? "Redis" : "`memory()`", label, m.sampled as number[], m.ms);
+        const baseOf = (k: RedisCase) =>
+          med(runs.get(cases.find((x) => x.side === k.side && x.mode === "function")!)!, usPer);
+        for (const k of cases) {
+          const ms = runs.get(k)!;
+          redisRows.push([
+            k.label,
+            String(c),
+            int(med(ms, rate)),
+            each(ms, rate),
+            fixed(med(ms, usPer)),
+            fixed(med(ms, cpuPer)),
+            k.mode === "function" ? "–" : fixed(med(ms, usPer) - baseOf(k)),
+          ]);
+        }
       }
+      out.push(
+        `No-op tasks on Redis, as context (${int(REDIS_NOOP_N)} per run):`,
+        "",
+        table(
+          [
+            "side",
+            "concurrency",
+            "tasks/s",
+            "runs (tasks/s)",
+            "µs per task",
+            "CPU µs per task",
+            "µs vs its side's in-process function",
+          ],
+          redisRows,
+        ),
+        "",
+        `Load average at the end of section 2: ${load()}.`,
+        "",
+      );
     }
-    out.push(
-      `## 3. Event-loop lag while CPU tasks run (${LAG_N} tasks of ~${CPU_MS} ms, worker concurrency 2)`,
-      "",
-      "How late a `setTimeout(1)` fires on the worker's event loop, in ms, sampled back to back while the batch runs (one run each).",
-      "",
-      table(
-        ["backend", "tasks run", "samples", "p50 lag ms", "p99 lag ms", "max lag ms", "window ms"],
-        lagRows,
-      ),
-      "",
-      `Load average at start ${loadStart}, at end ${load()}.`,
-    );
+    if (want(3)) {
+      const before = load();
+      // 3
+      log(`section 3: event-loop lag while ${LAG_N} CPU tasks run two at a time`);
+      const lagRows: string[][] = [];
+      const lagRow = (backend: string, label: string, lags: readonly number[], ms: number) =>
+        lagRows.push([
+          backend,
+          label,
+          int(lags.length),
+          fixed(percentile(lags, 50), 2),
+          fixed(percentile(lags, 99), 2),
+          fixed(Math.max(...lags), 1),
+          int(ms),
+        ]);
+      {
+        const t0 = performance.now();
+        const lags = await lagSamples(sleep(1_000));
+        lagRow("–", "nothing running", lags, performance.now() - t0);
+      }
+      for (const backend of ["memory", "redis"] as const) {
+        for (const [label, threads] of [
+          ["module on the event loop (no pool)", undefined],
+          ["`threads({ max: 2 })`", 2],
+          ["`threads({ max: 1 })`", 1],
+        ] as const) {
+          if (backend === "redis") await flush();
+          const m = await celeriac({
+            ...(backend === "redis" ? { redisUrl: server.url } : {}),
+            kind: "hash",
+            concurrency: 2,
+            ...(threads === undefined ? {} : { threads }),
+            n: LAG_N,
+            warm: CPU_WARM,
+            rounds,
+            digest,
+            during: lagSamples,
+          });
+          lagRow(backend === "redis" ? "Redis" : "`memory()`", label, m.sampled as number[], m.ms);
+        }
+      }
+      out.push(
+        `## 3. Event-loop lag while CPU tasks run (${LAG_N} tasks of ~${CPU_MS} ms, worker concurrency 2)`,
+        "",
+        `Load average ${before} before the section, ${load()} after.`,
+        "",
+        "How late a `setTimeout(1)` fires on the worker's event loop, in ms, sampled back to back while the batch runs (one run each).",
+        "",
+        table(
+          ["backend", "tasks run", "samples", "p50 lag ms", "p99 lag ms", "max lag ms", "window ms"],
+          lagRows,
+        ),
+        "",
+      );
+    }
+    out.push(`Load average at start ${loadStart}, at end ${load()}.`);
     return out.join("\n");
   } finally {
     admin.disconnect();
