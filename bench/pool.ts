@@ -2,7 +2,7 @@
  * Benchmark (not a test): celeriac's thread pool (`celeriac/threads`) against the same task
  * module run on the event loop, and against BullMQ's sandboxed processors in worker threads.
  *
- *   npx tsx bench/pool.ts            (about 2 minutes; prints a markdown report on stdout)
+ *   npx tsx bench/pool.ts            (about 3 minutes; prints a markdown report on stdout)
  *   npx tsx bench/pool.ts --quick    (smoke run: small N, one run per row)
  *   npx tsx bench/pool.ts --only=1   (one section, or a list: --only=1,3)
  *
