@@ -13,8 +13,8 @@ import { Queue, Worker as BullWorker } from "bullmq";
 import { Redis as IoRedis } from "ioredis";
 import { memory } from "../adapters/memory/mod.ts";
 import { redis } from "../adapters/redis/mod.ts";
-import { createApp, type PoolCall, type TaskPool, threadModule } from "../mod.ts";
-import { threads } from "../threads/mod.ts";
+import { createApp, type PoolCall, type TaskPool } from "../mod.ts";
+import { threadModule, threads } from "../threads/mod.ts";
 
 /** What a task does: SHA-256 rounds (the CPU task), nothing through a module, nothing through `run`. */
 export type Kind = "hash" | "noop" | "plain";

@@ -178,7 +178,7 @@ export class ThreadPool implements TaskPool {
           return;
         }
         slot.thread = thread;
-        thread.post({ t: "init", threadId: slot.id });
+        thread.post({ t: "init", threadId: slot.id, heap: this.#o.maxMemoryPerChildMb !== undefined });
         // Its first message may have come before this (it is only used from here on).
         if (slot.ready) this.#idle(slot);
       },

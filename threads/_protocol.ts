@@ -8,7 +8,8 @@ import type { PoolCall } from "../src/pool.ts";
 
 /** To a thread. */
 export type ToThread =
-  | { t: "init"; threadId: number }
+  /** `heap`: report the heap after each task (the pool recycles by memory). */
+  | { t: "init"; threadId: number; heap: boolean }
   | { t: "run"; job: number; call: PoolCall }
   | { t: "abort"; job: number; reason: string };
 
@@ -22,7 +23,7 @@ export interface ThreadErrorInfo {
 /** From a thread. `heapMb`: its heap in use after the task, when the runtime can tell. */
 export type FromThread =
   | { t: "ready" }
-  /** The module is loaded and its `run` called: the attempt's time limit starts now. */
+  /** The module was loaded for this task (its first in the thread): its time limit starts now. */
   | { t: "started"; job: number }
   | { t: "progress"; job: number; value: unknown }
   | { t: "done"; job: number; ok: true; value: unknown; heapMb: number | null }

@@ -122,6 +122,8 @@ function load(url: string): Promise<Run> {
 
 const io = await port();
 let threadId = 0;
+let heap = false;
+const loaded = new Set<string>();
 const aborts = new Map<number, AbortController>();
 
 async function run(job: number, call: PoolCall): Promise<void> {
@@ -139,24 +141,30 @@ async function run(job: number, call: PoolCall): Promise<void> {
   let done: FromThread;
   try {
     const fn = await load(call.module);
-    io.post({ t: "started", job });
+    // Only a first load took time the pool's limit should not count (a cached one takes none).
+    if (!loaded.has(call.module)) {
+      loaded.add(call.module);
+      io.post({ t: "started", job });
+    }
     const value = await fn(call.input, ctx);
-    done = { t: "done", job, ok: true, value, heapMb: heapMb() };
+    done = { t: "done", job, ok: true, value, heapMb: heap ? heapMb() : null };
   } catch (error) {
-    done = { t: "done", job, ok: false, error: errorInfo(error), heapMb: heapMb() };
+    done = { t: "done", job, ok: false, error: errorInfo(error), heapMb: heap ? heapMb() : null };
   }
   aborts.delete(job);
   try {
     io.post(done);
   } catch (error) {
     // The result does not survive a structured clone (a function, a class instance with methods…).
-    io.post({ t: "done", job, ok: false, error: errorInfo(error), heapMb: heapMb() });
+    io.post({ t: "done", job, ok: false, error: errorInfo(error), heapMb: heap ? heapMb() : null });
   }
 }
 
 io.listen((m) => {
-  if (m.t === "init") threadId = m.threadId;
-  else if (m.t === "run") void run(m.job, m.call);
+  if (m.t === "init") {
+    threadId = m.threadId;
+    heap = m.heap;
+  } else if (m.t === "run") void run(m.job, m.call);
   else if (m.t === "abort") aborts.get(m.job)?.abort(new Error(m.reason));
 });
 io.post({ t: "ready" });
