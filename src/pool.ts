@@ -145,26 +145,34 @@ export interface TaskPool {
   close(): Promise<void>;
 }
 
-/** Task modules run on this thread, imported once each (a failed import is tried again). */
-const inline = new Map<string, Promise<TaskModuleShape["run"]>>();
+/** Task modules' `run` functions on this thread, imported once each (a failed import is tried again). */
+const loaded = new Map<string, Promise<TaskModuleShape["run"]>>();
 
-function inlineRun(url: string): Promise<TaskModuleShape["run"]> {
-  let run = inline.get(url);
+/**
+ * The `run` a task module exports (or its default export's), imported once per URL on this
+ * thread; `load` imports it (a pool thread passes its own, which can register a loader).
+ */
+export function moduleRun(
+  url: string,
+  load: (url: string) => Promise<unknown> = (u) => import(u),
+): Promise<TaskModuleShape["run"]> {
+  let run = loaded.get(url);
   if (run === undefined) {
-    run = import(url).then((m: Partial<TaskModuleShape> & { default?: Partial<TaskModuleShape> }) => {
-      const fn = m.run ?? m.default?.run;
+    run = load(url).then((m) => {
+      const mod = m as Partial<TaskModuleShape> & { default?: Partial<TaskModuleShape> };
+      const fn = mod.run ?? mod.default?.run;
       if (typeof fn !== "function") throw new TypeError(`task module ${url} exports no run function`);
       return fn;
     });
-    inline.set(url, run);
-    run.catch(() => inline.delete(url));
+    loaded.set(url, run);
+    run.catch(() => loaded.delete(url));
   }
   return run;
 }
 
 /** Runs a task module on the calling thread (no pool). */
 export async function runInline(call: PoolCall, io: PoolIo): Promise<unknown> {
-  const run = await inlineRun(call.module);
+  const run = await moduleRun(call.module);
   const ctx: ThreadContext = {
     id: call.id,
     task: call.task,

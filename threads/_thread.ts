@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { PoolCall, ThreadContext } from "../src/pool.ts";
+import { moduleRun, type PoolCall, type ThreadContext } from "../src/pool.ts";
 import { FRAME, type FromThread, type ThreadErrorInfo, type ToThread } from "./_protocol.ts";
 
 type Port = { post(message: FromThread): void; listen(fn: (message: ToThread) => void): void };
@@ -89,9 +89,6 @@ function errorInfo(error: unknown): ThreadErrorInfo {
   return { name: "Error", message: String(error), stack: undefined };
 }
 
-type Run = (input: unknown, ctx: ThreadContext) => unknown;
-const modules = new Map<string, Promise<Run>>();
-
 /** Node imports `.ts` only through a loader: register tsx's in this thread when one is installed. */
 async function importModule(url: string): Promise<Record<string, unknown>> {
   try {
@@ -104,20 +101,6 @@ async function importModule(url: string): Promise<Record<string, unknown>> {
     register();
     return (await import(url)) as Record<string, unknown>;
   }
-}
-
-function load(url: string): Promise<Run> {
-  let run = modules.get(url);
-  if (run === undefined) {
-    run = importModule(url).then((mod) => {
-      const fn = mod.run ?? (mod.default as { run?: unknown } | undefined)?.run;
-      if (typeof fn !== "function") throw new TypeError(`task module ${url} exports no run function`);
-      return fn as Run;
-    });
-    modules.set(url, run);
-    run.catch(() => modules.delete(url));
-  }
-  return run;
 }
 
 const io = await port();
@@ -140,13 +123,13 @@ async function run(job: number, call: PoolCall): Promise<void> {
   };
   let done: FromThread;
   try {
-    const fn = await load(call.module);
+    const fn = await moduleRun(call.module, importModule);
     // Only a first load took time the pool's limit should not count (a cached one takes none).
     if (!loaded.has(call.module)) {
       loaded.add(call.module);
       io.post({ t: "started", job });
     }
-    const value = await fn(call.input, ctx);
+    const value = await fn(call.input as never, ctx);
     done = { t: "done", job, ok: true, value, heapMb: heap ? heapMb() : null };
   } catch (error) {
     done = { t: "done", job, ok: false, error: errorInfo(error), heapMb: heap ? heapMb() : null };
