@@ -7,6 +7,8 @@
  *
  * @module
  */
+import type { StandardSchemaV1 } from "./schema.ts";
+import type { TaskOptions } from "./task.ts";
 
 /**
  * What a task's `run` gets inside its thread: the run's identity, its attempt, an abort signal
@@ -69,6 +71,53 @@ export function moduleUrl(value: unknown): string {
     return moduleUrl((value as { url: string }).url);
   }
   throw new TypeError(`module must be a URL (new URL("./x.task.ts", import.meta.url)), got ${String(value)}`);
+}
+
+/**
+ * A task whose work runs in a thread of its worker's pool (`app.worker({ pool: threads() })`):
+ * `module` is the URL of a module exporting `run(input, ctx)` (a {@link ThreadContext}); with
+ * {@link threadModule} the result type follows the module's. Without a pool (eager tests, push
+ * handlers) the module runs on the event loop.
+ *
+ * @example
+ * ```ts
+ * app.task({
+ *   name: "report.render",
+ *   input: v.object({ month: v.string() }),
+ *   pool: "threads",
+ *   module: threadModule<typeof import("./render.task.ts")>(new URL("./render.task.ts", import.meta.url)),
+ *   timeoutMs: 60_000,
+ * });
+ * ```
+ */
+export interface ThreadTaskDefinition<S extends StandardSchemaV1, R> extends TaskOptions<S> {
+  /** Says where it runs (the only pool kind). @default "threads" */
+  pool?: "threads";
+  module: URL | string | ThreadModule<R>;
+  run?: undefined;
+}
+
+/**
+ * Checks a definition's work — `run`, or `module` (with `pool: "threads"` optional) — and
+ * returns the module's URL for a pool task; TypeError naming the task otherwise.
+ */
+export function checkWork(
+  def: { run?: unknown; module?: unknown; pool?: unknown },
+  where: string,
+): string | undefined {
+  const module = def.module === undefined ? undefined : moduleUrl(def.module);
+  if (def.pool !== undefined && def.pool !== "threads") {
+    throw new TypeError(`${where}: pool must be "threads", got ${JSON.stringify(def.pool)}`);
+  }
+  if (module !== undefined && def.run !== undefined) {
+    throw new TypeError(`${where}: give run or module, not both`);
+  }
+  if (module === undefined && typeof def.run !== "function") {
+    throw new TypeError(
+      `${where}: run must be a function${def.pool === undefined ? "" : " (or give module)"}`,
+    );
+  }
+  return module;
 }
 
 /** One attempt handed to a pool. */

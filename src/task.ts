@@ -23,7 +23,7 @@ import { type BreakerOptions, type ResolvedBreaker, resolveBreaker } from "./flo
 import type { DebounceOptions, ResolvedDebounce } from "./flow/debounce.ts";
 import { resolveFlow } from "./flow/enqueue.ts";
 import type { ResolvedThrottle, ThrottleOptions } from "./flow/throttle.ts";
-import { moduleUrl, type ThreadContext, type ThreadModule } from "./pool.ts";
+import { checkWork, type ThreadTaskDefinition } from "./pool.ts";
 
 /** The `run` of a pool task's resolved definition: the executor hands the module to a pool. */
 function poolOnly(): never {
@@ -96,33 +96,10 @@ export interface TaskContext {
  * app.task({ name: "email.send", input: v.object({ to: v.string() }), run: async ({ to }) => ({ to }) });
  * ```
  */
+export type { ThreadTaskDefinition };
 export type TaskDefinition<S extends StandardSchemaV1, R> =
   | InlineTaskDefinition<S, R>
   | ThreadTaskDefinition<S, R>;
-
-/**
- * A task whose work runs in a thread of its worker's pool (`app.worker({ pool: threads() })`):
- * `module` is the URL of a module exporting `run(input, ctx)` (a {@link ThreadContext}); with
- * {@link threadModule} the result type follows the module's. Without a pool (eager tests, push
- * handlers) the module runs on the event loop.
- *
- * @example
- * ```ts
- * app.task({
- *   name: "report.render",
- *   input: v.object({ month: v.string() }),
- *   pool: "threads",
- *   module: threadModule<typeof import("./render.task.ts")>(new URL("./render.task.ts", import.meta.url)),
- *   timeoutMs: 60_000,
- * });
- * ```
- */
-export interface ThreadTaskDefinition<S extends StandardSchemaV1, R> extends TaskOptions<S> {
-  /** Says where it runs (the only pool kind). @default "threads" */
-  pool?: "threads";
-  module: URL | string | ThreadModule<R>;
-  run?: undefined;
-}
 
 /** A task whose work is a function run on the worker's event loop. */
 export interface InlineTaskDefinition<S extends StandardSchemaV1, R> extends TaskOptions<S> {
@@ -382,18 +359,7 @@ export function resolveTask<S extends StandardSchemaV1, R>(
   }
   const where = `task "${name}"`;
   checkKeys(def, TASK_KEYS, where);
-  const module = def.module === undefined ? undefined : moduleUrl(def.module);
-  if (def.pool !== undefined && def.pool !== "threads") {
-    throw new TypeError(`${where}: pool must be "threads", got ${JSON.stringify(def.pool)}`);
-  }
-  if (module !== undefined && def.run !== undefined) {
-    throw new TypeError(`${where}: give run or module, not both`);
-  }
-  if (module === undefined && typeof def.run !== "function") {
-    throw new TypeError(
-      `${where}: run must be a function${def.pool === undefined ? "" : " (or give module)"}`,
-    );
-  }
+  const module = checkWork(def, where);
   if (def.input !== undefined && !isStandardSchema(def.input)) {
     throw new TypeError(`${where}: input must be a Standard Schema (valibot, zod, …)`);
   }

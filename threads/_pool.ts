@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { CeleriacError, NonRetryableError, ThreadError, TimeoutError } from "../src/errors.ts";
+import { NonRetryableError, ThreadError, TimeoutError } from "../src/errors.ts";
 import type { PoolCall, PoolIo, PoolRecycled, PoolStats, TaskPool } from "../src/pool.ts";
 import { checkKeys, keysOf, positiveInt } from "../src/_options.ts";
 import type { ThreadPoolOptions } from "./mod.ts";
@@ -80,13 +80,13 @@ interface Slot {
 
 /** An error from a thread, as the executor records it (NonRetryableError keeps its meaning). */
 function rebuild(info: ThreadErrorInfo): Error {
-  const error =
-    info.name === "NonRetryableError"
-      ? new NonRetryableError(info.message)
-      : info.name === "TimeoutError"
-        ? new TimeoutError(info.message)
-        : new Error(info.message);
-  if (!(error instanceof CeleriacError)) error.name = info.name;
+  let error: Error;
+  if (info.name === "NonRetryableError") error = new NonRetryableError(info.message);
+  else if (info.name === "TimeoutError") error = new TimeoutError(info.message);
+  else {
+    error = new Error(info.message);
+    error.name = info.name;
+  }
   if (info.stack !== undefined) error.stack = info.stack;
   return error;
 }
