@@ -423,8 +423,6 @@ describe("celeriac inspect and queues", () => {
       const worker = startCli(
         [
           "worker",
-          "--queues",
-          "cpu",
           "--pool",
           "threads",
           "--pool-max",

@@ -43,7 +43,7 @@ export function cliTestApp(url: string, prefix: string): CliTestApp {
       ),
   });
   // CPU work in a thread when the worker has a pool (--pool threads), on its event loop otherwise.
-  app.task({ name: "spin", queue: "cpu", module: new URL("./pool/cpu.task.ts", import.meta.url) });
+  app.task({ name: "spin", module: new URL("./pool/cpu.task.ts", import.meta.url) });
   app.task({
     name: "fail",
     run: (input: unknown) => {
