@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { RunHistory } from "./history-contracts.ts";
 import type { OpsStore, QueueOps, ScheduleStore } from "./ops-contracts.ts";
 import type { MessageLimits } from "./flow/limits.ts";
 import type { Ledger } from "./execute/ledger.ts";
@@ -387,6 +388,12 @@ export interface Store {
   readonly ops?: OpsStore | undefined;
   /** Schedules added at runtime (`app.schedules`), shared by every scheduler replica. */
   readonly schedules?: ScheduleStore | undefined;
+  /**
+   * The run history: recent runs listed and searched by queue, task, state, time and key, and a
+   * capped log of state changes (the dashboard's runs table and live updates). Stores without it
+   * still run tasks; the dashboard then lists only what the queues hold.
+   */
+  readonly history?: RunHistory | undefined;
   ping?(): Promise<void>;
   close?(): Promise<void>;
 }
@@ -402,3 +409,4 @@ export type {
   StatsRow,
   WorkerInfo,
 } from "./ops-contracts.ts";
+export type { HistoryPage, HistoryQuery, HistoryRun, RunChange, RunHistory } from "./history-contracts.ts";
