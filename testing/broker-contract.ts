@@ -16,6 +16,7 @@ import { breakerContract } from "./_breaker-contract.ts";
 import { type ContractSubject, DEADLINE_MS, dead, type Env, env, ids, msg, record } from "./_env.ts";
 import { limitsContract } from "./_limits-contract.ts";
 import { expiryContract } from "./_expiry-contract.ts";
+import { historyContract } from "./_history-contract.ts";
 import { lockContract } from "./_lock-contract.ts";
 import { opsStoreContract } from "./_ops-store-contract.ts";
 import { queueOpsContract } from "./_queue-ops-contract.ts";
@@ -53,6 +54,7 @@ export function brokerContract(name: string, make: () => Promise<ContractSubject
     breakerContract(test);
     lockContract(test);
     debounceContract(test);
+    historyContract(test);
     describe("broker", () => {
       test("delivers a sent message with its body intact and forgets it after ack", async (e) => {
         const m = msg("a");

@@ -31,6 +31,7 @@ import { CANCELLED_STEP, composeLedger, type Ledger } from "../execute/ledger.ts
 import { flatKey } from "../keys.ts";
 import { cancelPatch, isStartable, notStarted, STARTED, successPatch } from "../run-state.ts";
 import { DeadLetterList } from "./_dead-letters.ts";
+import { MemoryHistory } from "./_history.ts";
 import { MemoryOps } from "./_ops.ts";
 import { MessageQueues } from "./_queues.ts";
 import { MemorySchedules } from "./_schedules.ts";
@@ -75,6 +76,8 @@ export class MemoryBackend implements Broker, Store {
   readonly ops: MemoryOps;
   /** Queue counts, pause and resume, purge and listing. */
   readonly queueOps: QueueOps;
+  /** The run history (recent runs and their state changes); undefined with `history: false`. */
+  readonly history: MemoryHistory | undefined;
 
   constructor(options: MemoryOptions = {}) {
     const resolved = resolveMemoryOptions(options);
@@ -85,6 +88,10 @@ export class MemoryBackend implements Broker, Store {
     this.#dead = new DeadLetterList(this.#clock, resolved.deadLetterTtlMs);
     this.#mq = new MessageQueues(this.#clock, this.eager && !this.honorDelays);
     this.ops = new MemoryOps(this.#clock, (queue) => this.#dead.count(queue));
+    this.history =
+      resolved.history === false
+        ? undefined
+        : new MemoryHistory(resolved.history, (id) => this.#live(this.#runs, id, this.#clock.now())?.value);
     const mq = this.#mq;
     this.queueOps = {
       known: () => Promise.resolve(mq.known()),
@@ -112,6 +119,7 @@ export class MemoryBackend implements Broker, Store {
       const state = item?.value.state;
       if (item !== undefined && (state === "queued" || state === "scheduled" || state === "retrying")) {
         item.value = { ...item.value, ...cancelPatch(now) };
+        this.history?.changed(item.value);
       }
     }
     return ids.length;
@@ -185,6 +193,7 @@ export class MemoryBackend implements Broker, Store {
           }
           // The record was made for this enqueue and is not used after it: kept as is, no copy.
           this.#runs.set(item.record.id, { value: item.record, expiresAt: now + item.ttlMs });
+          this.history?.added(item.record, item.message.body);
           this.#sweep(now);
           messages.push(item.message);
           out.push(null);
@@ -221,6 +230,7 @@ export class MemoryBackend implements Broker, Store {
           record.updatedAt = success.at;
           if (success.result !== undefined) record.result = success.result;
           item.expiresAt = now + ttlMs;
+          this.history?.changed(record);
           this.#sweep(now);
         }
         if (idempotency !== undefined) {
@@ -256,6 +266,7 @@ export class MemoryBackend implements Broker, Store {
     record.attempt = message.attempt;
     record.startedAt = at;
     record.updatedAt = at;
+    this.history?.changed(record);
     delivery.started = STARTED;
   }
 
@@ -300,6 +311,10 @@ export class MemoryBackend implements Broker, Store {
       options.replace === true
         ? this.#putRun(id, patch, now + options.ttlMs, now)
         : this.#patchRun(id, patch, now + options.ttlMs, now);
+    if (this.history !== undefined && patch.state !== undefined && patch.state !== state) {
+      if (state === "missing" || options.replace === true) this.history.added(record, undefined);
+      else this.history.changed(record);
+    }
     // A copy: the stored record may later change in place (fused start and succeed).
     return Promise.resolve({ applied: true, record: { ...record } });
   }

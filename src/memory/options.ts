@@ -28,6 +28,12 @@ export interface MemoryOptions {
   deadLetterTtlMs?: number;
   /** Time source for delays, leases and TTLs. @default the system clock */
   clock?: Clock;
+  /**
+   * The run history the dashboard lists and searches (`store.history`): how many runs are kept
+   * in it per queue, and how many state changes its log keeps; `false` keeps none.
+   * @default { maxRuns: 100_000, changes: 1_000 }
+   */
+  history?: { maxRuns?: number; changes?: number } | false;
 }
 
 const MEMORY_KEYS = keysOf<MemoryOptions>({
@@ -36,6 +42,7 @@ const MEMORY_KEYS = keysOf<MemoryOptions>({
   propagate: true,
   deadLetterTtlMs: true,
   clock: true,
+  history: true,
 });
 
 /** The options with defaults filled in. */
@@ -45,6 +52,7 @@ export interface ResolvedMemoryOptions {
   propagate: boolean;
   deadLetterTtlMs: number;
   clock: Clock;
+  history: { maxRuns: number; changes: number } | false;
 }
 
 /** Validates the options; throws naming a wrong one. */
@@ -63,5 +71,28 @@ export function resolveMemoryOptions(options: MemoryOptions): ResolvedMemoryOpti
     propagate,
     deadLetterTtlMs,
     clock: options.clock ?? { now: () => Date.now() },
+    history: resolveHistory(options.history),
   };
 }
+
+function positive(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RangeError(`history.${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function resolveHistory(history: MemoryOptions["history"]): ResolvedMemoryOptions["history"] {
+  if (history === false) return false;
+  if (history !== undefined && (typeof history !== "object" || history === null)) {
+    throw new TypeError("history must be an object or false");
+  }
+  checkKeys(history ?? {}, HISTORY_KEYS, "memory({ history })");
+  return {
+    maxRuns: positive(history?.maxRuns, "maxRuns", 100_000),
+    changes: positive(history?.changes, "changes", 1_000),
+  };
+}
+
+const HISTORY_KEYS = keysOf<{ maxRuns?: number; changes?: number }>({ maxRuns: true, changes: true });
