@@ -39,6 +39,20 @@ import type { HandlerOptions } from "./http/options.ts";
 export type { EnqueueableTask, HandlerOptions } from "./http/options.ts";
 
 /**
+ * Options of {@link createHandler}: the handler's, and a dashboard to mount.
+ *
+ * @example
+ * ```ts
+ * import { dashboard } from "celeriac/dashboard";
+ * createHandler(app, { token: env.CELERIAC_TOKEN, dashboard: dashboard(app, { token: env.DASHBOARD_TOKEN }) });
+ * ```
+ */
+export interface CreateHandlerOptions extends HandlerOptions {
+  /** A dashboard from `celeriac/dashboard`, served at `/dashboard` below the handler's mount point. */
+  dashboard?: Hono | undefined;
+}
+
+/**
  * Creates the HTTP handler of an app: a Hono app with the routes listed in this module's docs.
  * Options are validated here (a bad option throws at once, naming it). Push deliveries are
  * verified by their receiver over the raw body, then the app's one executor runs the task.
@@ -53,9 +67,14 @@ export type { EnqueueableTask, HandlerOptions } from "./http/options.ts";
  * site.route("/tasks", createHandler(app));
  * ```
  */
-export function createHandler(app: App, options: HandlerOptions = {}): Hono {
-  const core = createCore(app, options);
+export function createHandler(app: App, options: CreateHandlerOptions = {}): Hono {
+  const { dashboard, ...rest } = options;
+  if (dashboard !== undefined && !(dashboard instanceof Hono)) {
+    throw new TypeError("dashboard must be the Hono app dashboard(app, options) returns");
+  }
+  const core = createCore(app, rest);
   const hono = new Hono();
+  if (dashboard !== undefined) hono.route("/dashboard", dashboard);
   // Every request under the mount point goes to the core, with its path below the mount point.
   hono.all("*", (c) => {
     const base = basePath(c);
