@@ -12,6 +12,7 @@ import { fromEnv } from "../../adapters/qstash/mod.ts";
 import { redis } from "../../adapters/redis/mod.ts";
 import type { Store } from "../../backend.ts";
 import { type App, createApp, NonRetryableError } from "../../mod.ts";
+import { dashboard } from "../../src/dashboard/mod.ts";
 import { createHandler } from "../../src/hono.ts";
 
 /** What the handler under test is configured with (all strings, as Workers bindings are). */
@@ -107,6 +108,7 @@ export function buildApp(
     token: env.CELERIAC_TOKEN,
     tasks: [echo, flaky, doomed, email],
     maxBodyBytes: Number(env.MAX_BODY_BYTES),
+    dashboard: dashboard(app, { token: env.CELERIAC_TOKEN }),
   });
   return { app, handler };
 }

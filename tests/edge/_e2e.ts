@@ -214,6 +214,42 @@ export function endToEnd(name: string, start: Starter): void {
       assert.equal(rig.emulator.stats.published, published, "nothing was published");
     });
 
+    it("serves the dashboard: a page, its script and stylesheet, and a live event", async () => {
+      const id = await rig.enqueue("echo", { text: "for the dashboard" });
+      await rig.emulator.idle();
+      assert.equal(
+        (await rig.call("/dashboard/", { auth: false, headers: { accept: "text/html" } })).status,
+        401,
+      );
+      const page = await rig.call(`/dashboard/runs/${encodeURIComponent(id)}`);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+      const html = await page.text();
+      assert.match(html, /for the dashboard/, "the run's input");
+      assert.match(html, /data-field="state">succeeded</);
+      const assets = [...html.matchAll(/(?:src|href)="(\/dashboard\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+      assert.equal(assets.length, 2);
+      for (const path of assets) {
+        const res = await rig.call(path, { auth: false });
+        assert.equal(res.status, 200, path);
+        assert.ok((await res.text()).length > 1_000, `${path} has its content`);
+      }
+      const controller = new AbortController();
+      const live = await rig.call("/dashboard/events", { signal: controller.signal });
+      assert.equal(live.status, 200);
+      assert.match(live.headers.get("content-type") ?? "", /^text\/event-stream/);
+      const reader = live.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!/^event: \w+\ndata: /m.test(text)) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      controller.abort();
+      await reader.cancel().catch(() => {});
+      assert.match(text, /^event: counts\ndata: \[/m, "the queues' counts, the stream's first event");
+    });
+
     it("reports health: the store and QStash reachable, with latency", async () => {
       const res = await rig.call("/health", { auth: false });
       assert.equal(res.status, 200);
