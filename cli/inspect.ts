@@ -15,13 +15,26 @@ import { type Column, clip, formatInterval, formatMs, formatWhen, json, table } 
 interface Options extends AppOptions {
   json?: boolean;
   window?: number;
+  dashboard?: string;
 }
 
 type View<T> = {
   description: string;
   read(app: CliApp, options: Options): Promise<T[]>;
   columns(now: number): Column<T>[];
+  /** The row's page on the dashboard, below its URL. */
+  link(row: T): string;
 };
+
+const enc = encodeURIComponent;
+
+/** The dashboard's URL: `--dashboard`, else `$CELERIAC_DASHBOARD_URL`; without a trailing slash. */
+function dashboardUrl(options: Options): string | undefined {
+  const url = options.dashboard ?? process.env.CELERIAC_DASHBOARD_URL;
+  if (url === undefined || url === "") return undefined;
+  if (!/^https?:\/\//.test(url)) throw new TypeError(`--dashboard must be an http(s) URL, got ${url}`);
+  return url.replace(/\/+$/, "");
+}
 
 const ms = (v: number | null) => (v === null ? "-" : formatMs(v));
 const p = (x: Percentiles) => `${ms(x.p50)} / ${ms(x.p90)} / ${ms(x.p99)}`;
@@ -53,6 +66,7 @@ const workers: View<WorkerInfo> = {
     { header: "UP", cell: (w) => formatMs(now - w.startedAt) },
     { header: "BEAT", cell: (w) => formatWhen(w.beatAt, now) },
   ],
+  link: () => "/workers",
 };
 
 const active: View<ActiveRun> = {
@@ -70,6 +84,7 @@ const active: View<ActiveRun> = {
       cell: (r) => (r.progress === undefined ? "-" : clip(JSON.stringify(r.progress), 30)),
     },
   ],
+  link: (r) => `/runs/${enc(r.id)}?queue=${enc(r.queue)}`,
 };
 
 const queues: View<QueueInfo> = {
@@ -87,6 +102,7 @@ const queues: View<QueueInfo> = {
     { header: "WORKERS", cell: (q) => String(q.workers), right: true },
     { header: "PAUSED", cell: (q) => (q.paused ? "paused" : "-") },
   ],
+  link: (q) => `/queues/${enc(q.queue)}`,
 };
 
 const stats: View<TaskStats> = {
@@ -103,6 +119,7 @@ const stats: View<TaskStats> = {
     { header: "RUNTIME p50/p90/p99", cell: (s) => p(s.runtime) },
     { header: "WAIT p50/p90/p99", cell: (s) => p(s.wait) },
   ],
+  link: (s) => `/runs?task=${enc(s.task)}&queue=${enc(s.queue)}`,
 };
 
 const schedules: View<ScheduleInfo> = {
@@ -120,6 +137,7 @@ const schedules: View<ScheduleInfo> = {
     { header: "NEXT", cell: (s) => formatWhen(s.next, now) },
     { header: "LAST", cell: (s) => formatWhen(s.last, now) },
   ],
+  link: () => "/schedules",
 };
 
 /** Registers `inspect` and its subcommands on the program. */
@@ -137,11 +155,22 @@ export function inspectCommand(program: Command, ctx: Ctx, done: (code: number) 
     appOption(command);
     if (name === "stats")
       command.option("--window <duration>", "the statistics window (default: 15m)", duration);
+    command.option(
+      "--dashboard <url>",
+      "the dashboard's URL: each row gets a link to its page (default: $CELERIAC_DASHBOARD_URL)",
+    );
     jsonOption(command).action(async (argument: string | undefined, options: Options) => {
       done(
         await withApp(argument, options, async (app) => {
+          const base = dashboardUrl(options);
           const rows = await view.read(app, options);
-          ctx.out.write(options.json === true ? json(rows) : table(rows, view.columns(Date.now()), ctx.po));
+          const columns = view.columns(Date.now());
+          if (base !== undefined) columns.push({ header: "LINK", cell: (r) => `${base}${view.link(r)}` });
+          const out =
+            base === undefined
+              ? rows
+              : rows.map((r) => ({ ...(r as object), url: `${base}${view.link(r)}` }));
+          ctx.out.write(options.json === true ? json(out) : table(rows, columns, ctx.po));
           return 0;
         }),
       );

@@ -349,6 +349,21 @@ describe("celeriac inspect and queues", () => {
     const table = await cli(["inspect", "queues", APP], env);
     assert.match(table.stdout, /^QUEUE\s+WAITING\s+SCHEDULED/);
     assert.match(table.stdout, /counted\s+3\s+1/);
+    // Deep links to the dashboard: a LINK column, a url per row in JSON, from the flag or the env.
+    const linked = await cli(["inspect", "queues", APP, "--dashboard", "https://ops.example.com/ops/"], env);
+    assert.match(linked.stdout, /LINK/);
+    assert.match(linked.stdout, /counted .* https:\/\/ops\.example\.com\/ops\/queues\/counted$/m);
+    const fromEnv = await cli(["inspect", "queues", APP, "--json"], {
+      ...env,
+      CELERIAC_DASHBOARD_URL: "https://ops.example.com/ops",
+    });
+    assert.equal(
+      parse<{ queue: string; url: string }[]>(fromEnv).find((q) => q.queue === "counted")?.url,
+      "https://ops.example.com/ops/queues/counted",
+    );
+    const bad = await cli(["inspect", "queues", APP, "--dashboard", "ops.example.com"], env);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--dashboard must be an http\(s\) URL/);
   });
 
   it("queues pause stops a worker taking from the queue; resume lets it take again", T, async () => {

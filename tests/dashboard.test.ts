@@ -15,7 +15,7 @@ function setup(options: Parameters<typeof dashboard>[1] = { token: TOKEN }) {
   const ok = app.task({ name: "demo.ok", queue: "mail", run: (n: { to: string }) => ({ sent: n.to }) });
   const site = new Hono();
   site.route("/ops", dashboard(app, options));
-  const request = (path: string, init: RequestInit = {}) => site.request(`${ORIGIN}${path}`, init);
+  const request = async (path: string, init: RequestInit = {}) => site.request(`${ORIGIN}${path}`, init);
   return { app, backend, ok, site, request };
 }
 
