@@ -51,6 +51,13 @@ it("runs the README debounce and throttle example as written", async () => {
   ]);
 });
 
+it("runs the README dashboard example as written", async () => {
+  const logged: unknown[] = [];
+  (globalThis as { __readmeLog?: (v: unknown) => void }).__readmeLog = (v) => logged.push(v);
+  await import(moduleOf("## Dashboard", "dashboard").href);
+  assert.deepEqual(logged, [[200, true], 401]);
+});
+
 it("runs the README operations example as written (inspect, control)", async () => {
   const logged: unknown[] = [];
   (globalThis as { __readmeLog?: (v: unknown) => void }).__readmeLog = (v) => logged.push(v);

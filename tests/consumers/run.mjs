@@ -112,6 +112,7 @@ try {
     "cli-app.ts",
     "threads.mjs",
     "hash.task.mjs",
+    "dashboard.mjs",
   ])
     copyFileSync(join(here, file), join(app, file));
   // The tarball from disk, its dependencies from the npm cache (the registry only for what the
@@ -135,6 +136,14 @@ try {
       return expectJs(stdout);
     });
   }
+  // The dashboard, its assets built into the package (no build step at the consumer).
+  await check(`node ${process.version} dashboard.mjs (a run's page and its assets)`, async () => {
+    const { stdout } = await sh(process.execPath, ["dashboard.mjs"], { cwd: app });
+    const out = JSON.parse(stdout.trim().split("\n").pop());
+    if (out.status !== 200 || !out.succeeded || out.assets !== 2 || !out.built || !out.csp)
+      throw new Error(stdout);
+    return stdout.trim();
+  });
   // A task in the pool's thread, killed at its timeout and retried: Node (worker_threads), Bun
   // and Deno (Web Workers), from the installed package.
   const expectThreads = (stdout) => {
