@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Hono } from "hono";
 import { memory } from "../adapters/memory/mod.ts";
-import { type App, createApp } from "../mod.ts";
+import { type App, chain, createApp } from "../mod.ts";
 import { dashboard } from "../src/dashboard/mod.ts";
 import { createHandler } from "../src/hono.ts";
 
@@ -225,6 +225,34 @@ describe("dashboard", () => {
     const poll = await (await request("/ops/api/live", { headers: bearer })).json();
     assert.ok(poll.counts.some((c: { queue: string }) => c.queue === "mail"));
     assert.equal(typeof poll.cursor, "string");
+  });
+
+  it("shows a run's attempts with their errors, and a workflow step with its siblings", async () => {
+    const { app, request } = setup();
+    const flaky = app.task({
+      name: "demo.flaky",
+      queue: "mail",
+      retry: { maxAttempts: 2, backoff: "fixed", baseMs: 1, jitter: "none" },
+      run: (_: unknown, ctx) => {
+        if (ctx.attempt === 1) throw new Error("first attempt fails");
+        return "second works";
+      },
+    });
+    const run = await flaky.enqueue({});
+    const one = app.task({ name: "demo.one", queue: "mail", run: (n: number) => n + 1 });
+    const two = app.task({ name: "demo.two", queue: "mail", run: (n: number) => n * 2 });
+    const flow = await chain(one.with(1), two.with()).enqueue();
+    for (let i = 0; i < 50 && (await flow.status())?.state !== "succeeded"; i++) await app.drain();
+    for (let i = 0; i < 50 && (await run.status())?.state !== "succeeded"; i++) await app.drain();
+    const html = await (await request(`/ops/runs/${run.id}`, { headers: bearer })).text();
+    assert.match(html, /<li data-attempt="1" class="t-fail"><b>Attempt 1<\/b> failed/);
+    assert.match(html, /first attempt fails/);
+    assert.match(html, /<li data-attempt="2" class="t-succeeded">/);
+    const workflow = await (await request(`/ops/runs/${flow.id}`, { headers: bearer })).text();
+    const steps = [...workflow.matchAll(/<tr data-run="([^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual(steps, [`${flow.id}.0`, `${flow.id}.1`]);
+    const step = await (await request(`/ops/runs/${flow.id}.1`, { headers: bearer })).text();
+    assert.match(step, new RegExp(`Step of <a href="[^"]*${flow.id}`));
   });
 
   it("is mounted by createHandler at /dashboard beside the handler's routes", async () => {

@@ -181,7 +181,9 @@ ${r.error !== undefined && run.state !== "succeeded" ? html`<div class="error"><
 </ol>`;
   const cont = (run.meta?.cont ?? null) as Cont | null;
   const parent = cont !== null && typeof cont.id === "string" ? cont.id : null;
-  const steps = await stepsOf(app, parent ?? id);
+  // A step: its siblings; a workflow's own record (task workflow.chain, …): its steps.
+  const isWorkflow = run.task.startsWith("workflow.");
+  const steps = parent !== null || isWorkflow ? await stepsOf(app, parent ?? id) : [];
   const workflow =
     parent === null && steps.length === 0
       ? ""
