@@ -54,6 +54,8 @@ export class MemoryHistory implements RunHistory {
   readonly #byId = new Map<string, Entry>();
   readonly #log: (RunChange & { seq: number })[] = [];
   #seq = 0;
+  /** Someone has asked for changes. */
+  #read = false;
 
   constructor(options: MemoryHistoryOptions, lookup: (id: string) => RunRecord | undefined) {
     this.#options = options;
@@ -87,8 +89,13 @@ export class MemoryHistory implements RunHistory {
     list.splice(0, drop);
   }
 
-  /** A run's state changed (or was set at creation): it goes to the log. */
+  /**
+   * A run's state changed (or was set at creation): it goes to the log. Only once someone reads
+   * the log: a reader's first cursor is the log's end then, so nothing logged before it is ever
+   * read, and an app nobody watches pays nothing for it.
+   */
   changed(record: RunRecord): void {
+    if (!this.#read) return;
     const log = this.#log;
     log.push({
       seq: ++this.#seq,
@@ -173,6 +180,7 @@ export class MemoryHistory implements RunHistory {
     cursor: string | null,
     limit: number,
   ): Promise<{ changes: RunChange[]; cursor: string }> {
+    this.#read = true;
     if (cursor === null) return Promise.resolve({ changes: [], cursor: String(this.#seq) });
     const after = Number(cursor);
     if (!Number.isSafeInteger(after)) return Promise.reject(new TypeError(`not a change cursor: ${cursor}`));
