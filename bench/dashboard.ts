@@ -49,7 +49,7 @@ const pages = [
   ["runs (newest 50)", "/runs"],
   ["runs, state=failed", "/runs?state=failed"],
   ["runs, idempotency key", "/runs?key=k-5000"],
-  ["runs, text", "/runs?text=bad%20input%209999"],
+  ["runs, text", "/runs?text=bad%20input%209908"],
   ["run", `/runs/${failed.id}`],
   ["dead letters", "/dead-letters"],
   ["schedules", "/schedules"],

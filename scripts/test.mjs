@@ -54,7 +54,11 @@ const checks = [
   ["typecheck (tsc)", bin("tsc"), ["-p", "tsconfig.json", "--noEmit"]],
   ["typecheck (deno check)", bin("deno"), ["check", "--quiet", "mod.ts", ...entryFiles(), "cli/mod.ts"]],
   ["lint (biome)", bin("biome"), ["check", "--error-on-warnings", "."]],
-  ["dashboard assets built from their sources", process.execPath, ["scripts/dashboard-assets.mjs", "--check"]],
+  [
+    "dashboard assets built from their sources",
+    process.execPath,
+    ["scripts/dashboard-assets.mjs", "--check"],
+  ],
   [
     "publish check (deno publish --dry-run)",
     bin("deno"),
