@@ -28,14 +28,14 @@ describe("redis backend: one hash per run, message and record together", () => {
     await rig?.stop();
   });
 
-  it("runs a task cycle in 6 commands per task plus a few per script call", async () => {
-    const { backend, close } = rig.backend("tcp");
+  /** Runs n no-op tasks through a worker (concurrency 10); the commands they took. */
+  async function cycle(n: number, options: Parameters<RedisRig["backend"]>[1]) {
+    const { backend, close } = rig.backend("tcp", options);
     try {
       const app = createApp({ broker: backend, store: backend });
       const noop = app.task({ name: "noop", run: () => null });
       await noop.enqueue(null);
       await app.drain(); // warm up: queue registered, scripts cached
-      const n = 300;
       await rig.resetStats();
       const runs = await noop.enqueueMany(Array.from({ length: n }, () => null));
       let done = 0;
@@ -47,7 +47,18 @@ describe("redis backend: one hash per run, message and record together", () => {
       const worker = app.worker({ concurrency: 10 }).start();
       await all;
       await worker.stop();
-      const { inner, scripts, all: stats } = await counted(rig);
+      const stats = await counted(rig);
+      assert.equal((await runs[n - 1]!.status())?.state, "succeeded");
+      return stats;
+    } finally {
+      await close();
+    }
+  }
+
+  it("runs a task cycle in 6 commands per task plus a few per script call", async () => {
+    {
+      const n = 300;
+      const { inner, scripts, all: stats } = await cycle(n, { history: false });
       const shown = JSON.stringify([...stats]);
       // 6 per task (HSET at enqueue; HMGET, HSET to take and start; ZREM, HSET, PEXPIRE to
       // finish), plus once per script call however many tasks it takes: TIME, the timers head
@@ -64,10 +75,26 @@ describe("redis backend: one hash per run, message and record together", () => {
       }
       assert.ok(inner / n >= 6, `${inner / n} commands per task: fewer than the cycle needs? ${shown}`);
       assert.ok(inner / n <= 9, `${inner / n} commands per task: ${shown}`);
-      assert.equal((await runs[n - 1]!.status())?.state, "succeeded");
-    } finally {
-      await close();
     }
+  });
+
+  it("keeps the run history for 3 ZADDs per task and an EXISTS per call", async () => {
+    const n = 300;
+    const off = await cycle(n, { history: false });
+    const on = await cycle(n, {});
+    const shown = JSON.stringify([...on.all]);
+    // Per task: the queue's and the task's index at enqueue, its ended state's at the end. The
+    // rest of the ZADDs are per script call (the leases, the wake-up marker: at most 2 a call),
+    // and the two runs split the work into calls a little differently: they differ by less than
+    // a call each (a ZADD more or less per task would be n).
+    const extra = (on.all.get("zadd") ?? 0) - (off.all.get("zadd") ?? 0) - 3 * n;
+    assert.ok(Math.abs(extra) <= on.scripts + off.scripts, `${extra} ZADDs: ${shown}`);
+    // Is the change log read? Once per call that changed a state; nobody reads it: no XADD.
+    assert.ok((on.all.get("exists") ?? 0) <= on.scripts, shown);
+    assert.equal(on.all.get("xadd"), undefined, shown);
+    // Trimmed by a call that sends a 64th message: here the one call of enqueueMany, once — the
+    // queue's index, the task's, and the four ended states'.
+    assert.equal(on.all.get("zremrangebyrank"), 6, shown);
   });
 
   it("keeps no TTL on a run's key while its message is pending, then the record's own", async () => {

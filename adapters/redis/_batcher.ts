@@ -8,7 +8,7 @@
 import { QueueCall } from "./_call.ts";
 import { list, type Transport } from "./_client.ts";
 import { checkResults } from "./_ledger.ts";
-import { QUEUE_SCRIPT } from "./lua/mod.ts";
+import type { Script } from "./lua/mod.ts";
 
 /** A queue call waiting to go out with others. */
 interface Pending {
@@ -21,12 +21,14 @@ interface Pending {
 export class CallBatcher {
   readonly #t: Transport;
   readonly #prefix: string;
+  readonly #script: Script;
   /** Queue calls waiting for the end of this microtask checkpoint, by queue. */
   readonly #batches = new Map<string, Pending[]>();
 
-  constructor(t: Transport, prefix: string) {
+  constructor(t: Transport, prefix: string, script: Script) {
     this.#t = t;
     this.#prefix = prefix;
+    this.#script = script;
   }
 
   /** Runs a queue call; resolves to one result per op. A failure fails every call of its batch. */
@@ -64,7 +66,7 @@ export class CallBatcher {
   }
 
   async #send(call: QueueCall): Promise<unknown[]> {
-    const reply = await this.#t.run(QUEUE_SCRIPT, call.keys, call.args);
+    const reply = await this.#t.run(this.#script, call.keys, call.args);
     return checkResults(list(reply, "queue script"), call.size);
   }
 }

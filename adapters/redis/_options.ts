@@ -5,6 +5,7 @@
  */
 import { checkKeys, keysOf } from "../../backend.ts";
 import type { RedisClientLike } from "./_client.ts";
+import { DEFAULT_HISTORY, type HistoryConfig } from "./lua/mod.ts";
 
 /**
  * Options of `redis()`.
@@ -32,7 +33,28 @@ export interface RedisOptions {
   pollMaxMs?: number;
   /** How long a dead letter is kept (trimmed as others are added or the list is read). @default 604_800_000 (7 days) */
   deadLetterTtlMs?: number;
+  /**
+   * The run history the dashboard lists and searches (`store.history`): per queue, indexes of
+   * recent runs (by enqueue time), of runs per task, of ended runs per state and of runs per
+   * idempotency key, kept by the scripts as they write each run (no extra round trip), and a
+   * capped log of state changes, written only while someone reads it. `false`: none of it (the
+   * runs table then finds a run by its id only).
+   * @default { maxRuns: 100_000, changes: 1_000, keyTtlMs: 86_400_000 }
+   */
+  history?: HistoryOptions | false;
 }
+
+/** Options of the Redis run history (`RedisOptions.history`). */
+export interface HistoryOptions {
+  /** Runs kept in each index of a queue; the oldest go first. @default 100_000 */
+  maxRuns?: number;
+  /** State changes kept in a queue's log. @default 1_000 */
+  changes?: number;
+  /** How long a run stays findable by its idempotency key. @default 86_400_000 (24 h) */
+  keyTtlMs?: number;
+}
+
+const HISTORY_KEYS = keysOf<HistoryOptions>({ maxRuns: true, changes: true, keyTtlMs: true });
 
 const REDIS_KEYS = keysOf<RedisOptions>({
   client: true,
@@ -41,6 +63,7 @@ const REDIS_KEYS = keysOf<RedisOptions>({
   pollMinMs: true,
   pollMaxMs: true,
   deadLetterTtlMs: true,
+  history: true,
 });
 
 /** The options with defaults filled in. */
@@ -50,6 +73,28 @@ export interface ResolvedRedisOptions {
   pollMinMs: number;
   pollMaxMs: number;
   deadLetterTtlMs: number;
+  history: HistoryConfig | false;
+}
+
+function wholeNumber(name: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1)
+    throw new RangeError(`${name} must be a positive integer, got ${String(value)}`);
+  return v;
+}
+
+function historyOf(value: RedisOptions["history"]): HistoryConfig | false {
+  if (value === false) return false;
+  if (value === undefined) return DEFAULT_HISTORY;
+  if (value === null || typeof value !== "object") {
+    throw new TypeError(`history must be an object or false, got ${String(value)}`);
+  }
+  checkKeys(value, HISTORY_KEYS, "redis() history");
+  return {
+    maxRuns: wholeNumber("history.maxRuns", value.maxRuns, DEFAULT_HISTORY.maxRuns),
+    changes: wholeNumber("history.changes", value.changes, DEFAULT_HISTORY.changes),
+    keyTtlMs: wholeNumber("history.keyTtlMs", value.keyTtlMs, DEFAULT_HISTORY.keyTtlMs),
+  };
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -77,5 +122,6 @@ export function resolveOptions(options: RedisOptions): ResolvedRedisOptions {
     throw new RangeError(`pollMaxMs must be >= pollMinMs (${pollMinMs}), got ${pollMaxMs}`);
   }
   const deadLetterTtlMs = positive("deadLetterTtlMs", options.deadLetterTtlMs, 604_800_000);
-  return { prefix, commandTimeoutMs, pollMinMs, pollMaxMs, deadLetterTtlMs };
+  const history = historyOf(options.history);
+  return { prefix, commandTimeoutMs, pollMinMs, pollMaxMs, deadLetterTtlMs, history };
 }

@@ -34,6 +34,7 @@ import {
 } from "../../backend.ts";
 import { CallBatcher } from "./_batcher.ts";
 import { DeadLetters } from "./_dead-letters.ts";
+import { RedisHistory } from "./_history.ts";
 import { QueueCall } from "./_call.ts";
 import { int, list, maybeText, type Transport, text, transport } from "./_client.ts";
 import { decodeRecord, ms, receiveResult, updateResult } from "./_codec.ts";
@@ -44,11 +45,11 @@ import { redisOpsStore } from "./_ops-store.ts";
 import { deadLetterCount, redisQueueOps } from "./_queue-ops.ts";
 import { RedisSchedules } from "./_schedules.ts";
 import { Waiter } from "./_waiter.ts";
-import { KEY_SCRIPT } from "./lua/mod.ts";
+import { KEY_SCRIPT, queueScript } from "./lua/mod.ts";
 
 export type { BunRedisLike, IoRedisLike, RedisClientLike, UpstashLike } from "./_client.ts";
 export type { Idempotency, RedisLedger } from "./_ledger.ts";
-export type { RedisOptions } from "./_options.ts";
+export type { HistoryOptions, RedisOptions } from "./_options.ts";
 
 /** The longest single wait a timer can take. */
 const MAX_WAIT_MS = 2 ** 31 - 1;
@@ -94,10 +95,13 @@ export class RedisBackend implements Broker, Store {
   readonly ops: OpsStore;
   /** Stored schedules (`app.schedules`): one hash at `prefix:schedules`. */
   readonly schedules: RedisSchedules;
+  /** The run history (`RedisOptions.history`); absent with `history: false`. */
+  readonly history?: RedisHistory;
 
   /** Wraps the client; throws TypeError/RangeError naming a wrong option. Prefer {@link redis}. */
   constructor(options: RedisOptions) {
-    const { prefix, commandTimeoutMs, pollMinMs, pollMaxMs, deadLetterTtlMs } = resolveOptions(options);
+    const { prefix, commandTimeoutMs, pollMinMs, pollMaxMs, deadLetterTtlMs, history } =
+      resolveOptions(options);
     this.#deadLetterTtlMs = deadLetterTtlMs;
     this.prefix = prefix;
     this.#t = transport(options.client, commandTimeoutMs);
@@ -136,7 +140,10 @@ export class RedisBackend implements Broker, Store {
       };
     }
     this.#waiter = new Waiter(this.#t, prefix, pollMinMs, pollMaxMs);
-    this.#calls = new CallBatcher(this.#t, prefix);
+    this.#calls = new CallBatcher(this.#t, prefix, queueScript(history));
+    if (history !== false) {
+      this.history = new RedisHistory({ prefix, t: this.#t, queues: () => this.#queues() });
+    }
     this.#dead = new DeadLetters({
       prefix,
       retentionMs: deadLetterTtlMs,

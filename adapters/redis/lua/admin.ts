@@ -76,6 +76,7 @@ export const PURGE = `
     if state and PURGEABLE[state] then
       local t = integer(now().ms)
       redis.call('HSET', key, 'state', CANCELLED, 'finishedAt', t, 'updatedAt', t, '.t', ttl)
+      historyChanged(id, CANCELLED, t)
     end
     settle(key)
     removed = removed + 1

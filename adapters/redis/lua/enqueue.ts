@@ -54,6 +54,7 @@ export const ENQUEUE = `
       redis.call('HSET', key, unpack(f))
       redis.call('PERSIST', key)
     end
+    historyAdded(id, f, true)
     schedule(id, priority, notBefore, attempt, fieldOf(f, '.l'))
   end
 `;

@@ -12,5 +12,6 @@
 export { OP, type OpCode } from "./_ops.ts";
 export { KEY_SCRIPT } from "./key.ts";
 export { OPS_SCRIPT } from "./ops.ts";
-export { QUEUE_SCRIPT, type Script } from "./queue.ts";
+export { type HistoryConfig, HISTORY_SCRIPT_SOURCE } from "./history.ts";
+export { DEFAULT_HISTORY, QUEUE_SCRIPT, queueScript, type Script } from "./queue.ts";
 export { SCHEDULES_SCRIPT } from "./schedules.ts";

@@ -6,6 +6,7 @@
  * @module
  */
 import { STARTABLE_STATES, storedState } from "../../../backend.ts";
+import { TRIM_EVERY } from "./history.ts";
 
 /** The member of a queue's timers set that marks it paused. */
 export const PAUSED_MEMBER = "!paused";
@@ -101,10 +102,13 @@ local newLeases = {}
 local function flushLeases()
   if #newLeases > 0 then redis.call('ZADD', timers, unpack(newLeases)); newLeases = {} end
 end
+-- The history's indexes are trimmed at the end of this call (history.ts).
+local historyDue = false
 local function flush()
   local k = #toBack / 2
   if k == 0 then return end
   local base = redis.call('HINCRBY', counters, 'b', k) - k
+  if math.floor((base + k) / ${TRIM_EVERY}) > math.floor(base / ${TRIM_EVERY}) then historyDue = true end
   local scored = {}
   for j = 1, k do scored[2 * j - 1] = readyScore(toBack[2 * j - 1], base + j); scored[2 * j] = toBack[2 * j] end
   redis.call('ZADD', readySet, unpack(scored))

@@ -10,6 +10,7 @@
  * @module
  */
 import { COUNTS, LIST, PAUSE, PURGE } from "./admin.ts";
+import { type HistoryConfig, historyWrites } from "./history.ts";
 import { DEAD_ADD, DEAD_DELETE, DEAD_LIST, DEAD_PURGE, DEAD_TAKE, DEAD_TRIM } from "./dead-letters.ts";
 import { ENQUEUE } from "./enqueue.ts";
 import { CLAIM, OWN, OWNER, UNCLAIM } from "./idempotency.ts";
@@ -19,6 +20,11 @@ import { PRELUDE } from "./prelude.ts";
 import { RECEIVE } from "./receive.ts";
 import { GET, NOTIFY, UPDATE, WATCH } from "./record.ts";
 import { ACK, RETRY, SUCCEED } from "./settle.ts";
+
+/** The history the backend keeps unless told otherwise (`RedisOptions.history`). */
+export const DEFAULT_HISTORY: HistoryConfig = { maxRuns: 100_000, changes: 1_000, keyTtlMs: 86_400_000 };
+
+const SCRIPTS = new Map<string, Script>();
 
 /** A Lua script and its name (its SHA-1 is computed by the client). */
 export interface Script {
@@ -61,7 +67,7 @@ const dispatch = BRANCHES.map(
   ([code, body], i) => `  ${i === 0 ? "if" : "elseif"} op == '${code}' then${body.replace(/\n$/, "")}`,
 ).join("\n");
 
-const QUEUE_LUA = `${PRELUDE}${DEAD_TRIM}
+const queueLua = (history: HistoryConfig | false) => `${PRELUDE}${historyWrites(history)}${DEAD_TRIM}
 local out = {}
 while argAt <= #ARGV do
   local op = nextArg()
@@ -85,6 +91,7 @@ if poolAt <= #pool then
   redis.call('ZADD', readySet, unpack(scored))
 end
 flush()
+historyTrim()
 -- A receive that took all it asked for re-arms the marker only when more is ready (and only
 -- when it was asked to: a worker chaining from task to task wakes no one).
 if woke or (moreReady and markWanted and redis.call('ZCARD', readySet) > 0) then
@@ -115,5 +122,20 @@ return out
  *   ZRANGEBYSCORE + HMGET (oldest). pause: ZADD or ZREM. purge and list: pages (see admin.ts).
  * Keeping the counts costs the task path nothing but an HINCRBY when a delayed message is sent or
  * promoted (the ready and timers sets' sizes are the rest).
+ * The run history (history.ts) adds: per run created, a ZADD to the queue's and the task's
+ * index (+ ZADD, PEXPIRE with an idempotency key); per run ended, a ZADD to its state's index;
+ * per call that changed a state, an EXISTS (is the log read?) and, while it is, an XADD per
+ * change; once per 64 messages sent, a ZREMRANGEBYRANK per index (the cap).
  */
-export const QUEUE_SCRIPT: Script = { name: "celeriac.queue", source: QUEUE_LUA };
+export const QUEUE_SCRIPT: Script = queueScript(DEFAULT_HISTORY);
+
+/** The queue script keeping the given history (or none). */
+export function queueScript(history: HistoryConfig | false): Script {
+  const key = history === false ? "" : `${history.maxRuns}.${history.changes}.${history.keyTtlMs}`;
+  let script = SCRIPTS.get(key);
+  if (script === undefined) {
+    script = { name: "celeriac.queue", source: queueLua(history) };
+    SCRIPTS.set(key, script);
+  }
+  return script;
+}

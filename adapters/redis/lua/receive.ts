@@ -140,6 +140,7 @@ export const RECEIVE = `
               set[#set + 1] = 'startedAt'; set[#set + 1] = startAt
               set[#set + 1] = 'updatedAt'; set[#set + 1] = startAt
               started = 1
+              historyChanged(id, ACTIVE)
             end
           elseif state then
             started = '~' .. state

@@ -36,6 +36,7 @@ export const UPDATE = `
     if pending then f[#f + 1] = '.t'; f[#f + 1] = ttl end
     if #f > 0 then redis.call('HSET', key, unpack(f)) end
     if not pending then redis.call('PEXPIRE', key, ttl) end
+    historyRecorded(string.sub(key, #queueBase + 6), f, state, replace)
   end
   if not ok and not want and state ~= 'missing' then current = { 'state', state } end
   res = tilde(current)

@@ -42,6 +42,7 @@ export const SUCCEED = `
     local m = redis.call('HMGET', key, '.q', 'state')
     if m[2] == CANCELLED then
       res = 2
+      f = nil
     elseif m[1] == '1' then
       res = 0
       f[#f + 1] = '.t'; f[#f + 1] = ttl
@@ -52,6 +53,7 @@ export const SUCCEED = `
       redis.call('PEXPIRE', key, ttl)
     end
   end
+  if f then historyChanged(id, SUCCEEDED, tonumber(at)) end
 `;
 
 /**
@@ -82,5 +84,7 @@ export const RETRY = `
     sentAt(f, notBefore, '')
     redis.call('HSET', key, unpack(f))
     schedule(id, priority, notBefore, attempt, fieldOf(f, '.l'))
+    local state = fieldOf(f, 'state')
+    if state then historyChanged(id, state) end
   end
 `;
