@@ -121,9 +121,13 @@ interface CeleriacRig {
   close(): Promise<void>;
 }
 
+/** `--no-history`: celeriac without the run history's indexes (`redis({ history: false })`). */
+export const HISTORY = !process.argv.includes("--no-history");
+
 /**
  * celeriac: `redis({ client })` as broker and store (the fused ledger), default options
- * (run records kept `resultTtlMs` = 24 h, lease 30 s, pollMs 5 s).
+ * (run records kept `resultTtlMs` = 24 h, lease 30 s, pollMs 5 s; the run history on unless
+ * `--no-history`).
  */
 export class CeleriacSide implements Side {
   readonly label: string;
@@ -138,7 +142,7 @@ export class CeleriacSide implements Side {
 
   #open(kind: Kind): CeleriacRig {
     const { client, dispose } = this.#connect();
-    const backend = redis({ client });
+    const backend = redis(HISTORY ? { client } : { client, history: false });
     const app = createApp({ broker: backend, store: backend });
     app.on("error", (e) => console.error(`[${this.label}] error in ${e.where}:`, e.error));
     const task =

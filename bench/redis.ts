@@ -4,6 +4,7 @@
  *
  *   npx tsx bench/redis.ts            (the full run: a few minutes; prints a markdown report)
  *   npx tsx bench/redis.ts --quick    (smoke run: small N, one run per row)
+ *   npx tsx bench/redis.ts --no-history   (celeriac without its run history's indexes)
  *
  * One fresh `redis-server` (dev/redis-server.ts: loopback, no AOF, no RDB saves) serves
  * every run; each run starts with FLUSHALL and opens its own clients. celeriac and BullMQ
@@ -63,6 +64,7 @@ import {
   type EnqueueMode,
   IN_FLIGHT,
   type Side,
+  HISTORY,
 } from "./_redis-sides.ts";
 
 // ---------------------------------------------------------------- settings
@@ -309,6 +311,7 @@ async function main(): Promise<string> {
       `- load average (1, 5, 15 min) — ${loads.join("; ")}`,
       `- one redis-server (no AOF, no RDB), FLUSHALL before every run; celeriac and BullMQ alternate, order flipped each round; warm-up first; figures are medians of ${RUNS} run${RUNS === 1 ? "" : "s"} (range in brackets)`,
       "- history: celeriac keeps each run record for `resultTtlMs` = 24 h (default); BullMQ `removeOnComplete: { age: 86400 }, removeOnFail: { age: 86400 }` (24 h by age). Also shown: BullMQ `removeOnComplete: true` (keeps nothing)",
+      `- celeriac's run history (the dashboard's indexes and change log): ${HISTORY ? "on (default)" : "off (`--no-history`: `redis({ history: false })`)"}`,
       "- other options at their defaults (celeriac: lease 30 s, pollMs 5 s; BullMQ: lockDuration 30 s, stalledInterval 30 s, drainDelay 5 s); no-op handlers `async () => null`; input `{ n: i }`",
       "",
     );
