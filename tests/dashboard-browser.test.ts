@@ -1,0 +1,224 @@
+/**
+ * The dashboard in a real browser (headless Chromium driven by playwright-core), served over
+ * real HTTP from an app on a real redis-server: what an operator sees and does, live updates
+ * over Server-Sent Events, read-only mode and the strict CSP with the page's script running.
+ *
+ * Screenshots of the pages go to .artifacts/dashboard/; CELERIAC_DASHBOARD_SCREENSHOT=1 also
+ * writes docs/dashboard.png (the README's picture of the overview).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync } from "node:fs";
+import type { Server } from "node:http";
+import process from "node:process";
+import { after, afterEach, before, describe, it } from "node:test";
+import { serve } from "@hono/node-server";
+import { Hono } from "hono";
+import { type Browser, chromium } from "playwright-core";
+import type { Broker, Store } from "../backend.ts";
+import { createApp, NonRetryableError } from "../mod.ts";
+import { dashboard } from "../src/dashboard/mod.ts";
+import { type RedisRig, startRig, waitFor } from "./support/redis-fixtures.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const TOKEN = "browser-test-token";
+const SHOTS = ".artifacts/dashboard";
+const WAIT = 15_000;
+
+const noBrowser = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+
+/** The backend every scenario runs on: Redis, with a prefix of its own. */
+function backendFor(rig: RedisRig): { backend: Broker & Store; close(): Promise<void> } {
+  return rig.backend("tcp");
+}
+
+/** A gate a task waits on, opened by the test. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
+
+/** Serves a fetch handler on a free loopback port. */
+function listen(fetch: (request: Request) => Response | Promise<Response>) {
+  return new Promise<{ url: string; close(): Promise<void> }>((resolve) => {
+    const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            (server as Server).closeAllConnections?.();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+describe("dashboard in a browser", { skip: noBrowser }, () => {
+  let rig: RedisRig;
+  let browser: Browser;
+  /** What each scenario opened, closed after it (last first). */
+  let opened: (() => Promise<void>)[] = [];
+
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    [rig, browser] = await Promise.all([
+      startRig(),
+      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] }),
+    ]);
+  });
+
+  afterEach(async () => {
+    for (const close of opened.reverse()) await close();
+    opened = [];
+  });
+
+  after(async () => {
+    await browser?.close();
+    await rig?.stop();
+  });
+
+  /**
+   * An app on the backend, its dashboard mounted at /ops and served over HTTP, and a signed-in
+   * page. `problems` collects the page's console errors and uncaught exceptions.
+   */
+  async function scene(options: { readOnly?: boolean } = {}) {
+    const { backend, close } = backendFor(rig);
+    const app = createApp({ broker: backend, store: backend });
+    const site = new Hono();
+    site.route("/ops", dashboard(app, { token: TOKEN, liveMs: 100, ...options }));
+    const server = await listen(site.fetch);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    opened.push(async () => {
+      await app.close();
+      await close();
+    });
+    opened.push(() => server.close());
+    opened.push(() => context.close());
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on("console", (m) => {
+      if (m.type() === "error") problems.push(`console: ${m.text()}`);
+    });
+    page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+    const dialogs: string[] = [];
+    page.on("dialog", (d) => {
+      dialogs.push(d.message());
+      void d.accept();
+    });
+    const base = `${server.url}/ops`;
+    // Signing in: any page answers the sign-in form; the token sets the session cookie.
+    await page.goto(`${base}/`);
+    await page.fill('input[name="token"]', TOKEN);
+    await Promise.all([page.waitForURL(`${base}/`), page.click('button[type="submit"]')]);
+    await page.locator("h1", { hasText: "Overview" }).waitFor();
+    problems.length = 0; // the sign-in page was a 401 on purpose
+    const shot = (name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+    /** Resolves once the page shows live updates over its event stream. */
+    const live = () => page.waitForFunction(() => document.body.dataset.live === "live");
+    return { app, page, base, problems, dialogs, shot, live };
+  }
+
+  it("shows every queue's counts with runs in every state", { timeout: 30_000 }, async () => {
+    const { app, page, base, problems, shot, live } = await scene();
+    const g = gate();
+    let started = false;
+    const send = app.task({ name: "mail.send", queue: "mail", run: (to: string) => ({ sent: to }) });
+    const flaky = app.task({
+      name: "mail.flaky",
+      queue: "mail",
+      retry: { maxAttempts: 3, backoff: "fixed", baseMs: 600_000, jitter: "none" },
+      run: () => {
+        throw new Error("the mail server said no");
+      },
+    });
+    const doomed = app.task({
+      name: "mail.doomed",
+      queue: "mail",
+      run: () => {
+        throw new NonRetryableError("no such mailbox");
+      },
+    });
+    const block = app.task({
+      name: "mail.digest",
+      queue: "mail",
+      run: async () => {
+        started = true;
+        await g.opened;
+        return "sent";
+      },
+    });
+    const report = app.task({ name: "reports.daily", queue: "reports", run: () => 1 });
+    // One slot and no prefetch: while the blocked run holds it, the next run stays waiting.
+    const worker = app.worker({ queues: ["mail"], concurrency: 1, prefetch: 0, heartbeatMs: 200 }).start();
+    try {
+      await (await send.enqueue("a@example.com")).result({ timeoutMs: WAIT });
+      await assert.rejects((await doomed.enqueue(undefined)).result({ timeoutMs: WAIT }), /no such mailbox/);
+      const retrying = await flaky.enqueue(undefined);
+      await waitFor(async () => (await retrying.status())?.state === "retrying", WAIT, "a retrying run");
+      const cancelled = await send.enqueue("c@example.com", { delayMs: 600_000 });
+      assert.equal(await cancelled.cancel(), true);
+      await send.enqueue("later@example.com", { delayMs: 600_000 });
+      const blocked = await block.enqueue(undefined);
+      await waitFor(() => started, WAIT, "the blocked run to start");
+      const waiting = await send.enqueue("w@example.com");
+      for (let i = 0; i < 3; i++) await report.enqueue(undefined);
+      assert.equal((await blocked.status())?.state, "active");
+      assert.equal((await waiting.status())?.state, "queued");
+      assert.equal((await cancelled.status())?.state, "cancelled");
+      await waitFor(async () => (await app.inspect().workers()).length === 1, WAIT, "the worker to register");
+
+      await page.goto(`${base}/`);
+      const mail = page.locator('#queues tr[data-queue="mail"]');
+      const count = async (row: typeof mail, name: string) =>
+        (await row.locator(`[data-count="${name}"]`).textContent())?.trim();
+      const counts = async (row: typeof mail) => ({
+        waiting: await count(row, "waiting"),
+        scheduled: await count(row, "scheduled"),
+        retrying: await count(row, "retrying"),
+        active: await count(row, "active"),
+        deadLetters: await count(row, "deadLetters"),
+        workers: await count(row, "workers"),
+      });
+      assert.deepEqual(await counts(mail), {
+        waiting: "1",
+        scheduled: "1",
+        retrying: "1",
+        active: "1",
+        deadLetters: "1",
+        workers: "1",
+      });
+      assert.deepEqual(await counts(page.locator('#queues tr[data-queue="reports"]')), {
+        waiting: "3",
+        scheduled: "0",
+        retrying: "0",
+        active: "0",
+        deadLetters: "0",
+        workers: "0",
+      });
+      assert.equal(await page.locator('[data-total="waiting"]').textContent(), "4");
+      assert.equal(await page.locator('[data-total="workers"]').textContent(), "1");
+      assert.equal(await page.locator('[data-total="dead"]').textContent(), "1");
+      await live();
+      await shot("overview");
+      if (process.env.CELERIAC_DASHBOARD_SCREENSHOT === "1") {
+        await page.screenshot({ path: "docs/dashboard.png" });
+      }
+
+      // Released, the blocked run ends and the waiting one runs: the counts follow live.
+      g.open();
+      await blocked.result({ timeoutMs: WAIT });
+      await waiting.result({ timeoutMs: WAIT });
+      await mail.locator('[data-count="active"]', { hasText: /^0$/ }).waitFor({ timeout: WAIT });
+      await mail.locator('[data-count="waiting"]', { hasText: /^0$/ }).waitFor({ timeout: WAIT });
+      assert.deepEqual(problems, []);
+    } finally {
+      g.open();
+      await worker.stop();
+    }
+  });
+});
