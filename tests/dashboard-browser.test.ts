@@ -72,12 +72,16 @@ describe("dashboard in a browser", { skip: noBrowser }, () => {
     ]);
   });
 
-  afterEach(async () => {
-    for (const close of opened.reverse()) await close();
+  async function closeOpened() {
+    const closing = opened.reverse();
     opened = [];
-  });
+    for (const close of closing) await close();
+  }
+
+  afterEach(closeOpened);
 
   after(async () => {
+    await closeOpened(); // a test skipped from inside gets no afterEach on Node
     await browser?.close();
     await rig?.stop();
   });
@@ -218,6 +222,72 @@ describe("dashboard in a browser", { skip: noBrowser }, () => {
       assert.deepEqual(problems, []);
     } finally {
       g.open();
+      await worker.stop();
+    }
+  });
+
+  it("finds a run by its idempotency key and shows both attempts with the first one's error", {
+    timeout: 30_000,
+  }, async (t) => {
+    const { app, page, base, problems, shot } = await scene();
+    if (app.store.history === undefined) {
+      await page.goto(`${base}/runs`);
+      await page.locator("p.none", { hasText: "This store keeps no run history" }).waitFor();
+      t.skip("this backend keeps no run history, so the runs page cannot search");
+      return;
+    }
+    const flaky = app.task({
+      name: "orders.charge",
+      queue: "orders",
+      retry: { maxAttempts: 2, backoff: "fixed", baseMs: 1, jitter: "none" },
+      run: (order: { id: number }, ctx) => {
+        if (ctx.attempt === 1) throw new Error(`card declined for order ${order.id}`);
+        return { charged: order.id };
+      },
+    });
+    const runs = [
+      await flaky.enqueue({ id: 41 }, { idempotencyKey: "order-41" }),
+      await flaky.enqueue({ id: 42 }, { idempotencyKey: "order-42" }),
+      await flaky.enqueue({ id: 420 }, { idempotencyKey: "order-420" }),
+      await flaky.enqueue({ id: 43 }),
+    ];
+    const worker = app.worker({ queues: ["orders"], heartbeatMs: 200 }).start();
+    try {
+      for (const run of runs) await run.result({ timeoutMs: WAIT });
+      const wanted = runs[1]!;
+
+      await page.goto(`${base}/runs`);
+      await page.locator("#runs tbody tr[data-run]").first().waitFor();
+      await page.fill('#search input[name="key"]', "order-42");
+      await Promise.all([
+        page.waitForURL((url) => url.searchParams.get("key") === "order-42"),
+        page.click('#search button[type="submit"]'),
+      ]);
+      const rows = page.locator("#runs tbody tr[data-run]");
+      assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-run"))), [
+        wanted.id,
+      ]);
+      assert.equal(await page.inputValue('#search input[name="key"]'), "order-42", "the filter stays");
+      await shot("runs-search");
+
+      await Promise.all([page.waitForURL(/\/ops\/runs\/[^?]+/), rows.first().locator("a").click()]);
+      assert.equal(await page.locator("h1").textContent(), `Run ${wanted.id}`);
+      const attempts = page.locator("ol#attempts li[data-attempt]");
+      assert.deepEqual(
+        await attempts.evaluateAll((lis) => lis.map((li) => [li.dataset.attempt, li.className])),
+        [
+          ["1", "t-fail"],
+          ["2", "t-succeeded"],
+        ],
+      );
+      assert.match(
+        (await attempts.nth(0).locator(".error").textContent()) ?? "",
+        /Error: card declined for order 42/,
+      );
+      assert.equal(await page.locator('#state [data-field="state"]').textContent(), "succeeded");
+      await shot("run");
+      assert.deepEqual(problems, []);
+    } finally {
       await worker.stop();
     }
   });
