@@ -291,4 +291,62 @@ describe("dashboard in a browser", { skip: noBrowser }, () => {
       await worker.stop();
     }
   });
+
+  it("replays a dead letter and shows its run's new state live, without reloading", {
+    timeout: 30_000,
+  }, async () => {
+    const { app, page, base, problems, shot, live } = await scene();
+    let calls = 0;
+    const webhook = app.task({
+      name: "hooks.deliver",
+      queue: "hooks",
+      run: (url: string) => {
+        if (++calls === 1) throw new NonRetryableError(`${url} answered 410`);
+        return { delivered: url };
+      },
+    });
+    const other = app.task({
+      name: "hooks.broken",
+      queue: "hooks",
+      run: () => {
+        throw new NonRetryableError("always broken");
+      },
+    });
+    const worker = app.worker({ queues: ["hooks"], heartbeatMs: 200 }).start();
+    try {
+      const run = await webhook.enqueue("https://example.com/hook");
+      await assert.rejects(run.result({ timeoutMs: WAIT }), /answered 410/);
+      const untouched = await other.enqueue(undefined);
+      await assert.rejects(untouched.result({ timeoutMs: WAIT }), /always broken/);
+
+      await page.goto(`${base}/dead-letters`);
+      const row = page.locator(`#dead tr[data-dead="${run.id}"]`);
+      const badge = row.locator('[data-field="state"]');
+      assert.equal(await badge.textContent(), "failed");
+      assert.equal(await page.locator("#dead tbody tr[data-dead]").count(), 2);
+      await live();
+      await page.evaluate(() => {
+        (window as unknown as { __marker: number }).__marker = 1;
+      });
+      await row.locator('button[data-action="replay"]').click();
+      await page.locator("#toast", { hasText: `Dead letter ${run.id} replayed` }).waitFor({ timeout: WAIT });
+      await row.locator('[data-field="state"]', { hasText: /^succeeded$/ }).waitFor({ timeout: WAIT });
+      assert.equal(await row.getAttribute("data-state"), "succeeded");
+      assert.equal(
+        await page.evaluate(() => (window as unknown as { __marker?: number }).__marker),
+        1,
+        "the page was not reloaded",
+      );
+      assert.deepEqual(await run.result({ timeoutMs: WAIT }), { delivered: "https://example.com/hook" });
+      assert.equal(
+        await page.locator(`#dead tr[data-dead="${untouched.id}"] [data-field="state"]`).textContent(),
+        "failed",
+        "the other dead letter is left as it was",
+      );
+      await shot("dead-letters");
+      assert.deepEqual(problems, []);
+    } finally {
+      await worker.stop();
+    }
+  });
 });
