@@ -349,4 +349,60 @@ describe("dashboard in a browser", { skip: noBrowser }, () => {
       await worker.stop();
     }
   });
+
+  it("pauses a queue from its page: a running worker leaves its runs waiting until it is resumed", {
+    timeout: 30_000,
+  }, async () => {
+    const { app, page, base, problems, dialogs, shot } = await scene();
+    const resize = app.task({ name: "images.resize", queue: "images", run: (n: number) => n * 2 });
+    const ping = app.task({ name: "ops.ping", queue: "ping", run: () => "pong" });
+    const worker = app.worker({ queues: ["images", "ping"], concurrency: 2, heartbeatMs: 200 }).start();
+    try {
+      await (await resize.enqueue(1)).result({ timeoutMs: WAIT });
+      await page.goto(`${base}/queues/images`);
+      assert.equal(await page.locator(`tr[data-queue="images"] .badge.paused`).count(), 0);
+      await Promise.all([
+        page.waitForURL(`${base}/queues/images`),
+        page.click('button[data-action="pause"]'),
+      ]);
+      await page.locator("p.notice", { hasText: "Queue images paused." }).waitFor();
+      await page.locator('tr[data-queue="images"] .badge.paused').waitFor();
+      assert.equal(await page.locator('button[data-action="resume"]').count(), 1);
+      assert.equal((await app.inspect().queues()).find((q) => q.queue === "images")?.paused, true);
+
+      const held = await resize.enqueue(21);
+      // The worker asks its queues in turn, images first, one receive at a time. The second ping
+      // is taken by a later receive than the first ping's, so by one begun after `held` was
+      // enqueued: by then the worker has asked the paused queue for work and got none.
+      await (await ping.enqueue(undefined)).result({ timeoutMs: WAIT });
+      await (await ping.enqueue(undefined)).result({ timeoutMs: WAIT });
+      assert.equal((await held.status())?.state, "queued", "a paused queue's run stays queued");
+      assert.deepEqual(
+        (await app.inspect().workers()).map((w) => w.id),
+        [worker.id],
+        "while its worker is running",
+      );
+
+      await page.goto(`${base}/queues/images?state=waiting`);
+      const row = page.locator(`tr[data-run="${held.id}"]`);
+      assert.equal(await row.locator('[data-field="state"]').textContent(), "waiting");
+      assert.equal(await page.locator('tr[data-queue="images"] [data-count="waiting"]').textContent(), "1");
+      await shot("queue-paused");
+
+      await Promise.all([
+        page.waitForURL(/\/ops\/queues\/images$/),
+        page.click('button[data-action="resume"]'),
+      ]);
+      await page.locator("p.notice", { hasText: "Queue images resumed." }).waitFor();
+      assert.equal(await held.result({ timeoutMs: WAIT }), 42);
+      await page
+        .locator('tr[data-queue="images"] [data-count="waiting"]', { hasText: /^0$/ })
+        .waitFor({ timeout: WAIT });
+      assert.equal(await page.locator('tr[data-queue="images"] .badge.paused').count(), 0);
+      assert.deepEqual(dialogs, [], "pausing and resuming ask nothing");
+      assert.deepEqual(problems, []);
+    } finally {
+      await worker.stop();
+    }
+  });
 });
