@@ -405,4 +405,87 @@ describe("dashboard in a browser", { skip: noBrowser }, () => {
       await worker.stop();
     }
   });
+
+  it("in read-only mode shows no action anywhere and answers a forged POST with 403", {
+    timeout: 30_000,
+  }, async () => {
+    const { app, page, base, problems, shot } = await scene({ readOnly: true });
+    const report = app.task({ name: "reports.build", queue: "reports", run: (n: number) => n });
+    const broken = app.task({
+      name: "reports.broken",
+      queue: "reports",
+      run: () => {
+        throw new NonRetryableError("no data");
+      },
+    });
+    await app.schedules.add("nightly", { task: "reports.build", input: 1, cron: "0 2 * * *" });
+    const worker = app.worker({ queues: ["reports"], heartbeatMs: 200 }).start();
+    try {
+      await (await report.enqueue(1)).result({ timeoutMs: WAIT });
+      const dead = await broken.enqueue(undefined);
+      await assert.rejects(dead.result({ timeoutMs: WAIT }), /no data/);
+      await report.enqueue(2, { delayMs: 600_000 });
+      await waitFor(async () => (await app.inspect().workers()).length === 1, WAIT, "the worker to register");
+
+      const pages = {
+        overview: "/",
+        queue: "/queues/reports",
+        run: `/runs/${dead.id}?queue=reports`,
+        "dead-letters": "/dead-letters",
+        schedules: "/schedules",
+        workers: "/workers",
+      };
+      for (const [name, path] of Object.entries(pages)) {
+        await page.goto(`${base}${path}`);
+        await page.locator("main h1").waitFor();
+        assert.equal(await page.getAttribute("body", "data-read-only"), "1", path);
+        assert.equal(await page.locator("button[data-action], form[data-action]").count(), 0, path);
+        assert.equal(await page.locator('form[method="post"]').count(), 0, `${path}: no POST form`);
+        await shot(`read-only-${name}`);
+      }
+      // What the pages would show with actions is there: the run, the dead letter, the worker.
+      await page.goto(`${base}/dead-letters`);
+      assert.equal(await page.locator(`#dead tr[data-dead="${dead.id}"]`).count(), 1);
+      await page.goto(`${base}/workers`);
+      assert.equal(await page.locator(`#workers tr[data-worker="${worker.id}"]`).count(), 1);
+
+      // A forged POST from the signed-in page (cookies sent), and one with the bearer token.
+      const statuses = await page.evaluate(
+        (b) =>
+          Promise.all(
+            ["/queues/reports/pause", "/dead-letters/replay"].map((path) =>
+              fetch(`${b}${path}`, {
+                method: "POST",
+                body: new URLSearchParams({ _csrf: "0".repeat(64) }),
+                headers: { "x-celeriac-fetch": "1" },
+                credentials: "same-origin",
+              }).then((r) => r.status),
+            ),
+          ),
+        base,
+      );
+      assert.deepEqual(statuses, [403, 403]);
+      const postedAt = Date.now();
+      const direct = await fetch(`${base}/workers/${encodeURIComponent(worker.id)}/shutdown`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(direct.status, 403);
+      assert.equal((await direct.json()).message, "this dashboard is read-only");
+      assert.equal((await app.inspect().queues()).find((q) => q.queue === "reports")?.paused, false);
+      assert.equal((await app.deadLetters()).length, 1, "the dead letter was not replayed");
+      // A shutdown would reach the worker with its next heartbeat: two beats later it still runs.
+      await waitFor(
+        async () => ((await app.inspect().workers())[0]?.beatAt ?? 0) > postedAt + 200,
+        WAIT,
+        "two more heartbeats",
+      );
+      assert.equal(worker.running, true, "the worker was not shut down");
+      // The only errors the page saw are the two refused requests.
+      assert.equal(problems.length, 2, problems.join("\n"));
+      for (const p of problems) assert.match(p, /status of 403/);
+    } finally {
+      await worker.stop();
+    }
+  });
 });
