@@ -177,6 +177,18 @@ describe("dashboard", () => {
     const res = await request("/ops/queues/mail/pause", { method: "POST", headers: { cookie, ...bearer } });
     assert.equal(res.status, 403);
     assert.equal((await app.inspect().queues()).find((q) => q.queue === "mail")?.paused ?? false, false);
+    await app.schedules.add("nightly", {
+      task: "demo.ok",
+      input: { to: "n@example.com" },
+      cron: "0 2 * * *",
+    });
+    const schedules = await (await request("/ops/schedules", { headers: bearer })).text();
+    assert.match(schedules, /<tr data-schedule="nightly">/);
+    assert.doesNotMatch(
+      schedules,
+      /Add a stored schedule|<form[^>]*method="post"/,
+      "no form, nor its heading",
+    );
   });
 
   it("shows inputs, results and errors through the redact function", async () => {
