@@ -110,9 +110,11 @@ describe("dashboard in a browser", { skip: noBrowser }, () => {
     });
     page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
     const dialogs: string[] = [];
+    /** How the page's confirmation dialogs are answered. */
+    const answer = { accept: true };
     page.on("dialog", (d) => {
       dialogs.push(d.message());
-      void d.accept();
+      void (answer.accept ? d.accept() : d.dismiss());
     });
     const base = `${server.url}/ops`;
     // Signing in: any page answers the sign-in form; the token sets the session cookie.
@@ -124,7 +126,7 @@ describe("dashboard in a browser", { skip: noBrowser }, () => {
     const shot = (name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
     /** Resolves once the page shows live updates over its event stream. */
     const live = () => page.waitForFunction(() => document.body.dataset.live === "live");
-    return { app, page, base, problems, dialogs, shot, live };
+    return { app, page, base, problems, dialogs, answer, shot, live };
   }
 
   it("shows every queue's counts with runs in every state", { timeout: 30_000 }, async () => {
@@ -484,6 +486,101 @@ describe("dashboard in a browser", { skip: noBrowser }, () => {
       // The only errors the page saw are the two refused requests.
       assert.equal(problems.length, 2, problems.join("\n"));
       for (const p of problems) assert.match(p, /status of 403/);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it("runs its script under the strict CSP on every page, with no console error", {
+    timeout: 30_000,
+  }, async () => {
+    const { app, page, base, problems, dialogs, answer, shot, live } = await scene();
+    await page.addInitScript(`
+      window.__violations = [];
+      document.addEventListener("securitypolicyviolation", (e) => window.__violations.push(e.violatedDirective));
+    `);
+    const violations = () =>
+      page.evaluate(() => (window as unknown as { __violations: string[] }).__violations);
+    const thumb = app.task({ name: "media.thumb", queue: "media", run: (n: number) => ({ size: n }) });
+    const bad = app.task({
+      name: "media.bad",
+      queue: "media",
+      run: () => {
+        throw new NonRetryableError("unreadable file");
+      },
+    });
+    await app.schedules.add("sweep", { task: "media.thumb", input: 64, every: "1h" });
+    const worker = app.worker({ queues: ["media"], heartbeatMs: 200 }).start();
+    try {
+      const done = await thumb.enqueue(128);
+      await done.result({ timeoutMs: WAIT });
+      const dead = await bad.enqueue(undefined);
+      await assert.rejects(dead.result({ timeoutMs: WAIT }), /unreadable file/);
+      await thumb.enqueue(256, { delayMs: 600_000 });
+      await waitFor(async () => (await app.inspect().workers()).length === 1, WAIT, "the worker to register");
+
+      const pages = {
+        "csp-overview": "/",
+        queue: "/queues/media?state=scheduled",
+        runs: "/runs",
+        "run-succeeded": `/runs/${done.id}?queue=media`,
+        "run-failed": `/runs/${dead.id}?queue=media`,
+        "csp-dead-letters": "/dead-letters",
+        schedules: "/schedules",
+        workers: "/workers",
+      };
+      let timesSeen = 0;
+      for (const [name, path] of Object.entries(pages)) {
+        const res = await page.goto(`${base}${path}`);
+        assert.equal(res?.status(), 200, path);
+        const csp = res?.headers()["content-security-policy"] ?? "";
+        assert.match(csp, /script-src 'self';/, path);
+        assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, path);
+        // The script ran: it opened the event stream and showed the times in local time.
+        await live();
+        const times = await page
+          .locator("time[datetime]")
+          .evaluateAll((els) =>
+            els.map((el) => ({ text: el.textContent ?? "", title: el.getAttribute("title") ?? "" })),
+          );
+        timesSeen += times.length;
+        for (const t of times) {
+          assert.doesNotMatch(
+            t.text,
+            /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/,
+            `${path}: a local time, not the server's`,
+          );
+          assert.match(t.title, /\((?:.+ ago|in .+)\)$/, `${path}: how long ago`);
+        }
+        // The stylesheet applied: the header is laid out by it.
+        assert.equal(await page.locator("header.top").evaluate((el) => getComputedStyle(el).display), "flex");
+        assert.deepEqual(await violations(), [], path);
+        await shot(name);
+      }
+      assert.ok(timesSeen >= 5, `times shown: ${timesSeen}`);
+      assert.deepEqual(problems, []);
+
+      // The script asks before a purge: dismissed, nothing is purged.
+      await page.goto(`${base}/queues/media`);
+      answer.accept = false;
+      await page.click('button[data-action="purge"]');
+      assert.deepEqual(dialogs, ["Remove every waiting and delayed run of media? Their runs end cancelled."]);
+      assert.equal(page.url(), `${base}/queues/media`);
+      assert.equal((await app.inspect().queues()).find((q) => q.queue === "media")?.scheduled, 1);
+
+      // The policy is enforced: an inline script is refused, reported, and does not run.
+      await page.evaluate(() => {
+        const script = document.createElement("script");
+        script.textContent = "window.__inline = 1";
+        document.head.append(script);
+      });
+      await page.waitForFunction(
+        () => (window as unknown as { __violations: string[] }).__violations.length > 0,
+      );
+      assert.deepEqual(await violations(), ["script-src-elem"]);
+      assert.equal(await page.evaluate(() => "__inline" in window), false);
+      assert.equal(problems.length, 1);
+      assert.match(problems[0] ?? "", /Content Security Policy/);
     } finally {
       await worker.stop();
     }
