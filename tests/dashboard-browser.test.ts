@@ -177,6 +177,8 @@ describe("dashboard in a browser", { skip: noBrowser }, () => {
       assert.equal((await waiting.status())?.state, "queued");
       assert.equal((await cancelled.status())?.state, "cancelled");
       await waitFor(async () => (await app.inspect().workers()).length === 1, WAIT, "the worker to register");
+      // What a worker counted reaches the store with its heartbeat; reading the stats sends it now.
+      await app.inspect().stats({ windowMs: 3_600_000 });
 
       await page.goto(`${base}/`);
       const mail = page.locator('#queues tr[data-queue="mail"]');
@@ -209,6 +211,11 @@ describe("dashboard in a browser", { skip: noBrowser }, () => {
       assert.equal(await page.locator('[data-total="waiting"]').textContent(), "4");
       assert.equal(await page.locator('[data-total="workers"]').textContent(), "1");
       assert.equal(await page.locator('[data-total="dead"]').textContent(), "1");
+      assert.equal(
+        await page.locator("figure.chart [data-total]").textContent(),
+        "2",
+        "the chart: one run succeeded and one failed (a retry has not ended)",
+      );
       await live();
       await shot("overview");
       if (process.env.CELERIAC_DASHBOARD_SCREENSHOT === "1") {
