@@ -111,8 +111,14 @@ describe("dashboard", () => {
     ]) {
       const page = await request(path, { headers: bearer });
       assert.equal(page.status, 200, path);
-      assert.match(await page.text(), /<h1>/);
+      const text = await page.text();
+      assert.match(text, /<h1>/);
+      // Its own icon, inline: a browser asks the site's /favicon.ico otherwise, which a mounted
+      // dashboard does not serve (a 404 in the console of every fresh browser).
+      assert.match(text, /<link rel="icon" href="data:image\/svg\+xml,[^"]+">/, path);
     }
+    const login = await (await request("/ops/", { headers: { accept: "text/html" } })).text();
+    assert.match(login, /<link rel="icon" href="data:/, "the sign-in page too");
     assert.equal((await request("/ops/no-such-page", { headers: bearer })).status, 404);
     assert.equal((await request("/ops/runs/no-such-run", { headers: bearer })).status, 404);
   });
