@@ -118,10 +118,14 @@ describe("dashboard in a browser", { skip: noBrowser }, () => {
     });
     const base = `${server.url}/ops`;
     // Signing in: any page answers the sign-in form; the token sets the session cookie.
-    await page.goto(`${base}/`);
+    assert.equal((await page.goto(`${base}/`))?.status(), 401);
     await page.fill('input[name="token"]', TOKEN);
-    await Promise.all([page.waitForURL(`${base}/`), page.click('button[type="submit"]')]);
-    await page.locator("h1", { hasText: "Overview" }).waitFor();
+    await page.click('button[type="submit"]');
+    await page.locator("main h1", { hasText: "Overview" }).waitFor();
+    assert.equal(page.url(), `${base}/`);
+    assert.deepEqual(problems, [
+      "console: Failed to load resource: the server responded with a status of 401 (Unauthorized)",
+    ]);
     problems.length = 0; // the sign-in page was a 401 on purpose
     const shot = (name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
     /** Resolves once the page shows live updates over its event stream. */
