@@ -111,8 +111,14 @@ describe("dashboard", () => {
     ]) {
       const page = await request(path, { headers: bearer });
       assert.equal(page.status, 200, path);
-      assert.match(await page.text(), /<h1>/);
+      const text = await page.text();
+      assert.match(text, /<h1>/);
+      // Its own icon, inline: a browser asks the site's /favicon.ico otherwise, which a mounted
+      // dashboard does not serve (a 404 in the console of every fresh browser).
+      assert.match(text, /<link rel="icon" href="data:image\/svg\+xml,[^"]+">/, path);
     }
+    const login = await (await request("/ops/", { headers: { accept: "text/html" } })).text();
+    assert.match(login, /<link rel="icon" href="data:/, "the sign-in page too");
     assert.equal((await request("/ops/no-such-page", { headers: bearer })).status, 404);
     assert.equal((await request("/ops/runs/no-such-run", { headers: bearer })).status, 404);
   });
@@ -177,6 +183,18 @@ describe("dashboard", () => {
     const res = await request("/ops/queues/mail/pause", { method: "POST", headers: { cookie, ...bearer } });
     assert.equal(res.status, 403);
     assert.equal((await app.inspect().queues()).find((q) => q.queue === "mail")?.paused ?? false, false);
+    await app.schedules.add("nightly", {
+      task: "demo.ok",
+      input: { to: "n@example.com" },
+      cron: "0 2 * * *",
+    });
+    const schedules = await (await request("/ops/schedules", { headers: bearer })).text();
+    assert.match(schedules, /<tr data-schedule="nightly">/);
+    assert.doesNotMatch(
+      schedules,
+      /Add a stored schedule|<form[^>]*method="post"/,
+      "no form, nor its heading",
+    );
   });
 
   it("shows inputs, results and errors through the redact function", async () => {

@@ -38,6 +38,14 @@ const NAV: [path: string, label: string][] = [
   ["/workers", "Workers"],
 ];
 
+/**
+ * The pages' icon, inline (CSP `img-src data:`): without one a browser asks the site's
+ * `/favicon.ico`, which a dashboard mounted under a path does not serve.
+ */
+export const ICON = `data:image/svg+xml,${encodeURIComponent(
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#2f6f4f"/></svg>',
+)}`;
+
 /** The URL of an asset, with its content hash (cached for good). */
 export function assetUrl(base: string, name: "js" | "css"): string {
   return `${base}/assets/${ASSETS[name].file}`;
@@ -51,6 +59,7 @@ export function page(ctx: PageContext, current: string, title: string, body: Htm
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${ctx.title}</title>
+<link rel="icon" href="${ICON}">
 <link rel="stylesheet" href="${assetUrl(ctx.base, "css")}">
 <script type="module" src="${assetUrl(ctx.base, "js")}"></script>
 </head>

@@ -94,6 +94,6 @@ export async function schedulesPage(
 <table id="schedules" class="grid"><thead><tr><th>Id</th><th>Source</th><th>Task</th><th>When</th><th>Next</th><th>Last tick</th><th>Last run</th><th></th></tr></thead>
 <tbody>${rows}</tbody></table>
 ${list.length === 0 ? html`<p class="none">No schedules.</p>` : ""}
-${stored ? html`<h2>${editDef === null ? "Add a stored schedule" : `Edit ${editing}`}</h2>${editForm(ctx, editing ?? "", editDef)}` : html`<p class="none">This store keeps no stored schedules.</p>`}`;
+${!stored ? html`<p class="none">This store keeps no stored schedules.</p>` : ctx.readOnly ? "" : html`<h2>${editDef === null ? "Add a stored schedule" : `Edit ${editing}`}</h2>${editForm(ctx, editing ?? "", editDef)}`}`;
   return page(ctx, "/schedules", "Schedules", body);
 }

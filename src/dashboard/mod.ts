@@ -34,7 +34,7 @@ import { ACTIONS } from "./_actions.ts";
 import { ASSETS } from "./_assets.gen.ts";
 import { CSRF_COOKIE, cookies, Guard, nonce, SESSION_COOKIE, setCookie } from "./_auth.ts";
 import { deadFilter, deadPage } from "./_dead.ts";
-import { CSP, type Html, type PageContext } from "./_html.ts";
+import { CSP, type Html, ICON, type PageContext } from "./_html.ts";
 import { livePoll, liveStream } from "./_live.ts";
 import { type DashboardOptions, resolveDashboard } from "./_options.ts";
 import { overview, queuePage, workersPage } from "./_pages.ts";
@@ -66,7 +66,7 @@ async function htmlResponse(body: Html, status = 200, headers: Headers = new Hea
 }
 
 function loginPage(base: string, title: string, failed: boolean): Html {
-  return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in · ${title}</title><link rel="stylesheet" href="${base}/assets/${ASSETS.css.file}"></head>
+  return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in · ${title}</title><link rel="icon" href="${ICON}"><link rel="stylesheet" href="${base}/assets/${ASSETS.css.file}"></head>
 <body class="login"><main><h1>${title}</h1>
 <form method="post" action="${base}/login"><label>Dashboard token <input name="token" type="password" autocomplete="current-password" required autofocus></label>
 ${failed ? html`<p class="notice error" role="alert">That token is not the dashboard's.</p>` : ""}
