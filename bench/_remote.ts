@@ -13,10 +13,13 @@ import { redis } from "../adapters/redis/mod.ts";
 import { createApp } from "../mod.ts";
 
 const CHILD = fileURLToPath(new URL("./_remote-worker.ts", import.meta.url));
-const TSX = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));
 
 function startWorker(side: "celeriac" | "bullmq", port: number, queue: string): Promise<ChildProcess> {
-  const child = spawn(TSX, [CHILD, side, String(port), queue], { stdio: ["ignore", "pipe", "inherit"] });
+  // Node itself with tsx's loader (not the tsx wrapper, whose own child a kill would orphan,
+  // holding this process's pipe open).
+  const child = spawn(process.execPath, ["--import", "tsx", CHILD, side, String(port), queue], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (chunk: Buffer) => {
