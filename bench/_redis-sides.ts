@@ -121,28 +121,27 @@ interface CeleriacRig {
   close(): Promise<void>;
 }
 
-/** `--no-history`: celeriac without the run history's indexes (`redis({ history: false })`). */
-export const HISTORY = !process.argv.includes("--no-history");
-
 /**
  * celeriac: `redis({ client })` as broker and store (the fused ledger), default options
  * (run records kept `resultTtlMs` = 24 h, lease 30 s, pollMs 5 s; the run history on unless
- * `--no-history`).
+ * `history` is false: `redis({ history: false })`).
  */
 export class CeleriacSide implements Side {
   readonly label: string;
   readonly #probe: Probe;
   readonly #connect: () => Connection;
+  readonly #history: boolean;
 
-  constructor(label: string, probe: Probe, connect: () => Connection) {
+  constructor(label: string, probe: Probe, connect: () => Connection, history = true) {
     this.label = label;
     this.#probe = probe;
     this.#connect = connect;
+    this.#history = history;
   }
 
   #open(kind: Kind): CeleriacRig {
     const { client, dispose } = this.#connect();
-    const backend = redis(HISTORY ? { client } : { client, history: false });
+    const backend = redis(this.#history ? { client } : { client, history: false });
     const app = createApp({ broker: backend, store: backend });
     app.on("error", (e) => console.error(`[${this.label}] error in ${e.where}:`, e.error));
     const task =

@@ -4,7 +4,6 @@
  *
  *   npx tsx bench/redis.ts            (the full run: a few minutes; prints a markdown report)
  *   npx tsx bench/redis.ts --quick    (smoke run: small N, one run per row)
- *   npx tsx bench/redis.ts --no-history   (celeriac without its run history's indexes)
  *
  * One fresh `redis-server` (dev/redis-server.ts: loopback, no AOF, no RDB saves) serves
  * every run; each run starts with FLUSHALL and opens its own clients. celeriac and BullMQ
@@ -64,7 +63,6 @@ import {
   type EnqueueMode,
   IN_FLIGHT,
   type Side,
-  HISTORY,
 } from "./_redis-sides.ts";
 
 // ---------------------------------------------------------------- settings
@@ -206,6 +204,7 @@ async function main(): Promise<string> {
     });
     const connection = { host: "127.0.0.1", port: server.port, maxRetriesPerRequest: null };
     const cel = new CeleriacSide("celeriac", probe, tcpClient);
+    const celBare = new CeleriacSide("celeriac (history: false)", probe, tcpClient, false);
     const bull = new BullSide("BullMQ", probe, connection, { age: 86_400 });
     const bullNone = new BullSide("BullMQ (removeOnComplete: true)", probe, connection, true);
     const rest = new CeleriacSide("celeriac REST", restProbe, restClient);
@@ -213,7 +212,7 @@ async function main(): Promise<string> {
 
     // ---- warm-up: JIT, script caches, connection code paths of both
     log("warm-up");
-    for (const side of [cel, bull, bullNone, cel, bull]) {
+    for (const side of [cel, celBare, bull, bullNone, cel, bull]) {
       await side.cycle({ n: QUICK ? 500 : 3_000, concurrency: 10, kind: "noop", enqueue: "bulk" });
       await side.cycle({ n: QUICK ? 200 : 1_000, concurrency: 10, kind: "retry", enqueue: "concurrent" });
       await side.enqueueOnly("sequential", QUICK ? 100 : 500);
@@ -228,7 +227,7 @@ async function main(): Promise<string> {
       const n = DRAIN_N[c]!;
       log(`1. drain n=${n} c=${c}`);
       const opts: CycleOptions = { n, concurrency: c, kind: "noop", enqueue: "bulk" };
-      drains.set(c, await alternate([cel, bull, bullNone], RUNS, (s) => s.cycle(opts)));
+      drains.set(c, await alternate([cel, celBare, bull, bullNone], RUNS, (s) => s.cycle(opts)));
     }
 
     // ---- 2. enqueue
@@ -311,7 +310,7 @@ async function main(): Promise<string> {
       `- load average (1, 5, 15 min) — ${loads.join("; ")}`,
       `- one redis-server (no AOF, no RDB), FLUSHALL before every run; celeriac and BullMQ alternate, order flipped each round; warm-up first; figures are medians of ${RUNS} run${RUNS === 1 ? "" : "s"} (range in brackets)`,
       "- history: celeriac keeps each run record for `resultTtlMs` = 24 h (default); BullMQ `removeOnComplete: { age: 86400 }, removeOnFail: { age: 86400 }` (24 h by age). Also shown: BullMQ `removeOnComplete: true` (keeps nothing)",
-      `- celeriac's run history (the dashboard's indexes and change log): ${HISTORY ? "on (default)" : "off (`--no-history`: `redis({ history: false })`)"}`,
+      "- celeriac's run history (the dashboard's indexes, `RedisOptions.history`) on, its default, everywhere; section 1 also shows celeriac with `redis({ history: false })`",
       "- other options at their defaults (celeriac: lease 30 s, pollMs 5 s; BullMQ: lockDuration 30 s, stalledInterval 30 s, drainDelay 5 s); no-op handlers `async () => null`; input `{ n: i }`",
       "",
     );
@@ -338,11 +337,13 @@ async function main(): Promise<string> {
           `**${ratio(rate(cel), rate(bull))}**`,
           `${int(rate(bullNone))}${span(m.get(bullNone)!, (r) => perSec(n, r.drain))}`,
           ratio(rate(cel), rate(bullNone)),
+          `${int(rate(celBare))}${span(m.get(celBare)!, (r) => perSec(n, r.drain))}`,
+          ratio(rate(celBare), rate(bull)),
           int(enq(cel)),
           int(enq(bull)),
           ratio(enq(cel), enq(bull)),
         ]);
-        for (const s of [cel, bull, bullNone]) {
+        for (const s of [cel, celBare, bull, bullNone]) {
           const p = medPer(m.get(s)!.map((r) => perTask(n, r.drain)));
           costRows.push([
             `c=${c}`,
@@ -364,6 +365,8 @@ async function main(): Promise<string> {
             "celeriac/BullMQ",
             "BullMQ rm:true tasks/s",
             "celeriac/BullMQ rm:true",
+            "celeriac history: false tasks/s",
+            "history: false/BullMQ",
             "celeriac enqueue/s",
             "BullMQ enqueue/s",
             "enqueue ratio",
