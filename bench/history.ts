@@ -127,7 +127,7 @@ const queries: [string, Omit<HistoryQuery, "queues" | "limit">][] = [
   ["state queued (read and checked one by one)", { state: "queued" }],
   ["state retrying (none: a page of index entries read for nothing)", { state: "retrying" }],
   ["idempotency key", { idempotencyKey: key }],
-  ["text in the input (one run has it)", { text: `"input":${N - 17},` }],
+  ["text in the input (one run has it)", { text: `"input":${N - 17}` }],
   ["text nowhere (a page of entries read for nothing)", { text: "no such text" }],
 ];
 const rows: string[] = [];

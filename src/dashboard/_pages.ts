@@ -25,7 +25,7 @@ ${COUNTS.map((c) => html`<td class="num" data-count="${c}">${q[c]}</td>`)}
 function queuesTable(ctx: PageContext, queues: readonly QueueInfo[]): Html {
   if (queues.length === 0) return html`<p class="none">No queues yet: enqueue a run.</p>`;
   return html`<table id="queues" class="grid">
-<thead><tr><th>Queue</th><th>Waiting</th><th>Scheduled</th><th>Retrying</th><th>Limited</th><th>Active</th><th>Dead</th><th>Workers</th><th>Oldest wait</th></tr></thead>
+<thead><tr><th>Queue</th><th class="num">Waiting</th><th class="num">Scheduled</th><th class="num">Retrying</th><th class="num">Limited</th><th class="num">Active</th><th class="num">Dead</th><th class="num">Workers</th><th>Oldest wait</th></tr></thead>
 <tbody>${queues.map((q) => queueRow(ctx, q))}</tbody>
 </table>`;
 }
@@ -182,7 +182,7 @@ export async function workersPage(app: App, ctx: PageContext, flash: string | nu
   const now = app.clock.now();
   const active = workers.flatMap((w) => w.active.map((a) => ({ ...a, worker: w.id })));
   const body = html`${notice(flash)}
-<table id="workers" class="grid"><thead><tr><th>Worker</th><th>Queues</th><th>Concurrency</th><th>Active</th><th>Processed</th><th>Failed</th><th>Pool</th><th>State</th><th>Last seen</th><th>Started</th><th></th></tr></thead>
+<table id="workers" class="grid"><thead><tr><th>Worker</th><th>Queues</th><th class="num">Concurrency</th><th class="num">Active</th><th class="num">Processed</th><th class="num">Failed</th><th>Pool</th><th>State</th><th>Last seen</th><th>Started</th><th></th></tr></thead>
 <tbody>${workers.map((w) => workerRow(ctx, w, now))}</tbody></table>
 ${workers.length === 0 ? html`<p class="none">No live workers.</p>` : ""}
 <h2>Running now</h2>
