@@ -37,15 +37,16 @@ const ended = [...ENDED_STATES].map((s) => `['${storedState(s)}'] = '${s}'`).joi
 
 /**
  * The queue script's history helpers (after the prelude): `historyAdded(id, f, counted)` for a
- * record written with its `enqueuedAt` (f: the fields written; counted: its message is sent), `historyChanged(id, state, at)` for a
- * state written (as stored), `historyTrim()` at the end of the call.
+ * record written with its `enqueuedAt` (f: the fields written; counted: its message is sent),
+ * `historyChanged(id, state, at)` for a state written (as stored), `historyEnd()` at the end of
+ * the call (the indexes' writes, one ZADD each, and the trim).
  */
 export function historyWrites(config: HistoryConfig | false): string {
   if (config === false) {
     return `
 local function historyAdded(id, f, counted) end
 local function historyChanged(id, state, at) end
-local function historyTrim() end
+local function historyEnd() end
 local function historyRecorded(id, f, was, replace) end
 `;
   }
@@ -53,18 +54,24 @@ local function historyRecorded(id, f, was, replace) end
 local ENDED = { ${ended} }
 local SCHEDULED, QUEUED = '${storedState("scheduled")}', '${storedState("queued")}'
 
--- The task indexes this call wrote; historyDue: trim the indexes at the end of the call.
-local historyTasks, historyReading = {}, nil
+-- What this call adds to each index ({score, id, …} by key), written in one ZADD per index as
+-- the call ends (historyEnd); the task indexes it wrote; historyDue (prelude): trim them then.
+local historyPending, historyTasks, historyReading = {}, {}, nil
+local function historyIndex(key, score, id)
+  local list = historyPending[key]
+  if not list then list = {}; historyPending[key] = list end
+  list[#list + 1] = score; list[#list + 1] = id
+end
 local function historyAdded(id, f, counted)
   local at = fieldOf(f, 'enqueuedAt')
   if not at then return end
   -- A run created scheduled is at enqueuedAt + 0.5 (exact for times in ms), so a reader of new
   -- runs knows the state it was created in without a log entry.
   if fieldOf(f, 'state') == SCHEDULED then at = integer(tonumber(at)) .. '.5' end
-  redis.call('ZADD', queueBase .. ':h', at, id)
+  historyIndex(queueBase .. ':h', at, id)
   local task = fieldOf(f, 'task')
   if task then
-    redis.call('ZADD', queueBase .. ':ht:' .. task, at, id)
+    historyIndex(queueBase .. ':ht:' .. task, at, id)
     historyTasks[task] = true
   end
   local key = fieldOf(f, 'idempotencyKey')
@@ -79,7 +86,7 @@ local function historyAdded(id, f, counted)
 end
 local function historyChanged(id, state, at)
   local name = ENDED[state]
-  if name then redis.call('ZADD', queueBase .. ':he:' .. name, at or now().ms, id) end
+  if name then historyIndex(queueBase .. ':he:' .. name, at or now().ms, id) end
   if historyReading == nil then historyReading = redis.call('EXISTS', queueBase .. ':hr') == 1 end
   if historyReading then
     redis.call('XADD', queueBase .. ':hl', 'MAXLEN', '~', ${config.changes}, '*', 'i', id, 's', state)
@@ -95,7 +102,13 @@ local function historyRecorded(id, f, was, replace)
     historyChanged(id, state, tonumber(fieldOf(f, 'finishedAt')))
   end
 end
-local function historyTrim()
+local function historyEnd()
+  for key, list in pairs(historyPending) do
+    -- (In slices: unpack has a limit on how many values it returns.)
+    for from = 1, #list, 4000 do
+      redis.call('ZADD', key, unpack(list, from, math.min(from + 3999, #list)))
+    end
+  end
   if not historyDue then return end
   local keep = -${config.maxRuns} - 1
   redis.call('ZREMRANGEBYRANK', queueBase .. ':h', 0, keep)

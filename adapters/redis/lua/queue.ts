@@ -91,7 +91,7 @@ if poolAt <= #pool then
   redis.call('ZADD', readySet, unpack(scored))
 end
 flush()
-historyTrim()
+historyEnd()
 -- A receive that took all it asked for re-arms the marker only when more is ready (and only
 -- when it was asked to: a worker chaining from task to task wakes no one).
 if woke or (moreReady and markWanted and redis.call('ZCARD', readySet) > 0) then
@@ -122,8 +122,9 @@ return out
  *   ZRANGEBYSCORE + HMGET (oldest). pause: ZADD or ZREM. purge and list: pages (see admin.ts).
  * Keeping the counts costs the task path nothing but an HINCRBY when a delayed message is sent or
  * promoted (the ready and timers sets' sizes are the rest).
- * The run history (history.ts) adds: per run created, a ZADD to the queue's and the task's
- * index (+ ZADD, PEXPIRE with an idempotency key); per run ended, a ZADD to its state's index;
+ * The run history (history.ts) adds, per call: one ZADD to each index its ops wrote (the queue's
+ * and the task's for runs created, an ended state's for runs ended; + ZADD, PEXPIRE per run with
+ * an idempotency key);
  * per call that changed a state, an EXISTS (is the log read?) and, while it is, an XADD per
  * change; once per 64 messages sent, a ZREMRANGEBYRANK per index (the cap).
  */
