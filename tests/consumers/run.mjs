@@ -25,12 +25,13 @@ const here = new URL(".", import.meta.url).pathname;
 const bin = (name) => join(root, "node_modules", ".bin", name);
 // The edge bundle's budget. The dependencies alone come to about 210 kB minified (the Upstash
 // REST client 80, the QStash client with the Receiver's jose and neverthrow 59, croner 33, hono 21,
-// valibot 9, @noble/hashes 7), celeriac's own code about 198 (113 on 2026-12-01; since then the
+// valibot 9, @noble/hashes 7), celeriac's own code about 229 (113 on 2026-12-01; since then the
 // registry and heartbeats, inspect/control, metrics, stored schedules, limits, expiry and routes,
-// breakers, locks, debounce and throttle, all reachable from the app an edge handler serves):
-// 408 kB on 2026-12-02. The budget leaves 5% for growth, so an accidental import (a node:
-// polyfill, a second copy) fails.
-const EDGE_BUDGET_BYTES = 430_000;
+// breakers, locks, debounce and throttle, and the run history on Redis (its Lua 8, its reader 4)
+// and memory (3), all reachable from the app an edge handler serves; the dashboard is its own
+// entry and not in it): 439 kB on 2026-12-02. The budget leaves 5% for growth, so an accidental
+// import (a node: polyfill, a second copy, the dashboard) fails.
+const EDGE_BUDGET_BYTES = 461_000;
 let passed = 0;
 let failed = 0;
 
