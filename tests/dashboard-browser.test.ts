@@ -40,10 +40,14 @@ function gate() {
   return { open, opened };
 }
 
-/** Serves a fetch handler on a free loopback port. */
+/**
+ * Serves a fetch handler on a free loopback port. The server leaves the global Request and
+ * Response alone (its default swaps in lighter ones: Bun runs every test file in one process,
+ * and the other files' Bun.serve must see the real ones).
+ */
 function listen(fetch: (request: Request) => Response | Promise<Response>) {
   return new Promise<{ url: string; close(): Promise<void> }>((resolve) => {
-    const server = serve({ fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
+    const server = serve({ fetch, port: 0, hostname: "127.0.0.1", overrideGlobalObjects: false }, (info) => {
       resolve({
         url: `http://127.0.0.1:${info.port}`,
         close: () =>
