@@ -7,6 +7,7 @@ import { html } from "hono/html";
 import type { App } from "../app.ts";
 import type { HistoryQuery, HistoryRun, RunState } from "../contracts.ts";
 import { ENDED_STATES } from "../history/_query.ts";
+import { RUN_STATES } from "../run-state.ts";
 import {
   action,
   duration,
@@ -21,16 +22,7 @@ import {
 } from "./_html.ts";
 import type { Redactor } from "./_redact.ts";
 
-const STATES: readonly RunState[] = [
-  "queued",
-  "scheduled",
-  "active",
-  "retrying",
-  "succeeded",
-  "failed",
-  "cancelled",
-  "expired",
-];
+const STATES: readonly RunState[] = RUN_STATES;
 const FILTERS = ["task", "state", "queue", "key", "from", "to", "text"] as const;
 const PAGE = 50;
 

@@ -5,21 +5,13 @@
  * @module
  */
 import type { RunRecord, RunState } from "../contracts.ts";
+import { RUN_STATES } from "../run-state.ts";
 import type { HistoryQuery } from "../history-contracts.ts";
 
 /** The states a run ends in: the history lists them by when they ended. */
 export const ENDED_STATES: ReadonlySet<RunState> = new Set(["succeeded", "failed", "cancelled", "expired"]);
 
-const STATES: ReadonlySet<string> = new Set([
-  "queued",
-  "scheduled",
-  "active",
-  "retrying",
-  "succeeded",
-  "failed",
-  "cancelled",
-  "expired",
-]);
+const STATES: ReadonlySet<string> = new Set(RUN_STATES);
 
 /** The largest page a history hands out. */
 export const MAX_PAGE = 500;

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { type RunState, storedState } from "../../../backend.ts";
+import { RUN_STATES, storedState } from "../../../backend.ts";
 import { ENDED_STATES } from "../../../src/history/_query.ts";
 
 /** What the queue script keeps for the history; `false`: nothing. */
@@ -118,18 +118,8 @@ end
 `;
 }
 
-/** The stored form of the states (JSON) the history script compares with, by plain name. */
-const STATE_NAMES: readonly RunState[] = [
-  "queued",
-  "scheduled",
-  "active",
-  "retrying",
-  "succeeded",
-  "failed",
-  "cancelled",
-  "expired",
-];
-const plain = STATE_NAMES.map((s) => `['${storedState(s)}'] = '${s}'`).join(", ");
+/** The states by their stored form (JSON), for the history script. */
+const plain = RUN_STATES.map((s) => `['${storedState(s)}'] = '${s}'`).join(", ");
 
 /**
  * The history script: reads one queue's history. KEYS[1]: the queue's ready set (B:r, for B).
