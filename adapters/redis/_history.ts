@@ -15,7 +15,14 @@ import {
   type RunState,
   storedState,
 } from "../../backend.ts";
-import { checkQuery, ENDED_STATES, envelopeParts } from "../../src/history/_query.ts";
+import {
+  checkQuery,
+  decodeCursor,
+  ENDED_STATES,
+  encodeCursor,
+  envelopeParts,
+  type HistoryCursor,
+} from "../../src/history/_query.ts";
 import { int, list, type Transport, text } from "./_client.ts";
 import { decodeRecord } from "./_codec.ts";
 import { queueKeys } from "./_keys.ts";
@@ -26,22 +33,7 @@ const HISTORY_SCRIPT: Script = { name: "celeriac.history", source: HISTORY_SCRIP
 /** Index entries one queue's script looks at for one page, at most. */
 export const SCAN_LIMIT = 2_000;
 
-/** Where a page starts: below (score, id) in the index's order. */
-interface Cursor {
-  k: number;
-  id: string;
-}
-
-function encodeCursor(c: Cursor): string {
-  return `${c.k}:${c.id}`;
-}
-
-function decodeCursor(value: string): Cursor {
-  const i = value.indexOf(":");
-  const k = Number(value.slice(0, i));
-  if (i < 1 || !Number.isFinite(k)) throw new TypeError(`not a history cursor of this backend: ${value}`);
-  return { k, id: value.slice(i + 1) };
-}
+type Cursor = HistoryCursor;
 
 /** (a.k, a.id) sorts after (b.k, b.id): it is newer in the index's order (ids compared as bytes). */
 function after(a: Cursor, b: Cursor): boolean {

@@ -81,3 +81,22 @@ export function matchesText(needle: string, body: string | undefined, record: Ru
   const e = record.error;
   return e !== undefined && `${e.name}: ${e.message}`.toLowerCase().includes(needle);
 }
+
+/** Where a page of a history starts: below (k, id) in its order, k a time (ms) and id a run's. */
+export interface HistoryCursor {
+  k: number;
+  id: string;
+}
+
+/** A cursor as the opaque text `HistoryPage.cursor` carries. */
+export function encodeCursor(c: HistoryCursor): string {
+  return `${c.k}:${c.id}`;
+}
+
+/** A cursor from its text; throws `TypeError` for text that is not one. */
+export function decodeCursor(text: string): HistoryCursor {
+  const i = text.indexOf(":");
+  const k = Number(text.slice(0, i));
+  if (i < 1 || !Number.isFinite(k)) throw new TypeError(`not a history cursor of this backend: ${text}`);
+  return { k, id: text.slice(i + 1) };
+}

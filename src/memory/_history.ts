@@ -8,7 +8,15 @@
  */
 import type { RunRecord } from "../contracts.ts";
 import type { HistoryPage, HistoryQuery, HistoryRun, RunChange, RunHistory } from "../history-contracts.ts";
-import { checkQuery, ENDED_STATES, envelopeParts, matchesText } from "../history/_query.ts";
+import {
+  checkQuery,
+  decodeCursor,
+  ENDED_STATES,
+  encodeCursor,
+  envelopeParts,
+  type HistoryCursor,
+  matchesText,
+} from "../history/_query.ts";
 
 interface Entry {
   id: string;
@@ -27,18 +35,7 @@ export interface MemoryHistoryOptions {
   changes: number;
 }
 
-type Cursor = { k: number; id: string };
-
-function encodeCursor(c: Cursor): string {
-  return `${c.k}:${c.id}`;
-}
-
-function decodeCursor(text: string): Cursor {
-  const i = text.indexOf(":");
-  const k = Number(text.slice(0, i));
-  if (i < 1 || !Number.isFinite(k)) throw new TypeError(`not a history cursor of this backend: ${text}`);
-  return { k, id: text.slice(i + 1) };
-}
+type Cursor = HistoryCursor;
 
 /** (k, id) after (lower than) the cursor, newest first. */
 function before(k: number, id: string, c: Cursor | null): boolean {
